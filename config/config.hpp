@@ -1,0 +1,118 @@
+// The validated, frozen configuration of one storecache process.
+//
+// Life cycle: load() parses a TOML file, validates every key and returns either a config or a
+// list of diagnostics that name file, line and key. A loaded config is immutable and shared as
+// std::shared_ptr<const config>; a reload (SIGHUP) builds a new one and swaps the pointer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace storecache::config {
+
+// "0.0.0.0:443", "[::]:443", "127.0.0.1:9090". host is the literal address without brackets.
+struct listen_address {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string text() const;  // as it would be written in the config
+};
+
+struct timeouts {
+  std::chrono::milliseconds client_header{std::chrono::seconds(10)};  // whole request head
+  std::chrono::milliseconds client_idle{std::chrono::seconds(60)};    // keep-alive / h2 idle
+  std::chrono::milliseconds upstream_connect{std::chrono::seconds(5)};  // TCP + TLS
+  std::chrono::milliseconds upstream_first_byte{std::chrono::seconds(30)};
+  std::chrono::milliseconds upstream_idle{std::chrono::seconds(30)};  // between body reads
+  std::chrono::milliseconds shutdown_grace{std::chrono::seconds(30)};  // SIGTERM drain
+};
+
+struct limits {
+  std::size_t max_header_bytes = 16 * 1024;  // request head, h1 and h2 (decoded)
+  std::size_t max_header_count = 100;
+  std::size_t max_connections = 10000;  // client connections, whole process
+  std::uint32_t h2_max_concurrent_streams = 100;
+};
+
+struct tls_files {
+  std::filesystem::path cert;  // PEM chain
+  std::filesystem::path key;   // PEM private key
+  bool empty() const { return cert.empty(); }
+};
+
+struct site {
+  std::vector<std::string> hosts;  // lower-case names devices use (SNI and Host); first = name
+  std::string upstream;            // as written: "https://lms.example.com:8443"
+  std::string upstream_scheme;     // "https" or "http" (http only with allow_http_upstream)
+  std::string upstream_host;       // "lms.example.com" (no brackets for IPv6)
+  std::uint16_t upstream_port = 443;
+  std::string upstream_sni;          // SNI and certificate name to verify; default upstream_host
+  std::string upstream_host_header;  // Host sent upstream; default upstream host[:port]
+  std::filesystem::path upstream_ca;  // empty: the system trust store
+  bool allow_http_upstream = false;
+  tls_files tls;  // empty: the server's default certificate
+  std::size_t upstream_max_idle = 16;  // idle keep-alive connections kept per worker
+
+  const std::string& name() const { return hosts.front(); }
+};
+
+struct cache_settings {
+  std::filesystem::path dir = "/var/cache/storecache";
+  std::uint64_t max_size = 10ull << 30;
+  std::uint64_t max_object_size = 4ull << 30;
+};
+
+struct server_settings {
+  std::vector<listen_address> listen;
+  unsigned workers = 0;  // 0: one per core (resolved by the daemon, not here)
+  tls_files default_tls;  // empty: the first site's certificate
+};
+
+struct admin_settings {
+  listen_address listen{"127.0.0.1", 9090};
+};
+
+struct config {
+  std::filesystem::path source;  // the file it was loaded from
+  server_settings server;
+  admin_settings admin;
+  timeouts timeout;
+  limits limit;
+  cache_settings cache;
+  std::vector<site> sites;
+
+  // The site a client-facing name belongs to (case-insensitive, port ignored), or nullptr.
+  const site* find_site(std::string_view host) const;
+};
+
+// One problem found while loading: where it is and what is wrong.
+struct diagnostic {
+  std::string file;
+  std::size_t line = 0;  // 1-based; 0 when the problem has no single place
+  std::size_t column = 0;
+  std::string key;  // dotted path: "site[2].upstream", "timeouts.client_idle"
+  std::string message;
+  std::string to_string() const;  // "file:line:column: key: message"
+};
+
+struct load_result {
+  std::shared_ptr<const config> cfg;  // null when errors is not empty
+  std::vector<diagnostic> errors;
+  bool ok() const { return cfg != nullptr; }
+};
+
+// Reads and validates a config file. Never throws.
+load_result load(const std::filesystem::path& file);
+// Same, from text already in memory; source_name is used in diagnostics; relative paths in
+// the text are resolved against base_dir.
+load_result parse(std::string_view text, std::string_view source_name,
+                  const std::filesystem::path& base_dir = ".");
+
+// Strips an optional ":port" and lower-cases: "Learn.Example.com:443" -> "learn.example.com".
+std::string normalize_host(std::string_view authority);
+
+}  // namespace storecache::config

@@ -1,0 +1,27 @@
+// What a front-end session needs from the worker that accepted its connection.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "proxy/exchange.hpp"
+
+namespace storecache::proxy {
+
+class request_handler;
+class metrics;
+
+struct connection_context {
+  std::shared_ptr<const config::config> cfg;  // the config current at accept time
+  request_handler& handler;                   // the worker's handler (one per thread)
+  metrics& stats;
+  asio::ip::tcp::endpoint client;
+  std::string sni;
+  std::uint64_t connection_id = 0;
+  const bool* stopping = nullptr;  // set when the daemon drains: finish current, take no more
+};
+
+}  // namespace storecache::proxy
