@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/http_fields.hpp"
+
 namespace storecache::proxy {
 
 namespace asio = boost::asio;
@@ -29,14 +31,9 @@ using boost::system::error_code;
 enum class protocol { http1_1, http2 };
 std::string_view to_string(protocol p);
 
-struct header {
-  std::string name;  // lower-case
-  std::string value;
-};
-using header_list = std::vector<header>;
-
-// Value of the first header with this (lower-case) name, or nullopt.
-std::optional<std::string_view> find_header(const header_list& headers, std::string_view name);
+using cache::find_header;
+using cache::header;
+using cache::header_list;
 
 struct request_head {
   std::string method;     // "GET"
