@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -67,12 +68,10 @@ class Pki:
               "-addext", "basicConstraints=critical,CA:TRUE",
               "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
 
-    def leaf(self, name, *extra_names, ca=None):
-        """Issues <dir>/<name>.crt/.key for DNS name(s) plus 127.0.0.1 and ::1."""
-        crt = os.path.join(self.dir, f"{name}.crt")
-        key = os.path.join(self.dir, f"{name}.key")
-        csr = os.path.join(self.dir, f"{name}.csr")
-        ext = os.path.join(self.dir, f"{name}.ext")
+    def leaf(self, name, *extra_names, tag=""):
+        """Issues <dir>/<name><tag>.crt/.key for DNS name(s) plus 127.0.0.1 and ::1."""
+        base = os.path.join(self.dir, f"{name}{tag}")
+        crt, key, csr, ext = (base + x for x in (".crt", ".key", ".csr", ".ext"))
         sans = [f"DNS:{n}" for n in (name, *extra_names)] + ["IP:127.0.0.1", "IP:::1"]
         with open(ext, "w") as f:
             f.write("basicConstraints=critical,CA:FALSE\n"
@@ -337,6 +336,134 @@ def nghttp(url, *, authority=None, headers=(), extra=(), timeout=30):
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
+def tls_socket(port, sni, ca, alpn=("http/1.1",), timeout=5.0, host="127.0.0.1"):
+    """A verified TLS connection to the daemon with the given SNI (for hand-written requests)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    raw = socket.create_connection((host, port), timeout=timeout)
+    try:
+        return ctx.wrap_socket(raw, server_hostname=sni)
+    except BaseException:
+        raw.close()
+        raise
+
+
+class RawResponse:
+    def __init__(self, status, headers, body, complete):
+        self.status, self.headers, self.body, self.complete = status, headers, body, complete
+
+    def header(self, name, default=None):
+        vals = [v for k, v in self.headers if k == name.lower()]
+        return vals[-1] if vals else default
+
+    def __repr__(self):
+        return f"RawResponse({self.status}, {self.headers}, {len(self.body)}B)"
+
+
+def read_response(sock, head_only=False):
+    """Reads one HTTP/1.1 response from sock. None if the peer closed before sending a byte."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        data = sock.recv(65536)
+        if not data:
+            if not buf:
+                return None
+            raise AssertionError(f"connection closed inside a response head: {buf[:200]!r}")
+        buf += data
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = []
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers.append((k.strip().lower(), v.strip()))
+    resp = RawResponse(status, headers, b"", True)
+    if head_only or status in (204, 304) or status < 200:
+        return resp
+    if "chunked" in (resp.header("transfer-encoding") or ""):
+        body = rest
+        while True:  # whole-body read; these responses are small
+            if body.endswith(b"0\r\n\r\n"):
+                break
+            data = sock.recv(65536)
+            if not data:
+                resp.complete = False
+                break
+            body += data
+        out, pos = b"", 0
+        while True:
+            eol = body.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            n = int(body[pos:eol].split(b";")[0], 16)
+            if n == 0:
+                break
+            out += body[eol + 2:eol + 2 + n]
+            pos = eol + 2 + n + 2
+        resp.body = out
+        return resp
+    length = resp.header("content-length")
+    if length is None:
+        while data := sock.recv(65536):
+            rest += data
+        resp.body = rest
+        return resp
+    n = int(length)
+    while len(rest) < n:
+        data = sock.recv(65536)
+        if not data:
+            resp.complete = False
+            break
+        rest += data
+    resp.body = rest[:n]
+    return resp
+
+
+def raw_exchange(port, sni, ca, data, timeout=5.0):
+    """Sends data (one request, hand-written) on a fresh TLS connection, reads one response."""
+    with tls_socket(port, sni, ca, timeout=timeout) as s:
+        s.sendall(data)
+        return read_response(s)
+
+
+def peer_cert_der(port, sni, ca=None):
+    """The certificate the daemon presents for sni (DER), without verifying it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=sni) as s:
+            return s.getpeercert(binary_form=True)
+
+
+def cert_der(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def curl_sha256(url, *, ca=None, resolve=(), http2=False, timeout=60, extra=()):
+    """Streams a download through sha256 without keeping it: (exit, %{json} info, hex, size)."""
+    import hashlib
+    cmd = ["curl", "-sS", "--http2" if http2 else "--http1.1", "-o", "-", "-w",
+           "%{stderr}%{json}", "--max-time", str(timeout)]
+    if ca:
+        cmd += ["--cacert", ca]
+    for r in resolve:
+        cmd += ["--resolve", r]
+    cmd += list(extra) + [url]
+    h, size = hashlib.sha256(), 0
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+        while chunk := p.stdout.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+        err = p.stderr.read().decode("utf-8", "replace")
+        p.wait(timeout + 10)
+    brace = err.rfind("{\"")
+    info = json.loads(err[brace:]) if brace >= 0 else {}
+    return p.returncode, info, h.hexdigest(), size
+
+
 # --- metrics and process stats --------------------------------------------------------------
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
@@ -441,6 +568,15 @@ class Stack:
         return {"hosts": [name], "upstream": f"https://127.0.0.1:{upstream_port or self.origin.port}",
                 "upstream_ca": self.ca, "upstream_sni": ORIGIN_NAME,
                 "upstream_host_header": ORIGIN_NAME, "tls_cert": crt, "tls_key": key}
+
+    def add_site(self, name, upstream_port=None, **extra):
+        """Adds a site (with its own certificate) before start(), or before a SIGHUP."""
+        self.site_certs[name] = self.pki.leaf(name)
+        entry = self.site_entry(name, upstream_port)
+        entry.update(extra)
+        self.config["site"].append(entry)
+        self.rewrite_config()
+        return entry
 
     def rewrite_config(self):
         write_config(self.config_path, self.config)

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Limits: header timeout, header size and count, malformed requests, bounded memory."""
+
+import os
+import select
+import ssl
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness  # noqa: E402
+from harness import SITE  # noqa: E402
+from origin import gen_sha256  # noqa: E402
+
+HEADER_TIMEOUT = 2.0
+
+
+class LimitsTest(harness.StackTest):
+    stack_args = {"overrides": {
+        "timeouts": {"client_header": f"{int(HEADER_TIMEOUT)}s"},
+        "limits": {"max_header_bytes": 16384, "max_header_count": 100},
+    }}
+
+    def tearDown(self):
+        self.assertHealthy()
+
+    def test_slow_request_head_is_cut_at_client_header_timeout(self):
+        head = (f"GET /gen/slow?size=10 HTTP/1.1\r\nHost: {SITE}\r\n"
+                "User-Agent: slowloris\r\n" + "X-Pad: " + "a" * 200 + "\r\n").encode()
+        s = harness.tls_socket(self.stack.port, SITE, self.stack.ca)
+        t0 = time.monotonic()
+        closed_at, answer = None, b""
+        try:
+            s.setblocking(False)
+            i = 0
+            while time.monotonic() - t0 < HEADER_TIMEOUT + 6:
+                if i < len(head):
+                    try:
+                        s.send(head[i:i + 1])  # one byte every 0.25 s: the head never finishes
+                        i += 1
+                    except (ssl.SSLWantWriteError, BlockingIOError):
+                        pass
+                    except OSError:
+                        closed_at = time.monotonic()
+                        break
+                readable, _, _ = select.select([s], [], [], 0.25)
+                if readable:
+                    try:
+                        data = s.recv(65536)
+                    except ssl.SSLWantReadError:
+                        continue
+                    except OSError:
+                        closed_at = time.monotonic()
+                        break
+                    if not data:
+                        closed_at = time.monotonic()
+                        break
+                    answer += data
+        finally:
+            s.close()
+        self.assertIsNotNone(closed_at, f"connection still open after {HEADER_TIMEOUT + 6}s")
+        took = closed_at - t0
+        self.assertLess(took, HEADER_TIMEOUT + 2, f"closed after {took:.2f}s")
+        self.assertGreater(took, HEADER_TIMEOUT - 0.5, f"closed too early, after {took:.2f}s")
+        if answer:
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408"), answer[:100])
+        self.assertEqual(self.stack.origin.count(), 0)
+
+    def test_header_bytes_over_limit_is_431(self):
+        big = "X-Big: " + "b" * 20000
+        for http2 in (False, True):
+            r = self.stack.curl("/gen/big?size=10", headers=[big], http2=http2)
+            self.assertEqual(r.status, 431, f"h2={http2}: {r}")
+        self.assertEqual(self.stack.origin.count(), 0)
+
+    def test_header_bytes_under_limit_pass(self):
+        r = self.stack.curl("/gen/ok?size=10", headers=["X-Big: " + "b" * 8000])
+        self.assertEqual(r.status, 200, r)
+
+    def test_too_many_headers_is_431(self):
+        many = [f"X-H{i}: {i}" for i in range(150)]
+        for http2 in (False, True):
+            r = self.stack.curl("/gen/many?size=10", headers=many, http2=http2)
+            self.assertEqual(r.status, 431, f"h2={http2}: {r}")
+        self.assertEqual(self.stack.origin.count(), 0)
+
+    def test_malformed_request_line_is_400(self):
+        for line in (b"GARBAGE\r\n\r\n", b"GET /a b c HTTP/1.1\r\nHost: x\r\n\r\n",
+                     b"GET / HTTP/9.9\r\nHost: " + SITE.encode() + b"\r\n\r\n",
+                     b"GET / HTTP/1.1\r\nHost: " + SITE.encode() + b"\r\nBad Header\r\n\r\n"):
+            r = harness.raw_exchange(self.stack.port, SITE, self.stack.ca, line)
+            self.assertIsNotNone(r, f"no answer to {line!r}")
+            self.assertEqual(r.status, 400, f"{line!r}: {r}")
+        self.assertEqual(self.stack.origin.count(), 0)
+
+    def test_1gib_response_streams_in_bounded_memory(self):
+        size = 1 << 30
+        # warm up so start-up allocations (TLS contexts, LMDB map, thread stacks) are counted
+        self.stack.curl("/gen/warm?size=100000")
+        before = self.stack.daemon.peak_rss()
+        t0 = time.monotonic()
+        code, info, digest, got = harness.curl_sha256(
+            self.stack.url(f"/gen/huge?size={size}"), ca=self.stack.ca,
+            resolve=self.stack.resolve(), timeout=60)
+        took = time.monotonic() - t0
+        grew = self.stack.daemon.peak_rss() - before
+        self.assertEqual((code, info.get("response_code")), (0, 200), info)
+        self.assertEqual(got, size)
+        self.assertEqual(digest, gen_sha256("huge", size))
+        self.assertLess(grew, 100 << 20, f"peak RSS grew by {grew >> 20} MiB")
+        self.assertLess(took, 45, f"1 GiB took {took:.1f}s")
+
+
+if __name__ == "__main__":
+    harness.main()
