@@ -1,0 +1,23 @@
+// HTTP-date (RFC 9110 §5.6.7): the one time format of Date, Expires, Last-Modified,
+// If-Modified-Since and If-Range. Pure functions; the clock is always the caller's.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace storecache::cache {
+
+using clock_time = std::chrono::system_clock::time_point;
+
+// Accepts IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") and, as recipients must, the obsolete
+// RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime ("Sun Nov  6 08:49:37 1994") forms.
+// The day name is not cross-checked. RFC 850 two-digit years: 70..99 -> 19xx, 00..69 -> 20xx.
+// Surrounding whitespace is ignored; anything else malformed is nullopt.
+std::optional<clock_time> parse_http_date(std::string_view text);
+
+// IMF-fixdate of `t`, truncated to whole seconds.
+std::string format_http_date(clock_time t);
+
+}  // namespace storecache::cache
