@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace storecache::config {
@@ -23,11 +24,11 @@ struct listen_address {
 };
 
 struct timeouts {
-  std::chrono::milliseconds client_header{std::chrono::seconds(10)};  // whole request head
-  std::chrono::milliseconds client_idle{std::chrono::seconds(60)};    // keep-alive / h2 idle
+  std::chrono::milliseconds client_header{std::chrono::seconds(10)};    // whole request head
+  std::chrono::milliseconds client_idle{std::chrono::seconds(60)};      // keep-alive / h2 idle
   std::chrono::milliseconds upstream_connect{std::chrono::seconds(5)};  // TCP + TLS
   std::chrono::milliseconds upstream_first_byte{std::chrono::seconds(30)};
-  std::chrono::milliseconds upstream_idle{std::chrono::seconds(30)};  // between body reads
+  std::chrono::milliseconds upstream_idle{std::chrono::seconds(30)};   // between body reads
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(30)};  // SIGTERM drain
 };
 
@@ -50,11 +51,11 @@ struct site {
   std::string upstream_scheme;     // "https" or "http" (http only with allow_http_upstream)
   std::string upstream_host;       // "lms.example.com" (no brackets for IPv6)
   std::uint16_t upstream_port = 443;
-  std::string upstream_sni;          // SNI and certificate name to verify; default upstream_host
-  std::string upstream_host_header;  // Host sent upstream; default upstream host[:port]
+  std::string upstream_sni;           // SNI and certificate name to verify; default upstream_host
+  std::string upstream_host_header;   // Host sent upstream; default upstream host[:port]
   std::filesystem::path upstream_ca;  // empty: the system trust store
   bool allow_http_upstream = false;
-  tls_files tls;  // empty: the server's default certificate
+  tls_files tls;                       // empty: the server's default certificate
   std::size_t upstream_max_idle = 16;  // idle keep-alive connections kept per worker
 
   const std::string& name() const { return hosts.front(); }
@@ -69,7 +70,9 @@ struct cache_settings {
 struct server_settings {
   std::vector<listen_address> listen;
   unsigned workers = 0;  // 0: one per core (resolved by the daemon, not here)
-  tls_files default_tls;  // empty: the first site's certificate
+  // empty: the first site's certificate. load() fills it in (from [server], else from the first
+  // site that has one), so a loaded config never has it empty.
+  tls_files default_tls;
 };
 
 struct admin_settings {
@@ -85,8 +88,16 @@ struct config {
   cache_settings cache;
   std::vector<site> sites;
 
-  // The site a client-facing name belongs to (case-insensitive, port ignored), or nullptr.
+  // The site a client-facing name belongs to (case-insensitive, port and a trailing dot
+  // ignored), or nullptr. Runs per request: a binary search without allocation.
   const site* find_site(std::string_view host) const;
+
+  // Rebuilds the name index behind find_site(). load() calls it; a config built by hand (in a
+  // test) works without it, through a linear scan.
+  void index_hosts();
+
+ private:
+  std::vector<std::pair<std::string, std::size_t>> host_index_;  // sorted (host, site index)
 };
 
 // One problem found while loading: where it is and what is wrong.
@@ -113,6 +124,9 @@ load_result parse(std::string_view text, std::string_view source_name,
                   const std::filesystem::path& base_dir = ".");
 
 // Strips an optional ":port" and lower-cases: "Learn.Example.com:443" -> "learn.example.com".
+// IPv6 loses its brackets ("[::1]:8443" -> "::1"), as the hosts of a loaded config are written;
+// one trailing dot goes ("example.com." is the same name). Malformed input ("[::1", "h:1x")
+// gives "", which matches no site.
 std::string normalize_host(std::string_view authority);
 
 }  // namespace storecache::config

@@ -1,0 +1,655 @@
+// parse(): walks the TOML tree, checks every key against the schema, converts values and
+// validates them, collecting every problem (not just the first) as a diagnostic that names the
+// file, the line and column of the offending value or table, and the dotted key.
+//
+// toml++ is built with exceptions here (Debian's shared libtomlplusplus), so its parse_error
+// is caught at the edge and nothing escapes parse().
+#include <unistd.h>
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <optional>
+#include <span>
+
+#include "config/config.hpp"
+#include "config/values.hpp"
+
+namespace storecache::config {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::string_view_literals;
+
+constexpr std::array root_keys{"server"sv, "admin"sv, "timeouts"sv,
+                               "limits"sv, "cache"sv, "site"sv};
+constexpr std::array server_keys{"listen"sv, "workers"sv, "tls_cert"sv, "tls_key"sv};
+constexpr std::array admin_keys{"listen"sv};
+constexpr std::array timeout_keys{"client_header"sv,       "client_idle"sv,   "upstream_connect"sv,
+                                  "upstream_first_byte"sv, "upstream_idle"sv, "shutdown_grace"sv};
+constexpr std::array limit_keys{"max_header_bytes"sv, "max_header_count"sv, "max_connections"sv,
+                                "h2_max_concurrent_streams"sv};
+constexpr std::array cache_keys{"dir"sv, "max_size"sv, "max_object_size"sv};
+constexpr std::array site_keys{
+    "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,         "tls_key"sv,
+    "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv};
+
+struct table_schema {
+  std::string_view header;  // as written in the file
+  std::span<const std::string_view> keys;
+};
+constexpr std::array<table_schema, 6> schema{{{"[server]", server_keys},
+                                              {"[admin]", admin_keys},
+                                              {"[timeouts]", timeout_keys},
+                                              {"[limits]", limit_keys},
+                                              {"[cache]", cache_keys},
+                                              {"[[site]]", site_keys}}};
+
+struct position {
+  std::size_t line = 0;
+  std::size_t column = 0;
+};
+
+position where(const toml::node& n) {
+  return {n.source().begin.line, n.source().begin.column};
+}
+
+std::string_view type_name(toml::node_type t) {
+  switch (t) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+std::string join(std::string_view prefix, std::string_view key) {
+  if (prefix.empty()) return std::string(key);
+  return std::string(prefix) + "." + std::string(key);
+}
+
+std::string indexed(std::string_view key, std::size_t i) {
+  return std::string(key) + "[" + std::to_string(i) + "]";
+}
+
+class loader {
+ public:
+  loader(std::string_view file, const fs::path& base_dir) : file_(file) {
+    std::error_code ec;
+    base_dir_ = fs::absolute(base_dir, ec);
+    if (ec) base_dir_ = base_dir;  // relative paths then stay relative; still checked below
+  }
+
+  void run(const toml::table& root, config& cfg);
+
+  std::vector<diagnostic> take_errors() {
+    // Sorted by place, so the file reads top to bottom; placeless ones last.
+    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+      auto la = a.line == 0 ? std::numeric_limits<std::size_t>::max() : a.line;
+      auto lb = b.line == 0 ? std::numeric_limits<std::size_t>::max() : b.line;
+      return la != lb ? la < lb : a.column < b.column;
+    });
+    return std::move(errors_);
+  }
+
+ private:
+  void error(position at, std::string key, std::string message) {
+    errors_.push_back({file_, at.line, at.column, std::move(key), std::move(message)});
+  }
+  void error(const toml::node& at, std::string key, std::string message) {
+    error(where(at), std::move(key), std::move(message));
+  }
+  void type_error(const toml::node& n, std::string key, std::string_view expected) {
+    error(n, std::move(key),
+          "expected " + std::string(expected) + ", found " + std::string(type_name(n.type())));
+  }
+
+  void check_keys(const toml::table& t, std::string_view prefix,
+                  std::span<const std::string_view> known);
+  const toml::table* table(const toml::table& root, std::string_view name);
+
+  std::optional<std::string> string_value(const toml::node& n, const std::string& key);
+  std::optional<std::int64_t> integer(const toml::node& n, const std::string& key, std::int64_t min,
+                                      std::int64_t max);
+  std::optional<std::chrono::milliseconds> duration(const toml::node& n, const std::string& key);
+  std::optional<std::uint64_t> size(const toml::node& n, const std::string& key, std::uint64_t min,
+                                    std::uint64_t max);
+  std::optional<fs::path> path(const toml::node& n, const std::string& key);
+  std::optional<fs::path> readable_file(const toml::node& n, const std::string& key);
+  bool tls_pair(const toml::table& t, std::string_view prefix, tls_files& out);
+
+  void read_server(const toml::table& root, config& cfg);
+  void read_admin(const toml::table& root, config& cfg);
+  void read_timeouts(const toml::table& root, config& cfg);
+  void read_limits(const toml::table& root, config& cfg);
+  void read_cache(const toml::table& root, config& cfg);
+  void read_sites(const toml::table& root, config& cfg);
+  void read_site(const toml::table& t, std::size_t index, site& out);
+  void read_hosts(const toml::table& t, std::size_t index, site& out);
+
+  std::string file_;
+  fs::path base_dir_;
+  std::vector<diagnostic> errors_;
+
+  // Across sites: which site first claimed a host name, and where.
+  struct claim {
+    std::size_t site;
+    position at;
+  };
+  std::map<std::string, claim, std::less<>> host_claims_;
+  std::vector<bool> site_has_cert_;
+  bool server_has_cert_ = false;
+  position server_at_;
+  std::vector<std::pair<listen_address, position>> server_listen_;
+};
+
+void loader::check_keys(const toml::table& t, std::string_view prefix,
+                        std::span<const std::string_view> known) {
+  for (auto&& [k, v] : t) {
+    std::string_view name = k.str();
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string message = "unknown key '" + std::string(name) + "'";
+    if (auto near = closest_name(name, known); !near.empty()) {
+      message += "; did you mean '" + std::string(near) + "'?";
+    } else {
+      // Right key, wrong table: say where it goes.
+      std::string homes;
+      for (const auto& s : schema)
+        if (std::find(s.keys.begin(), s.keys.end(), name) != s.keys.end())
+          homes += (homes.empty() ? "" : " or ") + std::string(s.header);
+      if (!homes.empty()) message += "; it belongs in " + homes;
+    }
+    const auto& b = k.source().begin;
+    error(position{b.line, b.column}, join(prefix, name), std::move(message));
+  }
+}
+
+const toml::table* loader::table(const toml::table& root, std::string_view name) {
+  const toml::node* n = root.get(name);
+  if (n == nullptr) return nullptr;
+  if (!n->is_table()) {
+    type_error(*n, std::string(name), "a table ([" + std::string(name) + "])");
+    return nullptr;
+  }
+  return n->as_table();
+}
+
+std::optional<std::string> loader::string_value(const toml::node& n, const std::string& key) {
+  if (!n.is_string()) {
+    type_error(n, key, "a string");
+    return std::nullopt;
+  }
+  return n.as_string()->get();
+}
+
+std::optional<std::int64_t> loader::integer(const toml::node& n, const std::string& key,
+                                            std::int64_t min, std::int64_t max) {
+  if (!n.is_integer()) {
+    type_error(n, key, "an integer");
+    return std::nullopt;
+  }
+  std::int64_t v = n.as_integer()->get();
+  if (v < min || v > max) {
+    std::string range = max == std::numeric_limits<std::int64_t>::max()
+                            ? "at least " + std::to_string(min)
+                            : "between " + std::to_string(min) + " and " + std::to_string(max);
+    error(n, key, "must be " + range + " (got " + std::to_string(v) + ")");
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<std::chrono::milliseconds> loader::duration(const toml::node& n,
+                                                          const std::string& key) {
+  parsed<std::chrono::milliseconds> d;
+  if (n.is_integer()) {
+    d = duration_from_seconds(n.as_integer()->get());
+  } else if (n.is_string()) {
+    d = parse_duration(n.as_string()->get());
+  } else {
+    type_error(n, key, "a duration (\"10s\", \"250ms\", or an integer of seconds)");
+    return std::nullopt;
+  }
+  if (!d.ok()) {
+    error(n, key, d.error);
+    return std::nullopt;
+  }
+  return d.value;
+}
+
+std::optional<std::uint64_t> loader::size(const toml::node& n, const std::string& key,
+                                          std::uint64_t min, std::uint64_t max) {
+  parsed<std::uint64_t> s;
+  if (n.is_integer()) {
+    std::int64_t v = n.as_integer()->get();
+    if (v < 0) {
+      error(n, key, "must not be negative");
+      return std::nullopt;
+    }
+    s.value = static_cast<std::uint64_t>(v);
+  } else if (n.is_string()) {
+    s = parse_size(n.as_string()->get());
+  } else {
+    type_error(n, key, "a size (an integer of bytes, or \"16KiB\", \"200GiB\")");
+    return std::nullopt;
+  }
+  if (!s.ok()) {
+    error(n, key, s.error);
+    return std::nullopt;
+  }
+  if (s.value < min || s.value > max) {
+    std::string range = max == std::numeric_limits<std::uint64_t>::max()
+                            ? "at least " + format_size(min)
+                            : "between " + format_size(min) + " and " + format_size(max);
+    error(n, key, "must be " + range + " (got " + format_size(s.value) + ")");
+    return std::nullopt;
+  }
+  return s.value;
+}
+
+std::optional<fs::path> loader::path(const toml::node& n, const std::string& key) {
+  auto text = string_value(n, key);
+  if (!text) return std::nullopt;
+  if (text->empty()) {
+    error(n, key, "must not be empty");
+    return std::nullopt;
+  }
+  fs::path p(*text);
+  if (p.is_relative()) p = base_dir_ / p;
+  return p.lexically_normal();
+}
+
+std::optional<fs::path> loader::readable_file(const toml::node& n, const std::string& key) {
+  auto p = path(n, key);
+  if (!p) return std::nullopt;
+  // Only existence and readability: the daemon parses the PEM and reports what is wrong in it.
+  std::error_code ec;
+  auto st = fs::status(*p, ec);
+  if (st.type() == fs::file_type::not_found) {
+    error(n, key, "file '" + p->string() + "' does not exist");
+    return std::nullopt;
+  }
+  if (ec) {
+    error(n, key, "cannot check '" + p->string() + "': " + ec.message());
+    return std::nullopt;
+  }
+  if (fs::is_directory(st)) {
+    error(n, key, "'" + p->string() + "' is a directory, not a file");
+    return std::nullopt;
+  }
+  if (::access(p->c_str(), R_OK) != 0) {
+    error(n, key, "file '" + p->string() + "' is not readable: " + std::strerror(errno));
+    return std::nullopt;
+  }
+  return p;
+}
+
+// tls_cert and tls_key of one table: both or neither. True when either is written, so that a
+// missing file is reported once and not again as "no certificate at all".
+bool loader::tls_pair(const toml::table& t, std::string_view prefix, tls_files& out) {
+  const toml::node* cert = t.get("tls_cert");
+  const toml::node* key = t.get("tls_key");
+  if (cert != nullptr && key == nullptr)
+    error(*cert, join(prefix, "tls_key"),
+          "tls_cert is set but tls_key is not; set both or neither");
+  if (key != nullptr && cert == nullptr)
+    error(*key, join(prefix, "tls_cert"),
+          "tls_key is set but tls_cert is not; set both or neither");
+  if (cert != nullptr)
+    if (auto p = readable_file(*cert, join(prefix, "tls_cert"))) out.cert = *p;
+  if (key != nullptr)
+    if (auto p = readable_file(*key, join(prefix, "tls_key"))) out.key = *p;
+  return cert != nullptr || key != nullptr;
+}
+
+void loader::run(const toml::table& root, config& cfg) {
+  check_keys(root, "", root_keys);
+  read_server(root, cfg);
+  read_admin(root, cfg);
+  read_timeouts(root, cfg);
+  read_limits(root, cfg);
+  read_cache(root, cfg);
+  read_sites(root, cfg);
+
+  // The default certificate answers clients without SNI or with an unknown name.
+  if (!server_has_cert_) {
+    auto first = std::find(site_has_cert_.begin(), site_has_cert_.end(), true);
+    if (first != site_has_cert_.end()) {
+      cfg.server.default_tls =
+          cfg.sites[static_cast<std::size_t>(first - site_has_cert_.begin())].tls;
+    } else if (!cfg.sites.empty()) {
+      error(server_at_, "server.tls_cert",
+            "no certificate anywhere: set tls_cert and tls_key in [server] or in a [[site]]");
+    }
+  }
+}
+
+void loader::read_server(const toml::table& root, config& cfg) {
+  const toml::table* t = table(root, "server");
+  if (t == nullptr) {
+    if (root.get("server") == nullptr)
+      error(position{}, "server.listen",
+            "is required: add a [server] table with listen = [\"0.0.0.0:443\", \"[::]:443\"]");
+    return;
+  }
+  server_at_ = where(*t);
+  check_keys(*t, "server", server_keys);
+
+  const toml::node* listen = t->get("listen");
+  if (listen == nullptr) {
+    error(*t, "server.listen", "is required, e.g. listen = [\"0.0.0.0:443\", \"[::]:443\"]");
+  } else if (!listen->is_array()) {
+    type_error(*listen, "server.listen", "an array of addresses, e.g. [\"0.0.0.0:443\"]");
+  } else if (listen->as_array()->empty()) {
+    error(*listen, "server.listen", "must list at least one address");
+  } else {
+    const toml::array& arr = *listen->as_array();
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      std::string key = indexed("server.listen", i);
+      auto text = string_value(arr[i], key);
+      if (!text) continue;
+      auto addr = parse_listen_address(*text);
+      if (!addr.ok()) {
+        error(arr[i], key, addr.error);
+        continue;
+      }
+      auto dup = std::find_if(server_listen_.begin(), server_listen_.end(), [&](const auto& l) {
+        return l.first.host == addr.value.host && l.first.port == addr.value.port;
+      });
+      if (dup != server_listen_.end()) {
+        error(arr[i], key,
+              addr.value.text() + " is listed twice (also on line " +
+                  std::to_string(dup->second.line) + ")");
+        continue;
+      }
+      server_listen_.emplace_back(addr.value, where(arr[i]));
+      cfg.server.listen.push_back(addr.value);
+    }
+  }
+  if (const toml::node* n = t->get("workers"))
+    if (auto v = integer(*n, "server.workers", 0, 1024))
+      cfg.server.workers = static_cast<unsigned>(*v);
+  server_has_cert_ = tls_pair(*t, "server", cfg.server.default_tls);
+}
+
+void loader::read_admin(const toml::table& root, config& cfg) {
+  const toml::table* t = table(root, "admin");
+  if (t == nullptr) return;
+  check_keys(*t, "admin", admin_keys);
+  const toml::node* n = t->get("listen");
+  if (n == nullptr) return;
+  auto text = string_value(*n, "admin.listen");
+  if (!text) return;
+  auto addr = parse_listen_address(*text);
+  if (!addr.ok()) {
+    error(*n, "admin.listen", addr.error);
+    return;
+  }
+  for (const auto& [l, at] : server_listen_) {
+    if (l.host == addr.value.host && l.port == addr.value.port) {
+      error(*n, "admin.listen",
+            addr.value.text() + " is also a server.listen address (line " +
+                std::to_string(at.line) + "); the admin listener needs its own");
+      return;
+    }
+  }
+  cfg.admin.listen = addr.value;
+}
+
+void loader::read_timeouts(const toml::table& root, config& cfg) {
+  const toml::table* t = table(root, "timeouts");
+  if (t == nullptr) return;
+  check_keys(*t, "timeouts", timeout_keys);
+  struct field {
+    std::string_view name;
+    std::chrono::milliseconds timeouts::*member;
+  };
+  static constexpr std::array<field, 6> fields{{
+      {"client_header", &timeouts::client_header},
+      {"client_idle", &timeouts::client_idle},
+      {"upstream_connect", &timeouts::upstream_connect},
+      {"upstream_first_byte", &timeouts::upstream_first_byte},
+      {"upstream_idle", &timeouts::upstream_idle},
+      {"shutdown_grace", &timeouts::shutdown_grace},
+  }};
+  for (const auto& f : fields)
+    if (const toml::node* n = t->get(f.name))
+      if (auto d = duration(*n, join("timeouts", f.name))) cfg.timeout.*f.member = *d;
+}
+
+void loader::read_limits(const toml::table& root, config& cfg) {
+  const toml::table* t = table(root, "limits");
+  if (t == nullptr) return;
+  check_keys(*t, "limits", limit_keys);
+  constexpr auto int_max = std::numeric_limits<std::int64_t>::max();
+  if (const toml::node* n = t->get("max_header_bytes"))
+    if (auto v = size(*n, "limits.max_header_bytes", 1024, 1024 * 1024))
+      cfg.limit.max_header_bytes = static_cast<std::size_t>(*v);
+  if (const toml::node* n = t->get("max_header_count"))
+    if (auto v = integer(*n, "limits.max_header_count", 1, 1000))
+      cfg.limit.max_header_count = static_cast<std::size_t>(*v);
+  if (const toml::node* n = t->get("max_connections"))
+    if (auto v = integer(*n, "limits.max_connections", 1, int_max))
+      cfg.limit.max_connections = static_cast<std::size_t>(*v);
+  if (const toml::node* n = t->get("h2_max_concurrent_streams"))
+    if (auto v = integer(*n, "limits.h2_max_concurrent_streams", 1, 1000))
+      cfg.limit.h2_max_concurrent_streams = static_cast<std::uint32_t>(*v);
+}
+
+void loader::read_cache(const toml::table& root, config& cfg) {
+  const toml::table* t = table(root, "cache");
+  if (t == nullptr) return;
+  check_keys(*t, "cache", cache_keys);
+  constexpr auto size_max = std::numeric_limits<std::uint64_t>::max();
+  if (const toml::node* n = t->get("dir"))
+    if (auto p = path(*n, "cache.dir")) cfg.cache.dir = *p;
+  bool sizes_ok = true;
+  if (const toml::node* n = t->get("max_size")) {
+    auto v = size(*n, "cache.max_size", 1, size_max);
+    if (v) cfg.cache.max_size = *v;
+    sizes_ok = v.has_value();
+  }
+  const toml::node* object = t->get("max_object_size");
+  if (object != nullptr) {
+    auto v = size(*object, "cache.max_object_size", 1, size_max);
+    if (v) cfg.cache.max_object_size = *v;
+    sizes_ok = sizes_ok && v.has_value();
+  }
+  // Compared only when both are valid, so one typo is reported once. The default max_size
+  // counts: a lone max_object_size above it is as wrong as an explicit pair.
+  if (sizes_ok && cfg.cache.max_object_size > cfg.cache.max_size) {
+    error(object != nullptr ? where(*object) : where(*t), "cache.max_object_size",
+          format_size(cfg.cache.max_object_size) + " is larger than cache.max_size (" +
+              format_size(cfg.cache.max_size) + ")");
+  }
+}
+
+void loader::read_sites(const toml::table& root, config& cfg) {
+  const toml::node* n = root.get("site");
+  if (n == nullptr) {
+    error(position{}, "site", "at least one [[site]] is required");
+    return;
+  }
+  if (n->is_table()) {
+    error(*n, "site", "write [[site]] (one per site), not [site]");
+    return;
+  }
+  if (!n->is_array_of_tables()) {
+    type_error(*n, "site", "an array of tables ([[site]])");
+    return;
+  }
+  const toml::array& arr = *n->as_array();
+  if (arr.empty()) {
+    error(*n, "site", "at least one [[site]] is required");
+    return;
+  }
+  cfg.sites.resize(arr.size());
+  site_has_cert_.assign(arr.size(), false);
+  for (std::size_t i = 0; i < arr.size(); ++i)
+    read_site(*arr[i].as_table(), i, cfg.sites[i]);
+}
+
+void loader::read_hosts(const toml::table& t, std::size_t index, site& out) {
+  std::string prefix = indexed("site", index);
+  const toml::node* n = t.get("hosts");
+  if (n == nullptr) {
+    error(t, join(prefix, "hosts"), "is required, e.g. hosts = [\"learn.example.com\"]");
+    return;
+  }
+  if (!n->is_array()) {
+    type_error(*n, join(prefix, "hosts"), "an array of names, e.g. [\"learn.example.com\"]");
+    return;
+  }
+  const toml::array& arr = *n->as_array();
+  if (arr.empty()) {
+    error(*n, join(prefix, "hosts"), "must list at least one name");
+    return;
+  }
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    std::string key = indexed(join(prefix, "hosts"), i);
+    auto text = string_value(arr[i], key);
+    if (!text) continue;
+    auto colon = text->find(':');
+    bool one_colon = colon != std::string::npos && text->find(':', colon + 1) == std::string::npos;
+    if (one_colon || text->find("]:") != std::string::npos) {
+      error(arr[i], key,
+            "'" + *text + "' has a port; hosts are names only (every listen address serves them)");
+      continue;
+    }
+    if (auto why = check_host_name(*text); !why.empty()) {
+      error(arr[i], key, why);
+      continue;
+    }
+    std::string host = normalize_host(*text);
+    auto [it, fresh] = host_claims_.try_emplace(host, claim{index, where(arr[i])});
+    if (!fresh) {
+      const claim& c = it->second;
+      std::string other = c.site == index ? "this site" : indexed("site", c.site);
+      error(arr[i], key,
+            "'" + host + "' is also a host of " + other + " (line " + std::to_string(c.at.line) +
+                "); a name belongs to one site only");
+      continue;
+    }
+    out.hosts.push_back(std::move(host));
+  }
+}
+
+void loader::read_site(const toml::table& t, std::size_t index, site& out) {
+  std::string prefix = indexed("site", index);
+  check_keys(t, prefix, site_keys);
+  read_hosts(t, index, out);
+  if (out.hosts.empty()) out.hosts.emplace_back();  // keeps name() safe; errors stop the load
+
+  if (const toml::node* n = t.get("allow_http_upstream")) {
+    if (n->is_boolean())
+      out.allow_http_upstream = n->as_boolean()->get();
+    else
+      type_error(*n, join(prefix, "allow_http_upstream"), "a boolean (true or false)");
+  }
+
+  const toml::node* up = t.get("upstream");
+  std::optional<upstream_url> url;
+  if (up == nullptr) {
+    error(t, join(prefix, "upstream"), "is required, e.g. upstream = \"https://lms.example.com\"");
+  } else if (auto text = string_value(*up, join(prefix, "upstream"))) {
+    auto parsed_url = parse_upstream_url(*text);
+    if (!parsed_url.ok()) {
+      error(*up, join(prefix, "upstream"), parsed_url.error);
+    } else if (parsed_url.value.scheme == "http" && !out.allow_http_upstream) {
+      error(*up, join(prefix, "upstream"),
+            "http:// sends content unencrypted over the WAN; use https://, or set "
+            "allow_http_upstream = true in this site if that is really intended");
+    } else {
+      url = std::move(parsed_url.value);
+      out.upstream = *text;
+      out.upstream_scheme = url->scheme;
+      out.upstream_host = url->host;
+      out.upstream_port = url->port;
+    }
+  }
+
+  site_has_cert_[index] = tls_pair(t, prefix, out.tls);
+  if (const toml::node* n = t.get("upstream_ca"))
+    if (auto p = readable_file(*n, join(prefix, "upstream_ca"))) out.upstream_ca = *p;
+
+  if (const toml::node* n = t.get("upstream_sni")) {
+    if (auto text = string_value(*n, join(prefix, "upstream_sni"))) {
+      if (auto why = check_host_name(*text); !why.empty())
+        error(*n, join(prefix, "upstream_sni"), why);
+      else
+        out.upstream_sni = normalize_host(*text);
+    }
+  } else if (url) {
+    out.upstream_sni = url->host;
+  }
+
+  if (const toml::node* n = t.get("upstream_host_header")) {
+    if (auto text = string_value(*n, join(prefix, "upstream_host_header"))) {
+      if (auto why = check_authority(*text); !why.empty())
+        error(*n, join(prefix, "upstream_host_header"), why);
+      else
+        out.upstream_host_header = *text;
+    }
+  } else if (url) {
+    out.upstream_host_header = host_header_for(*url);
+  }
+
+  if (const toml::node* n = t.get("upstream_max_idle"))
+    if (auto v = integer(*n, join(prefix, "upstream_max_idle"), 0, 1024))
+      out.upstream_max_idle = static_cast<std::size_t>(*v);
+}
+
+}  // namespace
+
+load_result parse(std::string_view text, std::string_view source_name,
+                  const std::filesystem::path& base_dir) {
+  load_result result;
+  try {
+    toml::table root;
+    try {
+      root = toml::parse(text, source_name);
+    } catch (const toml::parse_error& e) {
+      const auto& b = e.source().begin;
+      result.errors.push_back(
+          {std::string(source_name), b.line, b.column, {}, std::string(e.description())});
+      return result;
+    }
+    loader l(source_name, base_dir);
+    auto cfg = std::make_shared<config>();
+    cfg->source = std::filesystem::path(source_name);
+    l.run(root, *cfg);
+    result.errors = l.take_errors();
+    if (result.errors.empty()) {
+      cfg->index_hosts();
+      result.cfg = std::move(cfg);
+    }
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here; the caller still gets a diagnostic, not a throw.
+    result.cfg = nullptr;
+    result.errors.push_back(
+        {std::string(source_name), 0, 0, {}, std::string("internal error: ") + e.what()});
+  }
+  return result;
+}
+
+}  // namespace storecache::config
