@@ -85,12 +85,14 @@ class LimitsTest(harness.StackTest):
         self.assertEqual(self.stack.origin.count(), 0)
 
     def test_malformed_request_line_is_400(self):
-        for line in (b"GARBAGE\r\n\r\n", b"GET /a b c HTTP/1.1\r\nHost: x\r\n\r\n",
-                     b"GET / HTTP/9.9\r\nHost: " + SITE.encode() + b"\r\n\r\n",
-                     b"GET / HTTP/1.1\r\nHost: " + SITE.encode() + b"\r\nBad Header\r\n\r\n"):
+        host = b"Host: " + SITE.encode() + b"\r\n"
+        for line, codes in ((b"GARBAGE\r\n\r\n", (400,)),
+                            (b"GET /a b c HTTP/1.1\r\n" + host + b"\r\n", (400,)),
+                            (b"GET / HTTP/1.1\r\n" + host + b"Bad Header\r\n\r\n", (400,)),
+                            (b"GET / HTTP/9.9\r\n" + host + b"\r\n", (400, 505))):
             r = harness.raw_exchange(self.stack.port, SITE, self.stack.ca, line)
             self.assertIsNotNone(r, f"no answer to {line!r}")
-            self.assertEqual(r.status, 400, f"{line!r}: {r}")
+            self.assertIn(r.status, codes, f"{line!r}: {r}")
         self.assertEqual(self.stack.origin.count(), 0)
 
     def test_1gib_response_streams_in_bounded_memory(self):

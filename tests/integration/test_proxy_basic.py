@@ -45,7 +45,15 @@ class ProxyBasicTest(harness.StackTest):
             r = self.stack.curl("/gen/head?size=54321", method="HEAD", http2=http2)
             self.assertEqual((r.exit, r.status), (0, 200), r)
             self.assertEqual(r.header("content-length"), "54321")
-            self.assertEqual(r.body, b"")
+        # no body bytes follow a HEAD response: the next response on the connection parses
+        with harness.tls_socket(self.stack.port, harness.SITE, self.stack.ca) as s:
+            host = f"Host: {harness.SITE}\r\n"
+            s.sendall(f"HEAD /gen/head?size=54321 HTTP/1.1\r\n{host}\r\n"
+                      f"GET /gen/next?size=7 HTTP/1.1\r\n{host}\r\n".encode())
+            head = harness.read_response(s, head_only=True)
+            self.assertEqual((head.status, head.header("content-length")), (200, "54321"))
+            nxt = harness.read_response(s)
+            self.assertEqual((nxt.status, nxt.body), (200, gen_bytes("next", 7)))
 
     def test_h1_keepalive_several_requests_one_connection(self):
         paths = [f"/gen/ka{i}?size={1000 * (i + 1)}" for i in range(6)]

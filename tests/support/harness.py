@@ -295,6 +295,8 @@ def curl(url, *, ca=None, resolve=(), http2=False, method=None, headers=(), data
                 body = f.read()
         elif output is None:
             body = b""
+        if method == "HEAD":
+            body = b""  # curl -I writes the head to the output; HEAD has no body
         return CurlResult(p.returncode, info, headers_out, body,
                           p.stderr.decode("utf-8", "replace"))
 
