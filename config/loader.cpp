@@ -4,18 +4,15 @@
 //
 // toml++ is built with exceptions here (Debian's shared libtomlplusplus), so its parse_error
 // is caught at the edge and nothing escapes parse().
-#include <unistd.h>
-
 #include <toml++/toml.h>
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
-#include <span>
 
 #include "config/config.hpp"
+#include "config/toml_reader.hpp"
 #include "config/values.hpp"
 
 namespace storecache::config {
@@ -37,10 +34,6 @@ constexpr std::array site_keys{
     "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,         "tls_key"sv,
     "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv};
 
-struct table_schema {
-  std::string_view header;  // as written in the file
-  std::span<const std::string_view> keys;
-};
 constexpr std::array<table_schema, 6> schema{{{"[server]", server_keys},
                                               {"[admin]", admin_keys},
                                               {"[timeouts]", timeout_keys},
@@ -48,94 +41,15 @@ constexpr std::array<table_schema, 6> schema{{{"[server]", server_keys},
                                               {"[cache]", cache_keys},
                                               {"[[site]]", site_keys}}};
 
-struct position {
-  std::size_t line = 0;
-  std::size_t column = 0;
-};
-
-position where(const toml::node& n) {
-  return {n.source().begin.line, n.source().begin.column};
-}
-
-std::string_view type_name(toml::node_type t) {
-  switch (t) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
-std::string join(std::string_view prefix, std::string_view key) {
-  if (prefix.empty()) return std::string(key);
-  return std::string(prefix) + "." + std::string(key);
-}
-
-std::string indexed(std::string_view key, std::size_t i) {
-  return std::string(key) + "[" + std::to_string(i) + "]";
-}
-
-class loader {
+// The schema's tables and the checks that span keys (pairs, overlaps, defaults); the typed
+// reads and the error list are toml_reader's.
+class loader : public toml_reader {
  public:
-  loader(std::string_view file, const fs::path& base_dir) : file_(file) {
-    std::error_code ec;
-    base_dir_ = fs::absolute(base_dir, ec);
-    if (ec) base_dir_ = base_dir;  // relative paths then stay relative; still checked below
-  }
+  using toml_reader::toml_reader;
 
   void run(const toml::table& root, config& cfg);
 
-  std::vector<diagnostic> take_errors() {
-    // Sorted by place, so the file reads top to bottom; placeless ones last.
-    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
-      auto la = a.line == 0 ? std::numeric_limits<std::size_t>::max() : a.line;
-      auto lb = b.line == 0 ? std::numeric_limits<std::size_t>::max() : b.line;
-      return la != lb ? la < lb : a.column < b.column;
-    });
-    return std::move(errors_);
-  }
-
  private:
-  void error(position at, std::string key, std::string message) {
-    errors_.push_back({file_, at.line, at.column, std::move(key), std::move(message)});
-  }
-  void error(const toml::node& at, std::string key, std::string message) {
-    error(where(at), std::move(key), std::move(message));
-  }
-  void type_error(const toml::node& n, std::string key, std::string_view expected) {
-    error(n, std::move(key),
-          "expected " + std::string(expected) + ", found " + std::string(type_name(n.type())));
-  }
-
-  void check_keys(const toml::table& t, std::string_view prefix,
-                  std::span<const std::string_view> known);
-  const toml::table* table(const toml::table& root, std::string_view name);
-
-  std::optional<std::string> string_value(const toml::node& n, const std::string& key);
-  std::optional<std::int64_t> integer(const toml::node& n, const std::string& key, std::int64_t min,
-                                      std::int64_t max);
-  std::optional<std::chrono::milliseconds> duration(const toml::node& n, const std::string& key);
-  std::optional<std::uint64_t> size(const toml::node& n, const std::string& key, std::uint64_t min,
-                                    std::uint64_t max);
-  std::optional<fs::path> path(const toml::node& n, const std::string& key);
-  std::optional<fs::path> readable_file(const toml::node& n, const std::string& key);
   bool tls_pair(const toml::table& t, std::string_view prefix, tls_files& out);
 
   void read_server(const toml::table& root, config& cfg);
@@ -146,10 +60,6 @@ class loader {
   void read_sites(const toml::table& root, config& cfg);
   void read_site(const toml::table& t, std::size_t index, site& out);
   void read_hosts(const toml::table& t, std::size_t index, site& out);
-
-  std::string file_;
-  fs::path base_dir_;
-  std::vector<diagnostic> errors_;
 
   // Across sites: which site first claimed a host name, and where.
   struct claim {
@@ -162,147 +72,6 @@ class loader {
   position server_at_;
   std::vector<std::pair<listen_address, position>> server_listen_;
 };
-
-void loader::check_keys(const toml::table& t, std::string_view prefix,
-                        std::span<const std::string_view> known) {
-  for (auto&& [k, v] : t) {
-    std::string_view name = k.str();
-    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
-    std::string message = "unknown key '" + std::string(name) + "'";
-    if (auto near = closest_name(name, known); !near.empty()) {
-      message += "; did you mean '" + std::string(near) + "'?";
-    } else {
-      // Right key, wrong table: say where it goes.
-      std::string homes;
-      for (const auto& s : schema)
-        if (std::find(s.keys.begin(), s.keys.end(), name) != s.keys.end())
-          homes += (homes.empty() ? "" : " or ") + std::string(s.header);
-      if (!homes.empty()) message += "; it belongs in " + homes;
-    }
-    const auto& b = k.source().begin;
-    error(position{b.line, b.column}, join(prefix, name), std::move(message));
-  }
-}
-
-const toml::table* loader::table(const toml::table& root, std::string_view name) {
-  const toml::node* n = root.get(name);
-  if (n == nullptr) return nullptr;
-  if (!n->is_table()) {
-    type_error(*n, std::string(name), "a table ([" + std::string(name) + "])");
-    return nullptr;
-  }
-  return n->as_table();
-}
-
-std::optional<std::string> loader::string_value(const toml::node& n, const std::string& key) {
-  if (!n.is_string()) {
-    type_error(n, key, "a string");
-    return std::nullopt;
-  }
-  return n.as_string()->get();
-}
-
-std::optional<std::int64_t> loader::integer(const toml::node& n, const std::string& key,
-                                            std::int64_t min, std::int64_t max) {
-  if (!n.is_integer()) {
-    type_error(n, key, "an integer");
-    return std::nullopt;
-  }
-  std::int64_t v = n.as_integer()->get();
-  if (v < min || v > max) {
-    std::string range = max == std::numeric_limits<std::int64_t>::max()
-                            ? "at least " + std::to_string(min)
-                            : "between " + std::to_string(min) + " and " + std::to_string(max);
-    error(n, key, "must be " + range + " (got " + std::to_string(v) + ")");
-    return std::nullopt;
-  }
-  return v;
-}
-
-std::optional<std::chrono::milliseconds> loader::duration(const toml::node& n,
-                                                          const std::string& key) {
-  parsed<std::chrono::milliseconds> d;
-  if (n.is_integer()) {
-    d = duration_from_seconds(n.as_integer()->get());
-  } else if (n.is_string()) {
-    d = parse_duration(n.as_string()->get());
-  } else {
-    type_error(n, key, "a duration (\"10s\", \"250ms\", or an integer of seconds)");
-    return std::nullopt;
-  }
-  if (!d.ok()) {
-    error(n, key, d.error);
-    return std::nullopt;
-  }
-  return d.value;
-}
-
-std::optional<std::uint64_t> loader::size(const toml::node& n, const std::string& key,
-                                          std::uint64_t min, std::uint64_t max) {
-  parsed<std::uint64_t> s;
-  if (n.is_integer()) {
-    std::int64_t v = n.as_integer()->get();
-    if (v < 0) {
-      error(n, key, "must not be negative");
-      return std::nullopt;
-    }
-    s.value = static_cast<std::uint64_t>(v);
-  } else if (n.is_string()) {
-    s = parse_size(n.as_string()->get());
-  } else {
-    type_error(n, key, "a size (an integer of bytes, or \"16KiB\", \"200GiB\")");
-    return std::nullopt;
-  }
-  if (!s.ok()) {
-    error(n, key, s.error);
-    return std::nullopt;
-  }
-  if (s.value < min || s.value > max) {
-    std::string range = max == std::numeric_limits<std::uint64_t>::max()
-                            ? "at least " + format_size(min)
-                            : "between " + format_size(min) + " and " + format_size(max);
-    error(n, key, "must be " + range + " (got " + format_size(s.value) + ")");
-    return std::nullopt;
-  }
-  return s.value;
-}
-
-std::optional<fs::path> loader::path(const toml::node& n, const std::string& key) {
-  auto text = string_value(n, key);
-  if (!text) return std::nullopt;
-  if (text->empty()) {
-    error(n, key, "must not be empty");
-    return std::nullopt;
-  }
-  fs::path p(*text);
-  if (p.is_relative()) p = base_dir_ / p;
-  return p.lexically_normal();
-}
-
-std::optional<fs::path> loader::readable_file(const toml::node& n, const std::string& key) {
-  auto p = path(n, key);
-  if (!p) return std::nullopt;
-  // Only existence and readability: the daemon parses the PEM and reports what is wrong in it.
-  std::error_code ec;
-  auto st = fs::status(*p, ec);
-  if (st.type() == fs::file_type::not_found) {
-    error(n, key, "file '" + p->string() + "' does not exist");
-    return std::nullopt;
-  }
-  if (ec) {
-    error(n, key, "cannot check '" + p->string() + "': " + ec.message());
-    return std::nullopt;
-  }
-  if (fs::is_directory(st)) {
-    error(n, key, "'" + p->string() + "' is a directory, not a file");
-    return std::nullopt;
-  }
-  if (::access(p->c_str(), R_OK) != 0) {
-    error(n, key, "file '" + p->string() + "' is not readable: " + std::strerror(errno));
-    return std::nullopt;
-  }
-  return p;
-}
 
 // tls_cert and tls_key of one table: both or neither. True when either is written, so that a
 // missing file is reported once and not again as "no certificate at all".
@@ -323,7 +92,7 @@ bool loader::tls_pair(const toml::table& t, std::string_view prefix, tls_files& 
 }
 
 void loader::run(const toml::table& root, config& cfg) {
-  check_keys(root, "", root_keys);
+  check_keys(root, "", root_keys, schema);
   read_server(root, cfg);
   read_admin(root, cfg);
   read_timeouts(root, cfg);
@@ -353,7 +122,7 @@ void loader::read_server(const toml::table& root, config& cfg) {
     return;
   }
   server_at_ = where(*t);
-  check_keys(*t, "server", server_keys);
+  check_keys(*t, "server", server_keys, schema);
 
   const toml::node* listen = t->get("listen");
   if (listen == nullptr) {
@@ -395,7 +164,7 @@ void loader::read_server(const toml::table& root, config& cfg) {
 void loader::read_admin(const toml::table& root, config& cfg) {
   const toml::table* t = table(root, "admin");
   if (t == nullptr) return;
-  check_keys(*t, "admin", admin_keys);
+  check_keys(*t, "admin", admin_keys, schema);
   const toml::node* n = t->get("listen");
   if (n == nullptr) return;
   auto text = string_value(*n, "admin.listen");
@@ -419,7 +188,7 @@ void loader::read_admin(const toml::table& root, config& cfg) {
 void loader::read_timeouts(const toml::table& root, config& cfg) {
   const toml::table* t = table(root, "timeouts");
   if (t == nullptr) return;
-  check_keys(*t, "timeouts", timeout_keys);
+  check_keys(*t, "timeouts", timeout_keys, schema);
   struct field {
     std::string_view name;
     std::chrono::milliseconds timeouts::*member;
@@ -440,7 +209,7 @@ void loader::read_timeouts(const toml::table& root, config& cfg) {
 void loader::read_limits(const toml::table& root, config& cfg) {
   const toml::table* t = table(root, "limits");
   if (t == nullptr) return;
-  check_keys(*t, "limits", limit_keys);
+  check_keys(*t, "limits", limit_keys, schema);
   constexpr auto int_max = std::numeric_limits<std::int64_t>::max();
   if (const toml::node* n = t->get("max_header_bytes"))
     if (auto v = size(*n, "limits.max_header_bytes", 1024, 1024 * 1024))
@@ -459,7 +228,7 @@ void loader::read_limits(const toml::table& root, config& cfg) {
 void loader::read_cache(const toml::table& root, config& cfg) {
   const toml::table* t = table(root, "cache");
   if (t == nullptr) return;
-  check_keys(*t, "cache", cache_keys);
+  check_keys(*t, "cache", cache_keys, schema);
   constexpr auto size_max = std::numeric_limits<std::uint64_t>::max();
   if (const toml::node* n = t->get("dir"))
     if (auto p = path(*n, "cache.dir")) cfg.cache.dir = *p;
@@ -556,15 +325,12 @@ void loader::read_hosts(const toml::table& t, std::size_t index, site& out) {
 
 void loader::read_site(const toml::table& t, std::size_t index, site& out) {
   std::string prefix = indexed("site", index);
-  check_keys(t, prefix, site_keys);
+  check_keys(t, prefix, site_keys, schema);
   read_hosts(t, index, out);
   if (out.hosts.empty()) out.hosts.emplace_back();  // keeps name() safe; errors stop the load
 
   if (const toml::node* n = t.get("allow_http_upstream")) {
-    if (n->is_boolean())
-      out.allow_http_upstream = n->as_boolean()->get();
-    else
-      type_error(*n, join(prefix, "allow_http_upstream"), "a boolean (true or false)");
+    if (auto v = boolean(*n, join(prefix, "allow_http_upstream"))) out.allow_http_upstream = *v;
   }
 
   const toml::node* up = t.get("upstream");
