@@ -108,14 +108,18 @@ bool if_range_matches(std::string_view if_range_value, const header_list& stored
     auto current = stored ? parse_entity_tag(*stored) : std::nullopt;
     return tag && current && strong_match(*tag, *current);
   }
-  auto date = parse_http_date(value);
+  // Early returns, one optional at a time: g++ 12 -O2 misreads the combined test as a read of
+  // an uninitialised optional (-Wmaybe-uninitialized).
   auto lm_field = find_header(stored_response_headers, "last-modified");
   auto date_field = find_header(stored_response_headers, "date");
-  auto modified = lm_field ? parse_http_date(*lm_field) : std::nullopt;
-  auto served = date_field ? parse_http_date(*date_field) : std::nullopt;
-  if (!date || !modified || !served || *date != *modified) return false;
+  if (!lm_field || !date_field) return false;
+  auto date = parse_http_date(value);
+  auto modified = parse_http_date(*lm_field);
+  auto served = parse_http_date(*date_field);
+  if (!date.has_value() || !modified.has_value() || !served.has_value()) return false;
+  if (date.value() != modified.value()) return false;
   // §8.8.2.2: a Last-Modified less than a second before Date may hide a second change.
-  return *served - *modified >= std::chrono::seconds(1);
+  return served.value() - modified.value() >= std::chrono::seconds(1);
 }
 
 }  // namespace storecache::cache
