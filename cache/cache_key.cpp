@@ -140,8 +140,8 @@ std::optional<std::vector<std::string>> vary_field_names(const header_list& resp
   return names;
 }
 
-std::string secondary_key(const std::vector<std::string>& names,
-                          const header_list& request_headers) {
+std::string secondary_key_for(const std::vector<std::string>& names,
+                              const header_list& request_headers) {
   std::string key;
   for (const auto& name : names) {
     if (!key.empty()) key.push_back('\n');
@@ -166,7 +166,7 @@ std::optional<std::string> secondary_key(const header_list& response_headers,
                                          const header_list& request_headers) {
   auto names = vary_field_names(response_headers);
   if (!names) return std::nullopt;
-  return secondary_key(*names, request_headers);
+  return secondary_key_for(*names, request_headers);
 }
 
 bool variant_matches(const header_list& stored_response_headers,

@@ -60,8 +60,8 @@ std::optional<std::vector<std::string>> vary_field_names(const header_list& resp
 // and joined by ",", values of case-insensitive fields (accept-encoding, accept-language,
 // accept-charset) lower-cased; an absent field differs from an empty one. "" for no names.
 // Format: one "name:value" or "name!" (absent) per line, joined by '\n'.
-std::string secondary_key(const std::vector<std::string>& names,
-                          const header_list& request_headers);
+std::string secondary_key_for(const std::vector<std::string>& names,
+                              const header_list& request_headers);
 // Same, from the response's Vary; nullopt for "Vary: *".
 std::optional<std::string> secondary_key(const header_list& response_headers,
                                          const header_list& request_headers);
