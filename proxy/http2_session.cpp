@@ -1,0 +1,437 @@
+// The HTTP/2 front end: run_http2_session() drives one nghttp2 server session over a TLS
+// stream that ALPN gave to "h2".
+//
+// Shape (STYLE rules 3 and 8): nghttp2 never touches the socket. Three coroutines share the
+// connection's executor (one thread, no locks):
+//   read_loop   socket -> nghttp2_session_mem_recv (callbacks below create streams and spawn
+//               one handler coroutine per request)
+//   write_loop  nghttp2_session_mem_send -> one outstanding async_write, gathering up to
+//               h2_write_batch bytes per write; sleeps on writer_wake_ (a steady_timer used as
+//               a condition variable: wake_writer() cancels it) when nothing is pending
+//   tick_loop   every 250 ms: idle timeout, graceful stop (GOAWAY), stalled writes, linger
+//
+// Life times — the choice: run_http2_session() does not return while any handler coroutine
+// is still running. Handlers receive `ctx` (owned by our caller) and their stream, which
+// points back at this connection, so waiting is what makes both references safe; detaching
+// would only move the problem into ctx. Handlers cannot make us wait long: when the
+// connection ends, every stream is detached (on_close(..., conn_gone)), so each further
+// exchange call fails at once and every waiter is woken; what remains is the handler's own
+// upstream wait, bounded by the upstream timeouts.
+//
+// Connection life cycle:
+//   running --(idle for client_idle | stopping | peer GOAWAY | fatal error)-->
+//   GOAWAY queued --(nghttp2 wants neither read nor write)--> lingering (our send side shut,
+//   reading until the peer's EOF or 1 s, so a late client frame does not turn our close into
+//   a TCP RST that could eat the GOAWAY) --> io done --> detach streams, wait for handlers
+//   --> socket closed, return.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <exception>
+
+#include "proxy/http2_connection.hpp"
+#include "proxy/http2_stream.hpp"
+#include "proxy/log.hpp"
+#include "proxy/request_handler.hpp"
+#include "proxy/sessions.hpp"
+
+namespace storecache::proxy {
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+constexpr auto tick_interval = 250ms;
+constexpr auto linger_time = 1s;
+
+http2_connection& conn_of(void* user_data) {
+  return *static_cast<http2_connection*>(user_data);
+}
+
+// Callbacks: cast user_data, never let an exception cross into C.
+template <typename F>
+int guarded(F&& f) noexcept {
+  try {
+    return f();
+  } catch (...) {
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+}
+
+int on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  return guarded([&] { return conn_of(user_data).on_begin_headers(*frame); });
+}
+
+int on_header_cb(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                 std::size_t namelen, const std::uint8_t* value, std::size_t valuelen, std::uint8_t,
+                 void* user_data) {
+  return guarded([&] {
+    return conn_of(user_data).on_header(*frame, {reinterpret_cast<const char*>(name), namelen},
+                                        {reinterpret_cast<const char*>(value), valuelen});
+  });
+}
+
+int on_frame_recv_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  return guarded([&] { return conn_of(user_data).on_frame_recv(*frame); });
+}
+
+int on_frame_send_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  return guarded([&] { return conn_of(user_data).on_frame_send(*frame); });
+}
+
+int on_data_chunk_recv_cb(nghttp2_session*, std::uint8_t flags, std::int32_t stream_id,
+                          const std::uint8_t* data, std::size_t len, void* user_data) {
+  return guarded([&] { return conn_of(user_data).on_data_chunk(flags, stream_id, data, len); });
+}
+
+int on_stream_close_cb(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code,
+                       void* user_data) {
+  return guarded([&] { return conn_of(user_data).on_stream_close(stream_id, error_code); });
+}
+
+int error_cb(nghttp2_session*, int lib_error_code, const char* msg, std::size_t len,
+             void* user_data) {
+  if (log::enabled(log::level::debug))
+    log::debug("conn={} h2: {} ({})", conn_of(user_data).context().connection_id,
+               std::string_view(msg, len), lib_error_code);
+  return 0;
+}
+
+struct callbacks_deleter {
+  void operator()(nghttp2_session_callbacks* p) const { nghttp2_session_callbacks_del(p); }
+};
+struct option_deleter {
+  void operator()(nghttp2_option* p) const { nghttp2_option_del(p); }
+};
+
+}  // namespace
+
+// --- set-up ---------------------------------------------------------------------------------
+
+http2_connection::http2_connection(tls_stream& stream, connection_context& ctx)
+    : stream_(stream),
+      ctx_(ctx),
+      writer_wake_(stream.get_executor()),
+      tick_timer_(stream.get_executor()),
+      handlers_wake_(stream.get_executor()) {
+  nghttp2_session_callbacks* raw_cbs = nullptr;
+  nghttp2_option* raw_opt = nullptr;
+  if (nghttp2_session_callbacks_new(&raw_cbs) != 0 || nghttp2_option_new(&raw_opt) != 0)
+    return;  // out of memory: session_ stays null and run() ends at once
+  std::unique_ptr<nghttp2_session_callbacks, callbacks_deleter> cbs(raw_cbs);
+  std::unique_ptr<nghttp2_option, option_deleter> opt(raw_opt);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs.get(), on_begin_headers_cb);
+  nghttp2_session_callbacks_set_on_header_callback(cbs.get(), on_header_cb);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs.get(), on_frame_recv_cb);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs.get(), on_frame_send_cb);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs.get(), on_data_chunk_recv_cb);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs.get(), on_stream_close_cb);
+  nghttp2_session_callbacks_set_error_callback2(cbs.get(), error_cb);
+  // Request bodies are flow-controlled by what handlers read (nghttp2_session_consume), so a
+  // slow handler slows the client instead of filling our memory.
+  nghttp2_option_set_no_auto_window_update(opt.get(), 1);
+  // Our HPACK encoder table: the default 4 KiB, stated so it is a decision, not an accident.
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt.get(), 4096);
+  if (nghttp2_session_server_new2(&session_, cbs.get(), this, opt.get()) != 0) session_ = nullptr;
+}
+
+http2_connection::~http2_connection() {
+  if (session_ != nullptr) nghttp2_session_del(session_);
+}
+
+void http2_connection::wake_writer() {
+  writer_wake_.cancel();
+}
+
+std::shared_ptr<http2_stream> http2_connection::find(std::int32_t stream_id) const {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+// --- nghttp2 callbacks ----------------------------------------------------------------------
+
+int http2_connection::on_begin_headers(const nghttp2_frame& frame) {
+  if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  streams_[frame.hd.stream_id] =
+      std::make_shared<http2_stream>(*this, frame.hd.stream_id, stream_.get_executor());
+  return 0;
+}
+
+int http2_connection::on_header(const nghttp2_frame& frame, std::string_view name,
+                                std::string_view value) {
+  // Trailers (a second HEADERS) are accepted by nghttp2 and ignored here: nothing upstream of
+  // us wants request trailers.
+  if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (auto st = find(frame.hd.stream_id)) st->add_field(name, value);
+  return 0;
+}
+
+int http2_connection::on_frame_recv(const nghttp2_frame& frame) {
+  if (frame.hd.type != NGHTTP2_HEADERS && frame.hd.type != NGHTTP2_DATA) return 0;
+  auto st = find(frame.hd.stream_id);
+  if (!st) return 0;
+  const bool end_stream = (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (end_stream) st->on_request_end();
+  if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+
+  const std::int32_t id = frame.hd.stream_id;
+  if (st->over_limit()) {
+    log::info("conn={} stream={} request head over the limits: 431", ctx_.connection_id, id);
+    st->on_handler_done();  // no handler: any body is discarded as it comes
+    const nghttp2_nv nv[] = {
+        {const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(":status")),
+         const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>("431")), 7, 3,
+         NGHTTP2_NV_FLAG_NONE},
+        {const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>("content-length")),
+         const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>("0")), 14, 1,
+         NGHTTP2_NV_FLAG_NONE}};
+    nghttp2_submit_response(session_, id, nv, 2, nullptr);
+    return 0;
+  }
+  if (!st->build_request(ctx_, end_stream)) {
+    st->on_handler_done();
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
+    return 0;
+  }
+  // Handlers outlive their streams when clients reset them; without a cap, reset-and-reopen
+  // ("rapid reset", CVE-2023-44487, which nghttp2 1.52 does not mitigate) would pile them up.
+  if (handlers_.size() >= 2 * std::size_t{cfg().limit.h2_max_concurrent_streams}) {
+    st->on_handler_done();
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
+  start_handler(std::move(st));
+  return 0;
+}
+
+int http2_connection::on_frame_send(const nghttp2_frame& frame) {
+  // Response complete while the client still sends a body nobody asked for: tell it to stop
+  // (RFC 9113 8.1, RST_STREAM NO_ERROR) instead of reading and discarding all of it.
+  if ((frame.hd.type != NGHTTP2_HEADERS && frame.hd.type != NGHTTP2_DATA) ||
+      (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) == 0)
+    return 0;
+  if (auto st = find(frame.hd.stream_id); st && !st->request_complete())
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, frame.hd.stream_id, NGHTTP2_NO_ERROR);
+  return 0;
+}
+
+int http2_connection::on_data_chunk(std::uint8_t, std::int32_t stream_id, const std::uint8_t* data,
+                                    std::size_t len) {
+  if (auto st = find(stream_id)) {
+    st->on_data(data, len);
+  } else {
+    nghttp2_session_consume(session_, stream_id, len);  // a stream we dropped: window back
+  }
+  return 0;
+}
+
+int http2_connection::on_stream_close(std::int32_t stream_id, std::uint32_t error_code) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return 0;
+  if (error_code != NGHTTP2_NO_ERROR && log::enabled(log::level::debug))
+    log::debug("conn={} stream={} closed: {}", ctx_.connection_id, stream_id,
+               nghttp2_http2_strerror(error_code));
+  it->second->on_close(error_code, false);
+  streams_.erase(it);
+  return 0;
+}
+
+// --- handlers -------------------------------------------------------------------------------
+
+void http2_connection::start_handler(std::shared_ptr<http2_stream> st) {
+  const std::int32_t id = st->id();
+  handlers_[id] = st;
+  auto run = [](request_handler& h, std::shared_ptr<http2_stream> s,
+                connection_context& ctx) -> asio::awaitable<void> {
+    co_await h.handle(*s, ctx);  // s keeps the exchange alive for the whole call
+  };
+  auto task = run(ctx_.handler, st, ctx_);  // before st is moved into the completion below
+  asio::co_spawn(stream_.get_executor(), std::move(task),
+                 [this, st = std::move(st), id](std::exception_ptr e) {
+                   if (e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       log::error("conn={} stream={} handler threw: {}", ctx_.connection_id, id,
+                                  ex.what());
+                     } catch (...) {
+                       log::error("conn={} stream={} handler threw", ctx_.connection_id, id);
+                     }
+                   }
+                   st->complete_abandoned();
+                   st->on_handler_done();
+                   handlers_.erase(id);
+                   handlers_wake_.cancel();
+                   wake_writer();
+                 });
+}
+
+// --- the loops ------------------------------------------------------------------------------
+
+void http2_connection::stop_io() {
+  if (io_done_) return;
+  io_done_ = true;
+  boost::system::error_code ignored;
+  boost::beast::get_lowest_layer(stream_).socket().cancel(ignored);
+  writer_wake_.cancel();
+  tick_timer_.cancel();
+}
+
+asio::awaitable<void> http2_connection::read_loop() {
+  std::array<std::uint8_t, 16 * 1024> buf;
+  while (!io_done_) {
+    auto [ec, n] =
+        co_await stream_.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      // Peer closed, TLS truncation, our own cancel: expected endings, not errors.
+      if (log::enabled(log::level::debug))
+        log::debug("conn={} h2 read ended: {}", ctx_.connection_id, ec.message());
+      break;
+    }
+    if (lingering_) continue;  // our side is done; only waiting for the peer's EOF
+    const ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), n);
+    if (rv < 0) {
+      log::info("conn={} h2 session error: {}", ctx_.connection_id,
+                nghttp2_strerror(static_cast<int>(rv)));
+      break;
+    }
+    wake_writer();
+  }
+  stop_io();
+}
+
+asio::awaitable<void> http2_connection::write_loop() {
+  std::string batch;
+  batch.reserve(h2_write_batch + 16 * 1024);
+  while (!io_done_) {
+    batch.clear();
+    while (batch.size() < h2_write_batch) {
+      const std::uint8_t* data = nullptr;
+      const ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n < 0) {
+        log::info("conn={} h2 send error: {}", ctx_.connection_id,
+                  nghttp2_strerror(static_cast<int>(n)));
+        stop_io();
+        co_return;
+      }
+      if (n == 0) break;
+      batch.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    }
+    if (!batch.empty()) {
+      write_in_flight_ = true;
+      write_started_ = clock::now();
+      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(batch),
+                                                asio::as_tuple(asio::use_awaitable));
+      write_in_flight_ = false;
+      if (ec) {
+        stop_io();
+        co_return;
+      }
+      continue;
+    }
+    if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) {
+      // Everything said, GOAWAY included: shut our send side and linger for the peer's EOF.
+      lingering_ = true;
+      linger_until_ = clock::now() + linger_time;
+      boost::system::error_code ignored;
+      boost::beast::get_lowest_layer(stream_).socket().shutdown(
+          asio::ip::tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    writer_wake_.expires_at(clock::time_point::max());
+    co_await writer_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> http2_connection::tick_loop() {
+  while (!io_done_) {
+    tick_timer_.expires_after(tick_interval);
+    co_await tick_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!io_done_) on_tick();
+  }
+}
+
+void http2_connection::on_tick() {
+  const auto now = clock::now();
+  const auto& t = cfg().timeout;
+  if (lingering_) {
+    if (now >= linger_until_) stop_io();
+    return;
+  }
+  if (write_in_flight_ && now - write_started_ > t.client_idle) {
+    log::info("conn={} h2 client stopped reading: closing", ctx_.connection_id);
+    stop_io();
+    return;
+  }
+  if (!streams_.empty() || !handlers_.empty()) {
+    idle_since_ = now;
+  } else if (!terminated_ && now - idle_since_ >= t.client_idle) {
+    terminated_ = true;
+    nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+    wake_writer();
+  }
+  if (ctx_.stopping == nullptr || !*ctx_.stopping || terminated_) return;
+  // Graceful stop (RFC 9113 6.8): a notice first, so requests already in flight towards us
+  // are still taken; one tick later the GOAWAY naming the last stream we process.
+  if (!notice_sent_) {
+    notice_sent_ = true;
+    stop_started_ = now;
+    nghttp2_submit_shutdown_notice(session_);
+  } else if (!goaway_sent_) {
+    goaway_sent_ = true;
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+  } else if (now - stop_started_ >= t.shutdown_grace) {
+    terminated_ = true;
+    nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+  }
+  wake_writer();
+}
+
+asio::awaitable<void> http2_connection::run() {
+  using namespace asio::experimental::awaitable_operators;
+  // Our loops keep their own timeouts; Beast's per-operation timer would fire on the reader
+  // that legitimately waits for the next request.
+  boost::beast::get_lowest_layer(stream_).expires_never();
+  idle_since_ = clock::now();
+
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg().limit.h2_max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<std::uint32_t>(h2_stream_window)},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+       static_cast<std::uint32_t>(cfg().limit.max_header_bytes)},
+  };
+  if (session_ == nullptr ||
+      nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0 ||
+      nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, h2_connection_window) !=
+          0) {
+    log::error("conn={} h2 session set-up failed", ctx_.connection_id);
+  } else {
+    co_await (read_loop() && write_loop() && tick_loop());
+  }
+
+  // The connection is over: detach every stream so handler calls fail fast, then wait.
+  for (auto& [id, st] : streams_)
+    st->on_close(NGHTTP2_CANCEL, true);
+  for (auto& [id, st] : handlers_)
+    st->on_close(NGHTTP2_CANCEL, true);
+  streams_.clear();
+  while (!handlers_.empty()) {
+    handlers_wake_.expires_after(1s);
+    co_await handlers_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  boost::system::error_code ignored;
+  boost::beast::get_lowest_layer(stream_).socket().close(ignored);
+}
+
+asio::awaitable<void> run_http2_session(tls_stream& stream, connection_context& ctx) {
+  http2_connection conn(stream, ctx);
+  co_await conn.run();
+}
+
+}  // namespace storecache::proxy
