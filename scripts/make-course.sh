@@ -66,7 +66,7 @@ make_png() {
 }
 make_png cover "testsrc2=size=960x540:rate=1"
 make_png colours "smptehdbars=size=640x360:rate=1"
-make_png pattern "mandelbrot=size=480x480:rate=1:end_pts=1"
+make_png pattern "mandelbrot=size=480x480:rate=1:maxiter=256"
 
 # ---------------------------------------------------------------------------------------------
 # Video: H.264 (constrained baseline, plays everywhere) + AAC, moov atom first (+faststart) so
