@@ -13,6 +13,7 @@ namespace storecache::proxy {
 
 class request_handler;
 class metrics;
+struct runtime;
 
 struct connection_context {
   std::shared_ptr<const config::config> cfg;  // the config current at accept time
@@ -21,7 +22,8 @@ struct connection_context {
   asio::ip::tcp::endpoint client;
   std::string sni;
   std::uint64_t connection_id = 0;
-  const bool* stopping = nullptr;  // set when the daemon drains: finish current, take no more
+  const bool* stopping = nullptr;     // set when the daemon drains: finish current, take no more
+  std::shared_ptr<const runtime> rt;  // TLS contexts etc. derived from cfg (proxy/tls.hpp)
 };
 
 }  // namespace storecache::proxy

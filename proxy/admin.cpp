@@ -1,0 +1,94 @@
+#include "proxy/admin.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "proxy/log.hpp"
+
+namespace storecache::proxy {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::redirect_error;
+using asio::use_awaitable;
+
+namespace {
+
+http::response<http::string_body> answer(const http::request<http::empty_body>& req,
+                                         admin_state& state) {
+  http::response<http::string_body> res;
+  res.version(11);
+  res.keep_alive(req.keep_alive());
+  res.set(http::field::cache_control, "no-store");
+  std::string_view target = req.target();
+  target = target.substr(0, target.find('?'));
+  if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    res.result(http::status::method_not_allowed);
+    res.set(http::field::allow, "GET, HEAD");
+    res.body() = "method not allowed\n";
+  } else if (target == "/healthz") {
+    bool draining = state.draining();
+    res.result(draining ? http::status::service_unavailable : http::status::ok);
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = draining ? "draining\n" : "ok\n";
+  } else if (target == "/metrics") {
+    res.result(http::status::ok);
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = state.stats.render();
+  } else {
+    res.result(http::status::not_found);
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.body() = "not found: try /metrics or /healthz\n";
+  }
+  res.prepare_payload();
+  if (req.method() == http::verb::head) res.body().clear();
+  return res;
+}
+
+asio::awaitable<void> serve(beast::tcp_stream stream, admin_state& state) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    error_code ec;
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(8 * 1024);
+    stream.expires_after(std::chrono::seconds(30));
+    co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    if (ec) co_return;
+    auto res = answer(parser.get(), state);
+    bool head = parser.get().method() == http::verb::head;
+    http::serializer<false, http::string_body> sr(res);
+    if (head) sr.split(true);
+    if (head)
+      co_await http::async_write_header(stream, sr, redirect_error(use_awaitable, ec));
+    else
+      co_await http::async_write(stream, sr, redirect_error(use_awaitable, ec));
+    if (ec || !res.keep_alive()) co_return;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<void> run_admin(asio::ip::tcp::acceptor& acceptor, admin_state& state) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(use_awaitable));
+    if (ec) {
+      if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      log::warn("admin: accept failed: {}", ec.message());
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(), serve(beast::tcp_stream(std::move(socket)), state),
+                   asio::detached);
+  }
+}
+
+}  // namespace storecache::proxy

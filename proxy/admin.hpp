@@ -1,0 +1,23 @@
+// The admin listener: plain HTTP on a loopback address by default, for ops.
+//   GET /healthz  -> 200 "ok" (503 "draining" during shutdown)
+//   GET /metrics  -> Prometheus text format
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <functional>
+
+#include "proxy/metrics.hpp"
+
+namespace storecache::proxy {
+
+struct admin_state {
+  metrics& stats;
+  std::function<bool()> draining;
+};
+
+// Accepts on `acceptor` until it is closed; each connection served in its own coroutine.
+boost::asio::awaitable<void> run_admin(boost::asio::ip::tcp::acceptor& acceptor,
+                                       admin_state& state);
+
+}  // namespace storecache::proxy

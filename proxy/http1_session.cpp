@@ -1,0 +1,314 @@
+// HTTP/1.1 front end: one coroutine per connection, keep-alive, Beast's parser.
+//
+// Connection states: waiting (idle, client_idle timeout; the first request gets client_header)
+// -> reading head (client_header timeout, header byte/count limits) -> in exchange (the handler
+// owns it; body reads use client_idle) -> back to waiting, or closed when either side asked
+// for close, the response could not complete, or the daemon is draining.
+#include <fmt/format.h>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include "proxy/log.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/request_handler.hpp"
+#include "proxy/sessions.hpp"
+
+namespace storecache::proxy {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::redirect_error;
+using asio::use_awaitable;
+
+namespace {
+
+using request_parser = http::request_parser<http::buffer_body>;
+
+// Below this size the head and a body chunk go out in one TLS record and one write.
+constexpr std::size_t coalesce_limit = 16 * 1024;
+
+class http1_exchange final : public exchange {
+ public:
+  http1_exchange(tls_stream& stream, beast::flat_buffer& buffer, request_parser& parser,
+                 request_head head, const config::config& cfg, bool keep_alive)
+      : stream_(stream),
+        buffer_(buffer),
+        parser_(parser),
+        head_(std::move(head)),
+        cfg_(cfg),
+        keep_alive_(keep_alive) {
+    auto expect = find_header(head_.headers, "expect");
+    expect_continue_ = expect && beast::iequals(*expect, "100-continue");
+  }
+
+  const request_head& request() const override { return head_; }
+
+  asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, error_code& ec) override {
+    ec = {};
+    if (broken_) {
+      ec = asio::error::broken_pipe;
+      co_return 0;
+    }
+    if (expect_continue_ && !head_sent_) {
+      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      expect_continue_ = false;
+      if (co_await write(asio::buffer(cont))) {
+        ec = asio::error::broken_pipe;
+        co_return 0;
+      }
+    }
+    while (!parser_.is_done()) {
+      auto& body = parser_.get().body();
+      body.data = buf.data();
+      body.size = buf.size();
+      stream_.next_layer().expires_after(cfg_.timeout.client_idle);
+      co_await http::async_read_some(stream_, buffer_, parser_, redirect_error(use_awaitable, ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        broken_ = true;
+        co_return 0;
+      }
+      std::size_t n = buf.size() - body.size;
+      if (n > 0) co_return n;
+    }
+    co_return 0;
+  }
+
+  asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override {
+    if (head_sent_ || broken_) co_return asio::error::broken_pipe;
+    head_sent_ = true;
+    std::string& out = pending_;
+    out.reserve(512);
+    fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\n", head.status,
+                   std::string_view(http::obsolete_reason(static_cast<http::status>(head.status))));
+    for (const auto& h : head.headers)
+      fmt::format_to(std::back_inserter(out), "{}: {}\r\n", h.name, h.value);
+    const bool bodiless_status = head.status == 204 || head.status == 304 || head.status < 200;
+    if (head.content_length) {
+      if (!bodiless_status)
+        fmt::format_to(std::back_inserter(out), "content-length: {}\r\n", *head.content_length);
+      remaining_ = head_.method == "HEAD" ? 0 : *head.content_length;
+    } else if (!end_stream) {
+      out += "transfer-encoding: chunked\r\n";
+      chunked_ = true;
+    } else if (!bodiless_status && head_.method != "HEAD") {
+      out += "content-length: 0\r\n";
+    }
+    if (!keep_alive_) out += "connection: close\r\n";
+    out += "\r\n";
+    if (end_stream) {
+      complete_ = true;
+      co_return co_await flush({});
+    }
+    co_return error_code{};
+  }
+
+  asio::awaitable<error_code> send_body(asio::const_buffer data) override {
+    if (!head_sent_ || complete_ || broken_) co_return asio::error::broken_pipe;
+    if (data.size() == 0) co_return error_code{};
+    if (!chunked_) {
+      if (data.size() > remaining_) {
+        abort();  // the producer broke its own Content-Length: never send a wrong framing
+        co_return asio::error::message_size;
+      }
+      remaining_ -= data.size();
+      co_return co_await flush(data);
+    }
+    fmt::format_to(std::back_inserter(pending_), "{:x}\r\n", data.size());
+    if (auto ec = co_await flush(data)) co_return ec;
+    pending_ = "\r\n";
+    co_return error_code{};
+  }
+
+  asio::awaitable<error_code> finish() override {
+    if (!head_sent_ || complete_ || broken_) co_return asio::error::broken_pipe;
+    if (!chunked_ && remaining_ != 0) {
+      abort();
+      co_return asio::error::message_size;
+    }
+    if (chunked_) pending_ += "0\r\n\r\n";
+    complete_ = true;
+    co_return co_await flush({});
+  }
+
+  void abort() override {
+    if (broken_) return;
+    broken_ = true;
+    // Closing the TCP connection without the rest of the body (or the last chunk) is how
+    // HTTP/1.1 says "incomplete": the client cannot take it for a whole response.
+    error_code ignored;
+    stream_.next_layer().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    stream_.next_layer().socket().close(ignored);
+  }
+
+  bool head_sent() const override { return head_sent_; }
+  bool complete() const { return complete_ && !broken_; }
+  bool broken() const { return broken_; }
+
+ private:
+  // Writes pending_ (head or chunk framing) and data, in one buffer when both are small.
+  asio::awaitable<error_code> flush(asio::const_buffer data) {
+    error_code ec;
+    if (!pending_.empty() && data.size() <= coalesce_limit) {
+      pending_.append(static_cast<const char*>(data.data()), data.size());
+      ec = co_await write(asio::buffer(pending_));
+    } else {
+      if (!pending_.empty()) ec = co_await write(asio::buffer(pending_));
+      if (!ec && data.size() > 0) ec = co_await write(data);
+    }
+    pending_.clear();
+    if (ec) broken_ = true;
+    co_return ec;
+  }
+
+  asio::awaitable<error_code> write(asio::const_buffer data) {
+    error_code ec;
+    stream_.next_layer().expires_after(cfg_.timeout.client_idle);
+    co_await asio::async_write(stream_, data, redirect_error(use_awaitable, ec));
+    co_return ec;
+  }
+
+  tls_stream& stream_;
+  beast::flat_buffer& buffer_;
+  request_parser& parser_;
+  request_head head_;
+  const config::config& cfg_;
+  bool keep_alive_;
+  bool expect_continue_ = false;
+  bool head_sent_ = false;
+  bool chunked_ = false;
+  bool complete_ = false;
+  bool broken_ = false;
+  std::uint64_t remaining_ = 0;
+  std::string pending_;
+};
+
+// A response written by the session itself, before any exchange exists; then close.
+asio::awaitable<void> refuse(tls_stream& stream, unsigned status, std::string_view why) {
+  std::string body = fmt::format("{} {}\n", status, why);
+  std::string out = fmt::format(
+      "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n"
+      "connection: close\r\n\r\n{}",
+      status, std::string_view(http::obsolete_reason(static_cast<http::status>(status))),
+      body.size(), body);
+  error_code ec;
+  stream.next_layer().expires_after(std::chrono::seconds(2));
+  co_await asio::async_write(stream, asio::buffer(out), redirect_error(use_awaitable, ec));
+}
+
+struct connection_gauge {
+  metrics& m;
+  explicit connection_gauge(metrics& mm) : m(mm) { m.connection_opened(protocol::http1_1); }
+  ~connection_gauge() { m.connection_closed(protocol::http1_1); }
+};
+
+}  // namespace
+
+asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& ctx) {
+  const config::config& cfg = *ctx.cfg;
+  connection_gauge gauge(ctx.stats);
+  beast::flat_buffer buffer;
+  auto& tcp = stream.next_layer();
+  error_code ec;
+
+  for (std::uint32_t n = 1;; ++n) {
+    if (ctx.stopping && *ctx.stopping) co_return;
+    // Wait for the next request: an idle keep-alive connection may sit for client_idle; the
+    // first request must arrive within client_header of the handshake.
+    if (buffer.size() == 0) {
+      tcp.expires_after(n == 1 ? cfg.timeout.client_header : cfg.timeout.client_idle);
+      std::size_t got = co_await stream.async_read_some(buffer.prepare(16 * 1024),
+                                                        redirect_error(use_awaitable, ec));
+      if (ec) co_return;  // idle timeout, peer closed, or shutdown: nothing to answer
+      buffer.commit(got);
+    }
+
+    request_parser parser;
+    parser.header_limit(static_cast<std::uint32_t>(cfg.limit.max_header_bytes));
+    parser.body_limit(boost::none);
+    tcp.expires_after(cfg.timeout.client_header);
+    co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == beast::error::timeout) {
+        log::info("conn={} client={}: request head not received within {} ms: 408",
+                  ctx.connection_id, ctx.client.address().to_string(),
+                  cfg.timeout.client_header.count());
+        co_await refuse(stream, 408, "Request Timeout");
+      } else if (ec == http::error::header_limit) {
+        co_await refuse(stream, 431, "Request Header Fields Too Large");
+      } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        log::info("conn={} client={}: malformed request: {}: 400", ctx.connection_id,
+                  ctx.client.address().to_string(), ec.message());
+        co_await refuse(stream, 400, "Bad Request");
+      }
+      co_return;
+    }
+
+    auto& msg = parser.get();
+    request_head head;
+    head.method = std::string(msg.method_string());
+    head.scheme = "https";
+    head.target = std::string(msg.target());
+    head.proto = protocol::http1_1;
+    head.client_address = ctx.client.address();
+    head.client_port = ctx.client.port();
+    head.sni = ctx.sni;
+    head.connection_id = ctx.connection_id;
+    head.stream_id = n;
+    std::size_t count = 0;
+    bool hosts = false, duplicate_host = false;
+    for (const auto& f : msg) {
+      ++count;
+      std::string name(f.name_string());
+      for (auto& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "host") {
+        duplicate_host = hosts;
+        hosts = true;
+        head.authority = std::string(f.value());
+        continue;
+      }
+      head.headers.push_back({std::move(name), std::string(f.value())});
+    }
+    if (count > cfg.limit.max_header_count) {
+      co_await refuse(stream, 431, "Request Header Fields Too Large (too many fields)");
+      co_return;
+    }
+    if (!hosts || duplicate_host) {  // RFC 9112 §3.2: exactly one Host
+      co_await refuse(stream, 400, "Bad Request (Host)");
+      co_return;
+    }
+    if (auto len = parser.content_length()) head.content_length = *len;
+    head.has_body = !parser.is_done();
+
+    const bool keep_alive = parser.keep_alive() && !(ctx.stopping && *ctx.stopping);
+    http1_exchange ex(stream, buffer, parser, std::move(head), cfg, keep_alive);
+    co_await ctx.handler.handle(ex, ctx);
+    if (!ex.complete() || !keep_alive) co_return;
+    // A request body the handler did not read must be skipped before the next request;
+    // a large one is not worth reading: close instead.
+    if (!parser.is_done()) {
+      std::vector<char> sink(16 * 1024);
+      std::size_t drained = 0;
+      while (!parser.is_done() && drained < 1024 * 1024) {
+        error_code rec;
+        std::size_t got = co_await ex.read_body(asio::buffer(sink), rec);
+        if (rec || got == 0) break;
+        drained += got;
+      }
+      if (!parser.is_done()) co_return;
+    }
+  }
+}
+
+}  // namespace storecache::proxy

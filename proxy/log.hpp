@@ -1,0 +1,50 @@
+// Logging to stderr in the form journald understands: "<N>" priority prefix per line
+// (sd-daemon(3)), one write(2) per line so lines from several threads never interleave.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <string_view>
+
+namespace storecache::proxy::log {
+
+enum class level : int { err = 3, warning = 4, notice = 5, info = 6, debug = 7 };
+
+// Lines above this level are dropped before they are formatted.
+inline std::atomic<int> threshold{static_cast<int>(level::info)};
+
+inline bool enabled(level l) {
+  return static_cast<int>(l) <= threshold.load(std::memory_order_relaxed);
+}
+
+void write_line(level l, std::string_view text);
+
+template <typename... Args>
+void emit(level l, fmt::format_string<Args...> f, Args&&... args) {
+  if (!enabled(l)) return;
+  write_line(l, fmt::format(f, std::forward<Args>(args)...));
+}
+
+template <typename... Args>
+void error(fmt::format_string<Args...> f, Args&&... args) {
+  emit(level::err, f, std::forward<Args>(args)...);
+}
+template <typename... Args>
+void warn(fmt::format_string<Args...> f, Args&&... args) {
+  emit(level::warning, f, std::forward<Args>(args)...);
+}
+template <typename... Args>
+void notice(fmt::format_string<Args...> f, Args&&... args) {
+  emit(level::notice, f, std::forward<Args>(args)...);
+}
+template <typename... Args>
+void info(fmt::format_string<Args...> f, Args&&... args) {
+  emit(level::info, f, std::forward<Args>(args)...);
+}
+template <typename... Args>
+void debug(fmt::format_string<Args...> f, Args&&... args) {
+  emit(level::debug, f, std::forward<Args>(args)...);
+}
+
+}  // namespace storecache::proxy::log

@@ -1,0 +1,102 @@
+// storecache: the command line.
+//   storecache --config FILE         run the daemon
+//   storecache --check-config FILE   validate FILE (syntax, keys, files, certificates); exit 0/1
+//   storecache --version
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "proxy/log.hpp"
+#include "proxy/server.hpp"
+#include "proxy/tls.hpp"
+
+namespace {
+
+constexpr std::string_view usage =
+    "usage: storecache --config FILE          run the daemon\n"
+    "       storecache --check-config FILE    check a config file and exit 0 (good) or 1\n"
+    "       storecache --version\n"
+    "options: --log-level err|warning|notice|info|debug   (default info)\n";
+
+int check_config(const char* file) {
+  auto loaded = storecache::config::load(file);
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.errors)
+      std::fprintf(stderr, "%s\n", d.to_string().c_str());
+    std::fprintf(stderr, "%s: %zu error(s)\n", file, loaded.errors.size());
+    return 1;
+  }
+  try {
+    storecache::proxy::runtime::build(loaded.cfg);  // loads certificates, keys and CA files
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", file, e.what());
+    return 1;
+  }
+  std::printf("%s: configuration OK (%zu site(s))\n", file, loaded.cfg->sites.size());
+  return 0;
+}
+
+int run(const char* file) {
+  namespace log = storecache::proxy::log;
+  auto loaded = storecache::config::load(file);
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.errors)
+      log::error("{}", d.to_string());
+    log::error("{}: {} configuration error(s); not starting", file, loaded.errors.size());
+    return 1;
+  }
+  try {
+    auto rt = storecache::proxy::runtime::build(loaded.cfg);
+    storecache::proxy::server s(file, rt);
+    return s.run();
+  } catch (const std::exception& e) {
+    log::error("cannot start: {}", e.what());
+    return 1;
+  }
+}
+
+bool set_log_level(std::string_view v) {
+  using storecache::proxy::log::level;
+  static constexpr std::pair<std::string_view, level> names[] = {
+      {"err", level::err},       {"error", level::err}, {"warning", level::warning},
+      {"notice", level::notice}, {"info", level::info}, {"debug", level::debug}};
+  for (const auto& [n, l] : names)
+    if (v == n) {
+      storecache::proxy::log::threshold = static_cast<int>(l);
+      return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* config_file = nullptr;
+  bool check = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if ((a == "--config" || a == "--check-config") && i + 1 < argc) {
+      check = a == "--check-config";
+      config_file = argv[++i];
+    } else if (a == "--log-level" && i + 1 < argc && set_log_level(argv[i + 1])) {
+      ++i;
+    } else if (a == "--version") {
+      std::printf("storecache %s (%s)\n", STORECACHE_VERSION, STORECACHE_COMMIT);
+      return 0;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(usage.data(), stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "storecache: unknown argument '%s'\n%s", argv[i], usage.data());
+      return 2;
+    }
+  }
+  if (config_file == nullptr) {
+    std::fputs(usage.data(), stderr);
+    return 2;
+  }
+  return check ? check_config(config_file) : run(config_file);
+}

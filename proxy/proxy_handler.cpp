@@ -1,0 +1,327 @@
+#include "proxy/proxy_handler.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "proxy/log.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/tls.hpp"
+
+namespace storecache::proxy {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string_view reason_phrase(unsigned status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 421:
+      return "Misdirected Request";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
+  }
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+// Lower-cased tokens of the client's Connection field: the fields they name are hop-by-hop.
+std::string connection_tokens(const header_list& headers) {
+  std::string out = ",";
+  for (const auto& h : headers)
+    if (h.name == "connection") {
+      for (char c : h.value)
+        if (c != ' ' && c != '\t')
+          out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out += ',';
+    }
+  return out;
+}
+
+bool named_in(const std::string& tokens, std::string_view name) {
+  return tokens.size() > 1 && tokens.find(fmt::format(",{},", name)) != std::string::npos;
+}
+
+// Fields we set ourselves towards the origin; a client's values are never trusted.
+bool replaced_by_us(std::string_view n) {
+  return n == "host" || n == "x-forwarded-for" || n == "x-forwarded-proto" ||
+         n == "x-forwarded-host" || n == "forwarded" || n == "x-real-ip" || n == "via" ||
+         n == "content-length" || n == "expect";
+}
+
+std::string path_for_log(std::string_view target) {
+  // Query strings of signed URLs are credentials: the log keeps the path only.
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return std::string(target);
+  return std::string(target.substr(0, q)) + "?…";
+}
+
+}  // namespace
+
+std::string http_date_now() {
+  thread_local std::time_t cached_second = 0;
+  thread_local std::string cached;
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached.assign(buf, n);
+    cached_second = now;
+  }
+  return cached;
+}
+
+asio::awaitable<void> respond_local(exchange& ex, unsigned status, std::string_view message,
+                                    header_list extra) {
+  if (ex.head_sent()) {
+    ex.abort();
+    co_return;
+  }
+  std::string body = fmt::format("{} {}\n{}\n", status, reason_phrase(status), message);
+  response_head head;
+  head.status = status;
+  head.headers = std::move(extra);
+  head.headers.push_back({"content-type", "text/plain; charset=utf-8"});
+  head.headers.push_back({"cache-control", "no-store"});
+  head.headers.push_back({"date", http_date_now()});
+  head.content_length = body.size();
+  bool head_only = ex.request().method == "HEAD";
+  if (co_await ex.send_head(head, head_only)) co_return;
+  if (head_only) co_return;
+  if (co_await ex.send_body(asio::buffer(body))) co_return;
+  co_await ex.finish();
+}
+
+struct proxy_handler::outcome {
+  unsigned status = 0;
+  std::uint64_t bytes = 0;
+  cache_outcome cache = cache_outcome::local;
+  unsigned upstream_status = 0;
+  steady::duration upstream_time{};
+  std::string why;  // for local answers: the reason, logged
+};
+
+std::shared_ptr<upstream_pool> proxy_handler::pool_for(const runtime& rt,
+                                                       const config::site& site) {
+  // Pools are rebuilt when the runtime (config) changes: a reload may move an upstream.
+  if (pools_runtime_ != &rt) {
+    pools_.clear();
+    pools_runtime_ = &rt;
+  }
+  auto it = pools_.find(site.name());
+  if (it == pools_.end()) {
+    std::shared_ptr<asio::ssl::context> tls;
+    if (auto t = rt.upstream_tls.find(site.name()); t != rt.upstream_tls.end()) tls = t->second;
+    it = pools_
+             .emplace(site.name(),
+                      std::make_shared<upstream_pool>(ex_, site, rt.cfg->timeout, std::move(tls)))
+             .first;
+  }
+  return it->second;
+}
+
+asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ctx) {
+  const auto start = steady::now();
+  ctx.stats.request_started();
+  struct in_flight_guard {
+    metrics& m;
+    ~in_flight_guard() { m.request_finished(); }
+  } guard{ctx.stats};
+  const request_head& req = ex.request();
+  const config::config& cfg = *ctx.cfg;
+  outcome out;
+  const config::site* site = nullptr;
+  std::string_view path = req.target;
+  std::string authority = req.authority;
+
+  if (req.method == "CONNECT") {
+    out.status = 405;
+    out.why = "CONNECT refused: storecache is a reverse proxy, not a forward proxy";
+  } else {
+    if (iequals_prefix(path, "https://") || iequals_prefix(path, "http://")) {
+      // Absolute form: the authority in the target wins (RFC 9112 §3.2.2).
+      auto rest = path.substr(path.find("//") + 2);
+      auto slash = rest.find('/');
+      authority = std::string(rest.substr(0, slash));
+      path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+    }
+    std::string host = config::normalize_host(authority);
+    if (path.empty() || path.front() != '/') {
+      out.status = 400;
+      out.why = "request target is not a path";
+    } else if (host.empty()) {
+      out.status = 400;
+      out.why = "no Host";
+    } else if (site = cfg.find_site(host); site == nullptr) {
+      out.status = 421;
+      out.why = fmt::format("no site serves host '{}': refused (not an open proxy)", host);
+    } else if (!req.sni.empty() && cfg.find_site(config::normalize_host(req.sni)) != site) {
+      out.status = 421;
+      out.why = fmt::format("TLS name '{}' and host '{}' belong to different sites", req.sni, host);
+      site = nullptr;
+    }
+  }
+
+  if (site != nullptr && ctx.rt) {
+    co_await forward(ex, ctx, *site, path, out);
+  } else {
+    header_list extra;
+    if (out.status == 405)
+      extra.push_back({"allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"});
+    co_await respond_local(ex, out.status, out.why, std::move(extra));
+  }
+
+  // Account: counters, then one access-log line.
+  auto& counters = ctx.stats.site(site ? std::string_view(site->name()) : "_unknown");
+  counters.requests[req.proto == protocol::http2 ? 1 : 0][static_cast<int>(out.cache)].fetch_add(
+      1, std::memory_order_relaxed);
+  counters.responses[static_cast<std::size_t>(code_class_index(out.status))].fetch_add(
+      1, std::memory_order_relaxed);
+  if (out.cache != cache_outcome::local)
+    counters.response_bytes[out.cache == cache_outcome::hit ? 0 : 1].fetch_add(
+        out.bytes, std::memory_order_relaxed);
+  if (log::enabled(log::level::info)) {
+    using ms = std::chrono::duration<double, std::milli>;
+    log::info(
+        "access client={} site={} method={} path={} proto={} status={} bytes={} ms={:.1f} "
+        "cache={} upstream_status={} upstream_ms={:.1f} conn={} stream={}{}{}",
+        req.client_address.to_string(), site ? site->name() : "-", req.method, path_for_log(path),
+        to_string(req.proto), out.status, out.bytes, ms(steady::now() - start).count(),
+        to_string(out.cache), out.upstream_status, ms(out.upstream_time).count(), req.connection_id,
+        req.stream_id, out.why.empty() ? "" : " why=\"", out.why.empty() ? "" : out.why + "\"");
+  }
+}
+
+asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& ctx,
+                                             const config::site& site, std::string_view path,
+                                             outcome& out) {
+  const request_head& req = ex.request();
+  auto pool = pool_for(*ctx.rt, site);
+  auto& counters = ctx.stats.site(site.name());
+  out.cache = cache_outcome::pass;
+
+  // The request head towards the origin.
+  std::string head;
+  head.reserve(1024);
+  fmt::format_to(std::back_inserter(head), "{} {} HTTP/1.1\r\nhost: {}\r\n", req.method, path,
+                 pool->host_header());
+  const std::string tokens = connection_tokens(req.headers);
+  std::string via;
+  for (const auto& h : req.headers) {
+    if (h.name == "via") via += h.value + ", ";
+    if (is_hop_by_hop(h.name) || replaced_by_us(h.name) || named_in(tokens, h.name)) continue;
+    fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
+  }
+  const std::string ip = req.client_address.to_string();
+  const bool v6 = req.client_address.is_v6();
+  fmt::format_to(std::back_inserter(head),
+                 "via: {}{} storecache\r\nx-forwarded-for: {}\r\nx-forwarded-proto: https\r\n"
+                 "x-forwarded-host: {}\r\nforwarded: for={};host=\"{}\";proto=https\r\n",
+                 via, req.proto == protocol::http2 ? "2" : "1.1", ip, req.authority,
+                 v6 ? "\"[" + ip + "]\"" : ip, req.authority);
+  bool chunked = false;
+  if (req.has_body) {
+    if (req.content_length)
+      fmt::format_to(std::back_inserter(head), "content-length: {}\r\n", *req.content_length);
+    else {
+      head += "transfer-encoding: chunked\r\n";
+      chunked = true;
+    }
+  } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+    head += "content-length: 0\r\n";
+  }
+  head += "\r\n";
+
+  const bool head_request = req.method == "HEAD";
+  upstream_call call(*pool);
+  auto t0 = steady::now();
+  upstream_error err =
+      co_await call.start(std::move(head), req.has_body ? &ex : nullptr, chunked, head_request);
+  out.upstream_time = steady::now() - t0;
+  if (err != upstream_error::none) {
+    counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
+    out.cache = cache_outcome::local;
+    out.status = status_for(err);
+    out.why = fmt::format("upstream {}: {}", to_string(err), call.error_detail());
+    if (err == upstream_error::client) {
+      ex.abort();  // the client stopped sending its body: nothing to answer
+      co_return;
+    }
+    log::warn("site={} upstream {} failed ({}): {}", site.name(), site.upstream, to_string(err),
+              call.error_detail());
+    co_await respond_local(ex, out.status, "upstream " + std::string(to_string(err)));
+    co_return;
+  }
+  out.upstream_status = call.status();
+  counters.upstream_requests[static_cast<std::size_t>(code_class_index(call.status()))].fetch_add(
+      1, std::memory_order_relaxed);
+
+  response_head rh;
+  rh.status = call.status();
+  rh.headers = call.response_headers();
+  bool via_done = false;
+  for (auto& h : rh.headers)
+    if (h.name == "via") {
+      h.value += ", 1.1 storecache";
+      via_done = true;
+    }
+  if (!via_done) rh.headers.push_back({"via", "1.1 storecache"});
+  rh.content_length = call.content_length();
+  out.status = rh.status;
+
+  const bool no_body = !call.body_expected();
+  if (co_await ex.send_head(rh, no_body)) co_return;  // client gone
+  if (no_body) {
+    call.done();
+    co_return;
+  }
+  std::vector<char> buf(64 * 1024);
+  for (;;) {
+    upstream_error berr = upstream_error::none;
+    std::size_t n = co_await call.read_body(asio::buffer(buf), berr);
+    if (berr != upstream_error::none) {
+      // Never present a short body as complete: the client sees a reset / truncated transfer.
+      log::warn("site={} upstream {} failed mid-body after {} bytes ({}): {}", site.name(),
+                site.upstream, out.bytes, to_string(berr), call.error_detail());
+      out.why = fmt::format("upstream {} mid-body", to_string(berr));
+      ex.abort();
+      co_return;
+    }
+    if (n == 0) break;
+    counters.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
+    if (co_await ex.send_body(asio::buffer(buf.data(), n))) co_return;
+    out.bytes += n;
+  }
+  call.done();
+  co_await ex.finish();
+}
+
+}  // namespace storecache::proxy

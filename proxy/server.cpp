@@ -1,0 +1,284 @@
+#include "proxy/server.hpp"
+
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+#include "proxy/admin.hpp"
+#include "proxy/log.hpp"
+#include "proxy/proxy_handler.hpp"
+#include "proxy/sessions.hpp"
+
+namespace storecache::proxy {
+
+using asio::redirect_error;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+namespace {
+
+tcp::endpoint endpoint_of(const config::listen_address& a) {
+  error_code ec;
+  auto addr = asio::ip::make_address(a.host, ec);
+  if (ec) throw std::runtime_error("listen address '" + a.text() + "' is not an IP address");
+  return {addr, a.port};
+}
+
+std::shared_ptr<tcp::acceptor> open_acceptor(asio::io_context& io, const config::listen_address& a,
+                                             bool share_port) {
+  auto acc = std::make_shared<tcp::acceptor>(io);
+  auto ep = endpoint_of(a);
+  error_code ec;
+  acc->open(ep.protocol(), ec);
+  if (!ec && ep.address().is_v6()) acc->set_option(asio::ip::v6_only(true), ec);
+  if (!ec) acc->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec && share_port) acc->set_option(reuse_port(true), ec);
+  if (!ec) acc->bind(ep, ec);
+  if (!ec) acc->listen(1024, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + a.text() + ": " + ec.message());
+  return acc;
+}
+
+// co_spawn completion: an escaped exception is a bug; log it rather than lose it.
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    log::error("internal error in a connection: {}", x.what());
+  }
+}
+
+}  // namespace
+
+struct server_worker {
+  asio::io_context io{1};
+  std::shared_ptr<proxy_handler> handler;
+  std::shared_ptr<const runtime> rt;  // touched only on this worker's thread
+  std::vector<std::shared_ptr<tcp::acceptor>> acceptors;
+  bool stopping = false;  // likewise
+  std::thread thread;
+
+  server_worker() : handler(std::make_shared<proxy_handler>(io.get_executor())) {}
+};
+
+namespace {
+
+struct connection_slot {
+  std::atomic<std::size_t>& count;
+  ~connection_slot() { count.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+// One client connection, from TLS handshake to close. The frame holds what the connection
+// uses (runtime, handler) so that a reload or shutdown never pulls them from under it.
+asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const runtime> rt,
+                                       std::shared_ptr<proxy_handler> handler, metrics& stats,
+                                       std::atomic<std::size_t>& connections, std::uint64_t id,
+                                       const bool* stopping) {
+  connection_slot slot{connections};
+  error_code ec;
+  tcp::endpoint client = socket.remote_endpoint(ec);
+  if (ec) co_return;
+  tls_stream stream(std::move(socket), rt->server_tls->initial());
+  stream.next_layer().expires_after(rt->cfg->timeout.client_header);
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  redirect_error(use_awaitable, ec));
+  if (ec) {
+    stats.tls_handshake_failed();
+    log::debug("conn={} client={}: TLS handshake failed: {}", id, client.address().to_string(),
+               ec.message());
+    co_return;
+  }
+  connection_context ctx{
+      rt->cfg, *handler, stats, client, std::string(sni_name(stream.native_handle())),
+      id,      stopping, rt};
+  if (alpn_selected(stream.native_handle()) == "h2")
+    co_await run_http2_session(stream, ctx);
+  else
+    co_await run_http1_session(stream, ctx);
+  // close_notify, briefly: a client that is already gone must not hold the coroutine.
+  if (stream.next_layer().socket().is_open()) {
+    stream.next_layer().expires_after(std::chrono::seconds(1));
+    co_await stream.async_shutdown(redirect_error(use_awaitable, ec));
+  }
+}
+
+}  // namespace
+
+server::server(std::filesystem::path config_file, std::shared_ptr<const runtime> rt)
+    : config_file_(std::move(config_file)), rt_(std::move(rt)) {}
+
+server::~server() = default;
+
+int server::run() {
+  const auto& cfg = *rt_->cfg;
+  unsigned n = cfg.server.workers != 0 ? cfg.server.workers
+                                       : std::max(1u, std::thread::hardware_concurrency());
+  std::signal(SIGPIPE, SIG_IGN);
+
+  // Bind everything first: a port in use is a start-up error, reported before READY.
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<server_worker>();
+    w->rt = rt_;
+    for (const auto& a : cfg.server.listen)
+      w->acceptors.push_back(open_acceptor(w->io, a, true));
+    workers_.push_back(std::move(w));
+  }
+  asio::io_context control{1};
+  auto admin_acceptor = open_acceptor(control, cfg.admin.listen, false);
+
+  for (auto& wp : workers_) {
+    server_worker& w = *wp;
+    for (auto& acc : w.acceptors) {
+      auto loop = [](std::shared_ptr<tcp::acceptor> acceptor, server_worker& w,
+                     server& s) -> asio::awaitable<void> {
+        for (;;) {
+          auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(use_awaitable));
+          if (w.stopping || !acceptor->is_open()) co_return;
+          if (ec) {
+            // Out of descriptors and the like: back off instead of spinning.
+            log::warn("accept failed: {}", ec.message());
+            asio::steady_timer pause(w.io, std::chrono::milliseconds(100));
+            co_await pause.async_wait(asio::as_tuple(use_awaitable));
+            continue;
+          }
+          if (s.connections_.fetch_add(1, std::memory_order_relaxed) >=
+              w.rt->cfg->limit.max_connections) {
+            s.connections_.fetch_sub(1, std::memory_order_relaxed);
+            s.stats_.connection_refused_limit();
+            continue;  // the socket closes here
+          }
+          error_code ignored;
+          socket.set_option(tcp::no_delay(true), ignored);
+          auto id = s.next_connection_id_.fetch_add(1, std::memory_order_relaxed);
+          asio::co_spawn(w.io,
+                         serve_connection(std::move(socket), w.rt, w.handler, s.stats_,
+                                          s.connections_, id, &w.stopping),
+                         log_exception);
+        }
+      };
+      asio::co_spawn(w.io, loop(acc, w, *this), log_exception);
+    }
+    w.thread = std::thread([&w] { w.io.run(); });
+  }
+
+  bool draining = false;
+  admin_state admin{stats_, [&draining] { return draining; }};
+  asio::co_spawn(control, run_admin(*admin_acceptor, admin), log_exception);
+
+  asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  asio::steady_timer drain_timer(control);
+  std::function<void()> wait_signal;
+  auto start_drain = [&] {
+    if (draining) return;
+    draining = true;
+    sd_notify(0, "STOPPING=1");
+    log::notice("stopping: no new connections; waiting up to {} ms for {} request(s)",
+                rt_->cfg->timeout.shutdown_grace.count(), stats_.in_flight());
+    for (auto& w : workers_)
+      asio::post(w->io, [&w = *w] {
+        w.stopping = true;
+        for (auto& a : w.acceptors) {
+          error_code ignored;
+          a->close(ignored);
+        }
+      });
+    auto deadline = std::chrono::steady_clock::now() + rt_->cfg->timeout.shutdown_grace;
+    asio::co_spawn(
+        control,
+        [&, deadline]() -> asio::awaitable<void> {
+          while (stats_.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+            drain_timer.expires_after(std::chrono::milliseconds(50));
+            co_await drain_timer.async_wait(asio::as_tuple(use_awaitable));
+          }
+          if (stats_.in_flight() > 0)
+            log::warn("stopping: {} request(s) still running after the grace period; cut",
+                      stats_.in_flight());
+          for (auto& w : workers_)
+            w->io.stop();
+          control.stop();
+        },
+        log_exception);
+  };
+  wait_signal = [&] {
+    signals.async_wait([&](error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+      } else {
+        start_drain();
+      }
+      wait_signal();
+    });
+  };
+  wait_signal();
+
+  std::string addresses;
+  for (const auto& a : cfg.server.listen)
+    addresses += " " + a.text();
+  log::notice("storecache {} ready: {} worker(s), listening on{}, admin on {}", STORECACHE_VERSION,
+              n, addresses, cfg.admin.listen.text());
+  sd_notify(0, "READY=1");
+  control.run();
+
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+    w->acceptors.clear();
+    w->handler.reset();
+  }
+  workers_.clear();  // destroys each io_context, and with it every connection's frame
+  log::notice("stopped");
+  return 0;
+}
+
+void server::reload() {
+  sd_notify(0, "RELOADING=1");
+  log::notice("reloading {}", config_file_.string());
+  auto loaded = config::load(config_file_);
+  if (!loaded.ok()) {
+    for (const auto& d : loaded.errors)
+      log::error("reload: {}", d.to_string());
+    log::error("reload failed: keeping the running configuration");
+    sd_notify(0, "READY=1");
+    return;
+  }
+  std::shared_ptr<const runtime> next;
+  try {
+    next = runtime::build(loaded.cfg);
+  } catch (const std::exception& e) {
+    log::error("reload failed: {}; keeping the running configuration", e.what());
+    sd_notify(0, "READY=1");
+    return;
+  }
+  const auto& old_cfg = *rt_->cfg;
+  std::vector<std::string> before, after;
+  for (const auto& a : old_cfg.server.listen)
+    before.push_back(a.text());
+  for (const auto& a : next->cfg->server.listen)
+    after.push_back(a.text());
+  if (before != after || old_cfg.admin.listen.text() != next->cfg->admin.listen.text() ||
+      old_cfg.server.workers != next->cfg->server.workers)
+    log::warn("reload: listen addresses and workers change only on restart");
+  rt_ = next;
+  for (auto& w : workers_)
+    asio::post(w->io, [&w = *w, next] { w.rt = next; });
+  log::notice("reloaded: {} site(s); open connections keep their settings until they close",
+              next->cfg->sites.size());
+  sd_notify(0, "READY=1");
+}
+
+}  // namespace storecache::proxy

@@ -1,0 +1,40 @@
+// The daemon: worker threads (one io_context each, own SO_REUSEPORT acceptors), the control
+// thread (signals, admin listener, drain), reload and graceful shutdown.
+//
+// Life cycle: starting (bind; a failure is fatal) -> ready (sd_notify READY=1) ->
+//   [SIGHUP: reloading -> ready, the old config kept if the new one is bad] ->
+//   draining (SIGTERM/SIGINT: STOPPING=1, acceptors closed, in-flight requests finish within
+//   timeouts.shutdown_grace) -> stopped (threads joined, exit 0).
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "proxy/metrics.hpp"
+#include "proxy/tls.hpp"
+
+namespace storecache::proxy {
+
+struct server_worker;
+
+class server {
+ public:
+  server(std::filesystem::path config_file, std::shared_ptr<const runtime> rt);
+  ~server();
+  // Binds, serves until told to stop, returns the process exit code. Throws
+  // std::runtime_error if a listen address cannot be bound.
+  int run();
+
+ private:
+  void reload();
+  std::filesystem::path config_file_;
+  std::shared_ptr<const runtime> rt_;
+  metrics stats_;
+  std::atomic<std::size_t> connections_{0};
+  std::atomic<std::uint64_t> next_connection_id_{1};
+  std::vector<std::unique_ptr<server_worker>> workers_;
+};
+
+}  // namespace storecache::proxy

@@ -1,0 +1,151 @@
+#include "proxy/tls.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <stdexcept>
+
+namespace storecache::proxy {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+// Mozilla "intermediate" (v5.7): TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3
+// keeps OpenSSL's default suites, which are exactly the recommended three.
+constexpr const char* intermediate_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+constexpr const char* intermediate_groups = "X25519:prime256v1:secp384r1";
+
+std::string openssl_error() {
+  unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+// ALPN: prefer h2, then http/1.1; a client offering neither gets http/1.1 semantics without
+// ALPN (RFC 7301 allows the server to not select).
+int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+            unsigned int inlen, void*) {
+  static const unsigned char ours[] = "\x02h2\x08http/1.1";
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, ours, sizeof ours - 1, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+std::unique_ptr<ssl::context> make_server_context(const config::tls_files& files) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* h = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(h, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(h, TLS1_3_VERSION);
+  // Intermediate leaves the cipher choice to the client (all offered suites are strong).
+  SSL_CTX_set_options(h, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_set_cipher_list(h, intermediate_ciphers) != 1 ||
+      SSL_CTX_set1_groups_list(h, intermediate_groups) != 1)
+    throw std::runtime_error("TLS: cannot set cipher policy: " + openssl_error());
+  SSL_CTX_set_dh_auto(h, 1);
+  SSL_CTX_set_alpn_select_cb(h, on_alpn, nullptr);
+  SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_SERVER);
+  if (SSL_CTX_use_certificate_chain_file(h, files.cert.c_str()) != 1)
+    throw std::runtime_error("TLS: cannot load certificate " + files.cert.string() + ": " +
+                             openssl_error());
+  if (SSL_CTX_use_PrivateKey_file(h, files.key.c_str(), SSL_FILETYPE_PEM) != 1)
+    throw std::runtime_error("TLS: cannot load key " + files.key.string() + ": " + openssl_error());
+  if (SSL_CTX_check_private_key(h) != 1)
+    throw std::runtime_error("TLS: key " + files.key.string() + " does not match certificate " +
+                             files.cert.string());
+  return ctx;
+}
+
+}  // namespace
+
+tls_server_contexts::tls_server_contexts(const config::config& cfg) {
+  const config::tls_files* default_files = &cfg.server.default_tls;
+  if (default_files->empty())
+    for (const auto& s : cfg.sites)
+      if (!s.tls.empty()) {
+        default_files = &s.tls;
+        break;
+      }
+  if (default_files->empty()) throw std::runtime_error("TLS: no certificate configured");
+  contexts_.push_back(make_server_context(*default_files));
+  // One context per distinct certificate file; sites sharing a file share the context.
+  std::map<std::string, ssl::context*> by_file{{default_files->cert.string(), contexts_[0].get()}};
+  for (const auto& s : cfg.sites) {
+    ssl::context* ctx = contexts_[0].get();
+    if (!s.tls.empty()) {
+      auto [it, fresh] = by_file.try_emplace(s.tls.cert.string(), nullptr);
+      if (fresh) {
+        contexts_.push_back(make_server_context(s.tls));
+        it->second = contexts_.back().get();
+      }
+      ctx = it->second;
+    }
+    for (const auto& h : s.hosts)
+      by_host_.emplace(h, ctx);
+  }
+  for (auto& c : contexts_) {
+    SSL_CTX_set_tlsext_servername_callback(c->native_handle(), on_servername);
+    SSL_CTX_set_tlsext_servername_arg(c->native_handle(), this);
+  }
+}
+
+int tls_server_contexts::on_servername(SSL* ssl, int*, void* arg) {
+  auto* self = static_cast<tls_server_contexts*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) return SSL_TLSEXT_ERR_OK;  // no SNI: default certificate
+  auto it = self->by_host_.find(config::normalize_host(name));
+  // Unknown names get the default certificate; the request is then refused with 421.
+  if (it != self->by_host_.end() && it->second->native_handle() != SSL_get_SSL_CTX(ssl))
+    SSL_set_SSL_CTX(ssl, it->second->native_handle());
+  return SSL_TLSEXT_ERR_OK;
+}
+
+std::shared_ptr<ssl::context> make_upstream_context(const config::site& site) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* h = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(h, TLS1_2_VERSION);
+  SSL_CTX_set_options(h, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  ctx->set_verify_mode(ssl::verify_peer);
+  if (!site.upstream_ca.empty()) {
+    if (SSL_CTX_load_verify_locations(h, site.upstream_ca.c_str(), nullptr) != 1)
+      throw std::runtime_error("TLS: cannot load upstream CA " + site.upstream_ca.string() + ": " +
+                               openssl_error());
+  } else if (SSL_CTX_set_default_verify_paths(h) != 1) {
+    throw std::runtime_error("TLS: cannot load the system trust store: " + openssl_error());
+  }
+  SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_CLIENT);
+  return ctx;
+}
+
+std::string_view alpn_selected(SSL* ssl) {
+  const unsigned char* p = nullptr;
+  unsigned int n = 0;
+  SSL_get0_alpn_selected(ssl, &p, &n);
+  return p ? std::string_view(reinterpret_cast<const char*>(p), n) : std::string_view();
+}
+
+std::string_view sni_name(SSL* ssl) {
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  return name ? std::string_view(name) : std::string_view();
+}
+
+std::shared_ptr<const runtime> runtime::build(std::shared_ptr<const config::config> cfg) {
+  auto rt = std::make_shared<runtime>();
+  rt->server_tls = std::make_shared<tls_server_contexts>(*cfg);
+  for (const auto& s : cfg->sites)
+    if (s.upstream_scheme == "https") rt->upstream_tls.emplace(s.name(), make_upstream_context(s));
+  rt->cfg = std::move(cfg);
+  return rt;
+}
+
+}  // namespace storecache::proxy

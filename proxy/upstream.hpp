@@ -1,0 +1,132 @@
+// The client side towards an origin: a per-worker, per-site pool of keep-alive HTTP/1.1
+// connections (TLS verified against the site's CA and name), and one request/response over it.
+//
+// Use:  upstream_call call(pool);
+//       auto err = co_await call.start(head_text, body_source);   // sends, reads response head
+//       call.response() ...; while ((n = co_await call.read_body(buf, err)) > 0) ...;
+//       call.done();  // body read to the end: the connection goes back to the pool
+// Destroying a call that is not done() closes its connection (its state is unknown).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "proxy/exchange.hpp"
+#include "proxy/tls_stream.hpp"
+
+namespace storecache::proxy {
+
+// Why an upstream exchange failed; decides 502 versus 504 and the metrics label.
+enum class upstream_error {
+  none,
+  resolve,       // name did not resolve -> 502
+  connect,       // refused / unreachable -> 502
+  tls,           // handshake or certificate verification failed -> 502
+  timeout,       // connect or first-byte timeout -> 504
+  reset,         // closed before or during the response -> 502
+  bad_response,  // not parseable HTTP -> 502
+  client,        // the client went away while we sent its request body
+};
+std::string_view to_string(upstream_error e);
+unsigned status_for(upstream_error e);  // 502 or 504
+
+// One keep-alive connection to an origin, TLS or (with the explicit opt-in) plain.
+class upstream_connection {
+ public:
+  std::unique_ptr<tls_stream> tls;
+  std::unique_ptr<boost::beast::tcp_stream> plain;
+  boost::beast::flat_buffer buffer;  // bytes read past the last response stay with it
+
+  boost::beast::tcp_stream& tcp() { return tls ? tls->next_layer() : *plain; }
+
+  // Runs f with whichever stream this connection has; f returns the same awaitable for both.
+  template <typename F>
+  auto with_stream(F&& f) {
+    return tls ? f(*tls) : f(*plain);
+  }
+
+  // A pooled connection the origin has closed (EOF pending) or that holds unexpected bytes
+  // (a close_notify) must not be reused.
+  bool looks_alive();
+};
+
+class upstream_pool {
+ public:
+  upstream_pool(asio::any_io_executor ex, const config::site& site, const config::timeouts& t,
+                std::shared_ptr<asio::ssl::context> tls);
+  ~upstream_pool();
+
+  // An idle pooled connection (reused = true) or a newly connected one; nullptr on failure.
+  // detail gets a human-readable reason on failure, for the log.
+  asio::awaitable<std::unique_ptr<upstream_connection>> acquire(bool& reused, upstream_error& err,
+                                                                std::string& detail);
+  void release(std::unique_ptr<upstream_connection> c);
+
+  const config::timeouts& timeouts() const { return timeouts_; }
+  const std::string& host_header() const { return host_header_; }
+
+ private:
+  asio::awaitable<std::unique_ptr<upstream_connection>> connect(upstream_error& err,
+                                                                std::string& detail);
+
+  asio::any_io_executor ex_;
+  std::string host_, port_, sni_, host_header_;
+  std::size_t max_idle_;
+  config::timeouts timeouts_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: plain http upstream (explicit opt-in)
+  std::deque<std::unique_ptr<upstream_connection>> idle_;
+  asio::ip::tcp::resolver::results_type resolved_;
+  std::chrono::steady_clock::time_point resolved_at_{};
+};
+
+class upstream_call {
+ public:
+  explicit upstream_call(upstream_pool& pool) : pool_(pool) {}
+  ~upstream_call();
+  upstream_call(const upstream_call&) = delete;
+  upstream_call& operator=(const upstream_call&) = delete;
+
+  // Sends the request head (complete text, "\r\n\r\n"-terminated) and, when body is given, the
+  // request body read from it (Content-Length or chunked framing must already be in the head:
+  // chunked = true frames it here). Then waits for the final response head.
+  asio::awaitable<upstream_error> start(std::string head, exchange* body, bool chunked,
+                                        bool head_request);
+
+  unsigned status() const;
+  header_list response_headers() const;  // hop-by-hop fields removed
+  std::optional<std::uint64_t> content_length() const;
+  bool body_expected() const;
+
+  // Reads response body bytes; 0 with err == none at the end.
+  asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, upstream_error& err);
+  // The body was read to the end: return the connection to the pool if it can be reused.
+  void done();
+
+  // Why the last operation failed, for the log ("" if it did not).
+  const std::string& error_detail() const { return detail_; }
+
+ private:
+  asio::awaitable<upstream_error> send_and_read_head(const std::string& head, exchange* body,
+                                                     bool chunked, bool& body_started);
+  upstream_pool& pool_;
+  std::unique_ptr<upstream_connection> conn_;
+  std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
+  bool head_request_ = false;
+  std::string detail_;
+};
+
+// True for fields that describe one connection, not the message (RFC 9110 §7.6.1).
+bool is_hop_by_hop(std::string_view lower_name);
+
+}  // namespace storecache::proxy
