@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds, runs every unit and integration test,
+# then does it all again under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   scripts/test.sh            both builds (what CI runs)
+#   scripts/test.sh --quick    the normal build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+
+jobs=$(nproc)
+run_suite() { # build-dir extra-cmake-args...
+  local dir="$1"; shift
+  cmake -S . -B "$dir" -G "Unix Makefiles" "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  # Integration tests start daemons and time things: run them one at a time.
+  (cd "$dir" && ctest --output-on-failure --timeout 900 -j1)
+}
+
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "${1:-}" != "--quick" ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DSTORECACHE_SANITIZE=ON
+fi
