@@ -398,6 +398,11 @@ asio::awaitable<void> http2_connection::run() {
   // Our loops keep their own timeouts; Beast's per-operation timer would fire on the reader
   // that legitimately waits for the next request.
   boost::beast::get_lowest_layer(stream_).expires_never();
+  // Frames are small and interleaved (WINDOW_UPDATE, SETTINGS ACK, a response head): Nagle
+  // plus the peer's delayed ACK would hold each of them ~40 ms, once per window round trip.
+  boost::system::error_code nodelay_ec;  // best effort
+  boost::beast::get_lowest_layer(stream_).socket().set_option(asio::ip::tcp::no_delay(true),
+                                                              nodelay_ec);
   idle_since_ = clock::now();
 
   const nghttp2_settings_entry settings[] = {

@@ -20,5 +20,5 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "${1:-}" != "--quick" ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DSTORECACHE_SANITIZE=ON
+  run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTORECACHE_SANITIZE=ON
 fi

@@ -131,7 +131,10 @@ struct test_handler final : storecache::proxy::request_handler {
       chunk.resize(len);
       for (std::uint64_t i = 0; i < len; ++i)
         chunk[i] = pattern(off + i);
-      if (co_await ex.send_body(asio::buffer(chunk))) co_return;
+      if (const error_code ec = co_await ex.send_body(asio::buffer(chunk))) {
+        record("send:" + ec.message());
+        co_return;
+      }
       off += len;
     }
     co_await ex.finish();
@@ -434,6 +437,13 @@ raw_result raw_h2(std::uint16_t port, const std::string& requests, bool hang_up,
   return r;
 }
 
+std::string rst_stream(std::uint32_t stream, std::uint32_t code) {
+  std::string p;
+  for (int s = 24; s >= 0; s -= 8)
+    p += static_cast<char>(code >> s);
+  return frame_bytes(RST_STREAM, 0, stream, p);
+}
+
 bool has_frame(const raw_result& r, std::uint8_t type, std::uint32_t stream = 0,
                std::uint8_t flags = 0) {
   for (const auto& f : r.frames)
@@ -634,4 +644,38 @@ TEST_CASE("h2: the session outlives a handler whose client hung up", "[http2]") 
   REQUIRE(ev.size() == 2);
   CHECK(ev[0] == "late:error");
   CHECK(ev[1] == "session-end");
+}
+
+TEST_CASE("h2: a client reset stops the handler's sends, the connection goes on", "[http2]") {
+  test_server srv;
+  // Stream 1 asks for 50 MB and cancels it at once (CANCEL = 0x8); stream 3 must still be
+  // answered on the same connection.
+  const auto r = raw_h2(
+      srv.port(), get_request(1, "/size/50000000") + rst_stream(1, 0x8) + get_request(3, "/head"),
+      false, [&] { srv.stop_gracefully(); }, 5s);
+  CHECK(r.finished);
+  CHECK(has_frame(r, HEADERS, 3));
+  REQUIRE(srv.wait_sessions_done(1));
+  const auto ev = srv.handler.snapshot();
+  // The handler learnt of the reset from send_body (or never started sending), and did not
+  // hold the session: it ended after the handler.
+  CHECK(std::find(ev.begin(), ev.end(), "session-end") == ev.end() - 1);
+  CHECK(srv.handler.running == 0);
+}
+
+TEST_CASE("h2: a request body that never comes times out in read_body", "[http2]") {
+  test_server srv(500ms);
+  const std::string block = hpack_literal(":method", "POST") + hpack_literal(":scheme", "https") +
+                            hpack_literal(":authority", "127.0.0.1") +
+                            hpack_literal(":path", "/echo");
+  // HEADERS without END_STREAM, then silence.
+  const auto r =
+      raw_h2(srv.port(), frame_bytes(HEADERS, END_HEADERS, 1, block), false, nullptr, 5s);
+  CHECK(r.finished);
+  REQUIRE(srv.wait_sessions_done(1));
+  const auto ev = srv.handler.snapshot();
+  const std::string timed_out = "echo:" + error_code(asio::error::timed_out).message();
+  CHECK(std::find(ev.begin(), ev.end(), timed_out) != ev.end());
+  CHECK(has_frame(r, HEADERS, 1));  // the session answered for the handler that gave up (500)
+  CHECK(has_frame(r, GOAWAY));      // then the idle connection was closed
 }
