@@ -45,10 +45,27 @@ struct command_result {
   std::string out;
 };
 
+// A temp directory for this run (certificate, bodies, client logs), removed at exit.
+const fs::path& scratch_dir() {
+  static const struct scratch {
+    fs::path path;
+    ~scratch() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } dir{[] {
+    char tmpl[] = "/tmp/storecache-h2-test-XXXXXX";
+    return fs::path(::mkdtemp(tmpl));
+  }()};
+  return dir.path;
+}
+
 // Runs a shell command (bounded by `timeout`), returns its exit code and stdout.
 command_result run(const std::string& cmd) {
   command_result r;
-  FILE* p = ::popen(("timeout 60 " + cmd).c_str(), "r");
+  // Clients' stderr (certificate warnings, nghttp's notes) goes to a log beside the cert.
+  FILE* p = ::popen(
+      ("timeout 60 " + cmd + " 2>>" + (scratch_dir() / "clients.log").string()).c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 65536> buf;
   std::size_t n;
@@ -86,8 +103,7 @@ std::string read_file(const fs::path& p) {
 // A self-signed certificate for 127.0.0.1, made once per test run in a temp directory.
 const fs::path& cert_dir() {
   static const fs::path dir = [] {
-    char tmpl[] = "/tmp/storecache-h2-test-XXXXXX";
-    fs::path d = ::mkdtemp(tmpl);
+    const fs::path& d = scratch_dir();
     const auto r =
         run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
             "-nodes -days 1 -subj /CN=127.0.0.1 -keyout " +
@@ -496,8 +512,13 @@ TEST_CASE("h2: a 20 MiB response arrives byte-exact", "[http2]") {
   test_server srv;
   const std::uint64_t size = 20ull << 20;
   const fs::path out = cert_dir() / "big.out";
+  const auto start = std::chrono::steady_clock::now();
   const auto r = run("nghttp " + srv.url("/size/" + std::to_string(size)) + " > " + out.string());
+  const auto elapsed = std::chrono::steady_clock::now() - start;
   REQUIRE(r.status == 0);
+  // Loopback moves this in well under a second; a stall per window round trip (Nagle and
+  // delayed ACK, a lost writer wake-up) shows up as many seconds.
+  CHECK(elapsed < 8s);
   const std::string got = read_file(out);
   REQUIRE(got.size() == size);
   CHECK(got == pattern_string(size));
