@@ -18,7 +18,6 @@
 namespace storecache::config {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::string_view_literals;
 
 constexpr std::array root_keys{"server"sv, "admin"sv, "timeouts"sv,
