@@ -412,9 +412,16 @@ struct raw_result {
 };
 
 // Connects with ALPN h2, sends the preface, SETTINGS and `requests`, calls after_send(), then
-// reads until the server closes (or hangs up itself at once with hang_up).
-raw_result raw_h2(std::uint16_t port, const std::string& requests, bool hang_up,
-                  const std::function<void()>& after_send, std::chrono::milliseconds limit) {
+// behaves as `mode` says.
+enum class raw_mode {
+  read_all,    // read until the server closes
+  hang_up,     // close right after sending
+  never_read,  // keep the connection open for the whole limit, reading nothing
+};
+
+raw_result raw_h2(std::uint16_t port, const std::string& requests, raw_mode mode,
+                  const std::function<void()>& after_send, std::chrono::milliseconds limit,
+                  const std::function<void()>& before_close = nullptr) {
   asio::io_context ioc;
   asio::ssl::context ctx{asio::ssl::context::tls_client};
   ctx.set_verify_mode(asio::ssl::verify_none);
@@ -431,9 +438,15 @@ raw_result raw_h2(std::uint16_t port, const std::string& requests, bool hang_up,
                             frame_bytes(SETTINGS, 0, 0, "") + requests;
     co_await asio::async_write(s, asio::buffer(out), asio::use_awaitable);
     if (after_send) after_send();
-    if (hang_up) {
+    if (mode == raw_mode::hang_up) {
       s.next_layer().close();
       r.finished = true;
+      co_return;
+    }
+    if (mode == raw_mode::never_read) {
+      asio::steady_timer t(ioc, limit);
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (before_close) before_close();
       co_return;
     }
     std::array<char, 16384> buf;
@@ -446,7 +459,8 @@ raw_result raw_h2(std::uint16_t port, const std::string& requests, bool hang_up,
     r.finished = true;
   };
   asio::co_spawn(ioc, client(), asio::detached);
-  ioc.run_for(limit);
+  // never_read holds for `limit` after the handshake: give it the time to get there.
+  ioc.run_for(mode == raw_mode::never_read ? limit + 2s : limit);
   r.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
   r.frames = parse_frames(received);
@@ -606,7 +620,7 @@ TEST_CASE("h2: CONNECT reaches the handler", "[http2]") {
   const std::string block =
       hpack_literal(":method", "CONNECT") + hpack_literal(":authority", "example.com:443");
   const auto r = raw_h2(
-      srv.port(), frame_bytes(HEADERS, END_HEADERS, 1, block), false,
+      srv.port(), frame_bytes(HEADERS, END_HEADERS, 1, block), raw_mode::read_all,
       [&] { srv.stop_gracefully(); }, 5s);
   CHECK(r.finished);
   CHECK(has_frame(r, HEADERS, 1));
@@ -624,8 +638,8 @@ TEST_CASE("h2: a request without :path is reset with PROTOCOL_ERROR", "[http2]")
                             hpack_literal(":authority", "127.0.0.1");
   const auto r = raw_h2(
       srv.port(),
-      frame_bytes(HEADERS, END_HEADERS | END_STREAM, 1, block) + get_request(3, "/head"), false,
-      [&] { srv.stop_gracefully(); }, 5s);
+      frame_bytes(HEADERS, END_HEADERS | END_STREAM, 1, block) + get_request(3, "/head"),
+      raw_mode::read_all, [&] { srv.stop_gracefully(); }, 5s);
   CHECK(r.finished);
   CHECK(has_frame(r, RST_STREAM, 1));
   CHECK(has_frame(r, HEADERS, 3));  // the connection went on
@@ -633,7 +647,7 @@ TEST_CASE("h2: a request without :path is reset with PROTOCOL_ERROR", "[http2]")
 
 TEST_CASE("h2: an idle connection gets GOAWAY and is closed", "[http2]") {
   test_server srv(500ms);
-  const auto r = raw_h2(srv.port(), "", false, nullptr, 5s);
+  const auto r = raw_h2(srv.port(), "", raw_mode::read_all, nullptr, 5s);
   CHECK(r.finished);
   CHECK(has_frame(r, SETTINGS));
   CHECK(has_frame(r, GOAWAY));
@@ -645,7 +659,8 @@ TEST_CASE("h2: an idle connection gets GOAWAY and is closed", "[http2]") {
 TEST_CASE("h2: graceful stop lets the open stream finish, then closes", "[http2]") {
   test_server srv;
   const auto r = raw_h2(
-      srv.port(), get_request(1, "/delay/800"), false, [&] { srv.stop_gracefully(); }, 5s);
+      srv.port(), get_request(1, "/delay/800"), raw_mode::read_all, [&] { srv.stop_gracefully(); },
+      5s);
   CHECK(r.finished);
   CHECK(has_frame(r, GOAWAY));
   CHECK(has_frame(r, HEADERS, 1));
@@ -657,7 +672,7 @@ TEST_CASE("h2: graceful stop lets the open stream finish, then closes", "[http2]
 
 TEST_CASE("h2: the session outlives a handler whose client hung up", "[http2]") {
   test_server srv;
-  const auto r = raw_h2(srv.port(), get_request(1, "/late/300"), true, nullptr, 5s);
+  const auto r = raw_h2(srv.port(), get_request(1, "/late/300"), raw_mode::hang_up, nullptr, 5s);
   CHECK(r.finished);
   REQUIRE(srv.wait_sessions_done(1));
   const auto ev = srv.handler.snapshot();
@@ -673,7 +688,7 @@ TEST_CASE("h2: a client reset stops the handler's sends, the connection goes on"
   // answered on the same connection.
   const auto r = raw_h2(
       srv.port(), get_request(1, "/size/50000000") + rst_stream(1, 0x8) + get_request(3, "/head"),
-      false, [&] { srv.stop_gracefully(); }, 5s);
+      raw_mode::read_all, [&] { srv.stop_gracefully(); }, 5s);
   CHECK(r.finished);
   CHECK(has_frame(r, HEADERS, 3));
   REQUIRE(srv.wait_sessions_done(1));
@@ -690,8 +705,8 @@ TEST_CASE("h2: a request body that never comes times out in read_body", "[http2]
                             hpack_literal(":authority", "127.0.0.1") +
                             hpack_literal(":path", "/echo");
   // HEADERS without END_STREAM, then silence.
-  const auto r =
-      raw_h2(srv.port(), frame_bytes(HEADERS, END_HEADERS, 1, block), false, nullptr, 5s);
+  const auto r = raw_h2(srv.port(), frame_bytes(HEADERS, END_HEADERS, 1, block), raw_mode::read_all,
+                        nullptr, 5s);
   CHECK(r.finished);
   REQUIRE(srv.wait_sessions_done(1));
   const auto ev = srv.handler.snapshot();
@@ -699,4 +714,47 @@ TEST_CASE("h2: a request body that never comes times out in read_body", "[http2]
   CHECK(std::find(ev.begin(), ev.end(), timed_out) != ev.end());
   CHECK(has_frame(r, HEADERS, 1));  // the session answered for the handler that gave up (500)
   CHECK(has_frame(r, GOAWAY));      // then the idle connection was closed
+}
+
+TEST_CASE("h2: a client that stops reading is timed out, not waited on forever", "[http2]") {
+  SECTION("flow control: the stream window never reopens, send_body times out") {
+    test_server srv(500ms);
+    int done_while_held = -1;
+    raw_h2(srv.port(), get_request(1, "/size/50000000"), raw_mode::never_read, nullptr, 3s,
+           [&] { done_while_held = srv.sessions_done; });
+    CHECK(done_while_held == 1);  // the server gave up while the client still held on
+    const auto ev = srv.handler.snapshot();
+    const std::string timed_out = "send:" + error_code(asio::error::timed_out).message();
+    CHECK(std::find(ev.begin(), ev.end(), timed_out) != ev.end());
+  }
+  SECTION("TCP: windows wide open, the socket write stalls and the connection is dropped") {
+    test_server srv(500ms);
+    // SETTINGS_INITIAL_WINDOW_SIZE = 2^31-1 and the connection window raised to match, so
+    // only TCP back-pressure can stop the 50 MB.
+    int done_while_held = -1;
+    const std::string settings =
+        frame_bytes(SETTINGS, 0, 0, std::string("\x00\x04\x7f\xff\xff\xff", 6));
+    const std::string window_update = frame_bytes(0x8, 0, 0, std::string("\x7f\xff\x00\x00", 4));
+    raw_h2(srv.port(), settings + window_update + get_request(1, "/size/50000000"),
+           raw_mode::never_read, nullptr, 4s, [&] { done_while_held = srv.sessions_done; });
+    CHECK(done_while_held == 1);
+    const auto ev = srv.handler.snapshot();
+    // The handler was blocked in send_body (back-pressure), then told the stream is gone.
+    CHECK(std::find_if(ev.begin(), ev.end(),
+                       [](const std::string& e) { return e.starts_with("send:"); }) != ev.end());
+  }
+}
+
+TEST_CASE("h2: a bounded load with h2load: every request succeeds", "[http2][load]") {
+  test_server srv;
+  // 2000 requests, 4 connections, 16 streams in flight on each; bounded by count and by
+  // run()'s 60 s timeout.
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run("h2load -n 2000 -c 4 -m 16 " + srv.url("/size/4096"));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("2000 succeeded, 0 failed, 0 errored") != std::string::npos);
+  CHECK(r.out.find("status codes: 2000 2xx") != std::string::npos);
+  CHECK(elapsed < 20s);
+  CHECK(srv.handler.max_running <= 4 * 16);  // never more than the streams clients may open
 }
