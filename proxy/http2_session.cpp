@@ -27,6 +27,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -35,6 +36,7 @@
 #include "proxy/http2_connection.hpp"
 #include "proxy/http2_stream.hpp"
 #include "proxy/log.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/sessions.hpp"
 
@@ -244,30 +246,33 @@ int http2_connection::on_stream_close(std::int32_t stream_id, std::uint32_t erro
 
 void http2_connection::start_handler(std::shared_ptr<http2_stream> st) {
   const std::int32_t id = st->id();
-  handlers_[id] = st;
   auto run = [](request_handler& h, std::shared_ptr<http2_stream> s,
                 connection_context& ctx) -> asio::awaitable<void> {
+    // co_spawn dispatches: without this the handler would start inside nghttp2's
+    // on_frame_recv callback, in the middle of mem_recv. Start it on a clean stack instead.
+    co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
     co_await h.handle(*s, ctx);  // s keeps the exchange alive for the whole call
   };
-  auto task = run(ctx_.handler, st, ctx_);  // before st is moved into the completion below
-  asio::co_spawn(stream_.get_executor(), std::move(task),
-                 [this, st = std::move(st), id](std::exception_ptr e) {
-                   if (e) {
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       log::error("conn={} stream={} handler threw: {}", ctx_.connection_id, id,
-                                  ex.what());
-                     } catch (...) {
-                       log::error("conn={} stream={} handler threw", ctx_.connection_id, id);
-                     }
-                   }
-                   st->complete_abandoned();
-                   st->on_handler_done();
-                   handlers_.erase(id);
-                   handlers_wake_.cancel();
-                   wake_writer();
-                 });
+  auto task = run(ctx_.handler, st, ctx_);
+  asio::co_spawn(stream_.get_executor(), std::move(task), [this, st, id](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::error("conn={} stream={} handler threw: {}", ctx_.connection_id, id, ex.what());
+      } catch (...) {
+        log::error("conn={} stream={} handler threw", ctx_.connection_id, id);
+      }
+    }
+    st->complete_abandoned();
+    st->on_handler_done();
+    handlers_.erase(id);
+    handlers_wake_.cancel();
+    wake_writer();
+  });
+  // Only once co_spawn succeeded (the handler starts after a post, so its completion cannot
+  // have run yet): an entry here is what run() waits for, and only the completion removes it.
+  handlers_[id] = std::move(st);
 }
 
 // --- the loops ------------------------------------------------------------------------------
@@ -417,7 +422,14 @@ asio::awaitable<void> http2_connection::run() {
           0) {
     log::error("conn={} h2 session set-up failed", ctx_.connection_id);
   } else {
-    co_await (read_loop() && write_loop() && tick_loop());
+    try {
+      co_await (read_loop() && write_loop() && tick_loop());
+    } catch (const std::exception& e) {
+      // Only allocation failures get here; the group has waited for all three loops, and
+      // the handlers must still be waited for below.
+      log::error("conn={} h2 session failed: {}", ctx_.connection_id, e.what());
+      stop_io();
+    }
   }
 
   // The connection is over: detach every stream so handler calls fail fast, then wait.
@@ -435,6 +447,14 @@ asio::awaitable<void> http2_connection::run() {
 }
 
 asio::awaitable<void> run_http2_session(tls_stream& stream, connection_context& ctx) {
+  // The open-connections gauge, as http1_session keeps it: up for the whole session.
+  struct gauge {
+    metrics& m;
+    explicit gauge(metrics& mm) : m(mm) { m.connection_opened(protocol::http2); }
+    ~gauge() { m.connection_closed(protocol::http2); }
+    gauge(const gauge&) = delete;
+    gauge& operator=(const gauge&) = delete;
+  } open_connection(ctx.stats);
   http2_connection conn(stream, ctx);
   co_await conn.run();
 }

@@ -509,6 +509,10 @@ TEST_CASE("h2: a GET is answered and the request head is built", "[http2]") {
   CHECK(v.out.find("content-type: text/plain") != std::string::npos);
   CHECK(v.out.find("connection:") == std::string::npos);
   CHECK(v.out.find(":status: 200") != std::string::npos);
+  // Our SETTINGS: the configured stream limit, the 256 KiB window, the header list limit.
+  CHECK(v.out.find("[SETTINGS_MAX_CONCURRENT_STREAMS(0x03):32]") != std::string::npos);
+  CHECK(v.out.find("[SETTINGS_INITIAL_WINDOW_SIZE(0x04):262144]") != std::string::npos);
+  CHECK(v.out.find("[SETTINGS_MAX_HEADER_LIST_SIZE(0x06):8192]") != std::string::npos);
 }
 
 TEST_CASE("h2: several concurrent streams on one connection", "[http2]") {
