@@ -29,6 +29,11 @@ def connect_refused(port, sni, ca):
     return False
 
 
+def read_lines(path):
+    with open(path) as f:
+        return f.read().split("\n")
+
+
 class LifecycleTest(unittest.TestCase):
     def setUp(self):
         self.stack = None
@@ -160,7 +165,7 @@ class LifecycleTest(unittest.TestCase):
         st = self.stack = harness.Stack()
         path = self.config_with(st, lambda ls: ls.insert(ls.index("[server]") + 1,
                                                           "bogus_key = 1"))
-        line = open(path).read().split("\n").index("bogus_key = 1") + 1
+        line = read_lines(path).index("bogus_key = 1") + 1
         code, out = harness.check_config(path)
         self.assertEqual(code, 1, out)
         self.assertRegex(out, rf"(?m)^{re.escape(path)}:{line}:(\d+:)? ?\S*bogus_key\S*: \S",
@@ -174,7 +179,7 @@ class LifecycleTest(unittest.TestCase):
             ls[i] = 'upstream = "http://127.0.0.1:8080"'
 
         path = self.config_with(st, mutate)
-        line = open(path).read().split("\n").index('upstream = "http://127.0.0.1:8080"') + 1
+        line = read_lines(path).index('upstream = "http://127.0.0.1:8080"') + 1
         code, out = harness.check_config(path)
         self.assertEqual(code, 1, out)
         self.assertRegex(out, rf"(?m)^{re.escape(path)}:{line}:(\d+:)? ?\S*upstream\S*: \S",

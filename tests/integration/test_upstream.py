@@ -98,7 +98,9 @@ class UpstreamTest(harness.StackTest):
             self.assertEqual(len(get("x-forwarded-host")), 1, h)
             self.assertRegex(get("x-forwarded-host")[0],
                              rf"^learn\.example\.com(:{self.stack.port})?$")
-            self.assertIn("1.1 storecache", ", ".join(get("via")))
+            # RFC 9110 7.6.3: received-protocol is the client's, so "2" for an h2 request
+            self.assertRegex(", ".join(get("via")),
+                             r"(^|, )2 storecache$" if http2 else r"(^|, )1\.1 storecache$")
             self.assertEqual(get("host"), [harness.ORIGIN_NAME])
             self.assertFalse([kv for kv in h if "6.6.6.6" in kv[1] or "evil" in kv[1]],
                              "client-sent forwarding values reached the origin")
