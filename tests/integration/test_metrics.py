@@ -94,6 +94,23 @@ class MetricsTest(harness.StackTest):
         self.assertEqual(wait_for(lambda: self.total("storecache_requests_total",
                                                      site="_unknown") - before, 1), 1)
 
+    def test_one_access_log_line_per_request(self):
+        tag = f"logline{os.getpid()}"
+        for i, http2 in enumerate((False, True, False)):
+            self.assertEqual(self.stack.curl(f"/gen/{tag}?size=10&i={i}", http2=http2).status,
+                             200)
+
+        def lines():
+            return [ln for ln in self.stack.daemon.stderr_text().splitlines() if tag in ln]
+
+        deadline = time.monotonic() + 2
+        while len(lines()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = lines()
+        self.assertEqual(len(got), 3, got)
+        for ln in got:
+            self.assertRegex(ln, r"^<[0-7]>", "no journald priority prefix")
+
     def test_admin_not_reachable_on_tls_port(self):
         # plain HTTP to the TLS port is not the admin listener
         with socket.create_connection(("127.0.0.1", self.stack.port), timeout=5) as s:

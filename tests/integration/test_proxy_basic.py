@@ -129,8 +129,57 @@ class ProxyBasicTest(harness.StackTest):
         self.assertEqual(got, size)
         self.assertEqual(digest, gen_sha256("big", size))
 
+    def test_range_passes_through(self):
+        size = 500000
+        for http2 in (False, True):
+            r = self.stack.curl(f"/gen/rg?size={size}", http2=http2,
+                                headers=["Range: bytes=100000-100999"])
+            self.assertEqual(r.status, 206, r)
+            self.assertEqual(r.header("content-range"), f"bytes 100000-100999/{size}")
+            self.assertEqual(r.body, gen_bytes("rg", size, 100000, 101000))
+            r = self.stack.curl(f"/gen/rg?size={size}", http2=http2,
+                                headers=[f"Range: bytes={size}-"])
+            self.assertEqual(r.status, 416, r)
+
+    def test_conditional_passes_through(self):
+        for http2 in (False, True):
+            r = self.stack.curl("/gen/cond?size=100&etag=abc", http2=http2,
+                                headers=['If-None-Match: "abc"'])
+            self.assertEqual((r.status, r.body), (304, b""), r)
+            self.assertEqual(r.header("etag"), '"abc"')
+
     def tearDown(self):
         self.assertHealthy()
+
+
+class Ipv6ListenTest(harness.StackTest):
+    """A listener on [::1] next to 127.0.0.1, both serving."""
+
+    port6 = harness.free_port("::1")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = harness.Stack()
+        cls.stack.config["server"]["listen"] = [f"127.0.0.1:{cls.stack.port}",
+                                                f"[::1]:{cls.port6}"]
+        cls.stack.rewrite_config()
+        try:
+            cls.stack.start()
+        except BaseException:
+            cls.stack.close()
+            raise
+
+    def test_both_listeners(self):
+        url = f"https://{harness.SITE}:{self.port6}/gen/v6?size=1000"
+        for http2 in (False, True):
+            r = harness.curl(url, ca=self.stack.ca, resolve=[f"{harness.SITE}:{self.port6}:[::1]"],
+                             http2=http2)
+            self.assertEqual((r.exit, r.status), (0, 200), r)
+            self.assertEqual(r.body, gen_bytes("v6", 1000))
+            self.assertEqual(self.stack.curl("/gen/v4?size=10", http2=http2).status, 200)
+        xff = [v for e in self.stack.origin.requests("/gen/v6") for k, v in e["headers"]
+               if k.lower() == "x-forwarded-for"]
+        self.assertEqual(xff, ["::1", "::1"])
 
 
 if __name__ == "__main__":
