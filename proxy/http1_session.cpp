@@ -217,6 +217,7 @@ asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& 
   const config::config& cfg = *ctx.cfg;
   connection_gauge gauge(ctx.stats);
   beast::flat_buffer buffer;
+  buffer.reserve(16 * 1024);  // request bodies are read in chunks of the free capacity
   auto& tcp = stream.next_layer();
   error_code ec;
 

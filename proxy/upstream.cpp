@@ -133,6 +133,9 @@ asio::awaitable<std::unique_ptr<upstream_connection>> upstream_pool::connect(ups
   }
 
   auto c = std::make_unique<upstream_connection>();
+  // Beast reads max(512, free capacity) bytes at a time: without room, a body would arrive
+  // in 512-byte reads (and go out in 512-byte writes).
+  c->buffer.reserve(64 * 1024);
   if (tls_)
     c->tls = std::make_unique<tls_stream>(ex_, *tls_);
   else
