@@ -26,7 +26,7 @@ case "${1:-}" in
   "") ;;
   --check) mode=check ;;
   -h | --help)
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
