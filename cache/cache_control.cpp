@@ -184,7 +184,9 @@ bool strong_match(const entity_tag& a, const entity_tag& b) {
   return !a.weak && !b.weak && a.opaque == b.opaque;
 }
 
-bool weak_match(const entity_tag& a, const entity_tag& b) { return a.opaque == b.opaque; }
+bool weak_match(const entity_tag& a, const entity_tag& b) {
+  return a.opaque == b.opaque;
+}
 
 // --- Cache-Control ------------------------------------------------------------------------------
 

@@ -122,7 +122,8 @@ struct reuse_decision {
 };
 
 // May this stored response (status, stored headers, times) answer this request at `now`?
-// The caller has already matched the method (method_uses_cache) and the Vary variant.
+// The caller has already matched the method (method_uses_cache) and the Vary variant, and
+// has not looked up at all when site.bypass is set (Cache-Status fwd=bypass).
 reuse_decision decide_reuse(int status, const header_list& response_headers, response_times times,
                             const header_list& request_headers, clock_time now,
                             const site_policy& site);
