@@ -432,6 +432,8 @@ store_counters store::counters() const {
   c.insert_failures = s_->insert_failures.load();
   c.too_big = s_->too_big.load();
   c.corrupt_drops = s_->corrupt_drops.load();
+  if (const auto info = s_->env.info())
+    c.index_file_bytes = (info->last_page + 1) * info->page_size;
   return c;
 }
 

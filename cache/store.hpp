@@ -50,6 +50,9 @@ struct store_counters {
   std::uint64_t insert_failures = 0;  // I/O or index errors (not too_big, not abandon)
   std::uint64_t too_big = 0;          // refused by max_object_size
   std::uint64_t corrupt_drops = 0;
+  // The LMDB file's high-water mark. Not part of `bytes`, which charges each object an
+  // estimate of its index share instead: LMDB never shrinks its file but reuses freed pages.
+  std::uint64_t index_file_bytes = 0;
 };
 
 enum class lookup_status {

@@ -74,6 +74,8 @@ TEST_CASE("store: insert then lookup, inline and file bodies", "[store]") {
   CHECK(c.objects == 2);
   CHECK(c.inserts == 2);
   CHECK(c.bytes >= small.size() + large.size());
+  CHECK(c.index_file_bytes >= 4096);
+  CHECK(c.index_file_bytes <= (1u << 20));  // the large body is not in the index
 }
 
 TEST_CASE("store: byte ranges from inline and file bodies", "[store]") {
@@ -455,4 +457,50 @@ TEST_CASE("store: additional named databases share the env", "[store]") {
   }
   CHECK(s.env().begin_read().value().get(db, "2024-01-01") ==
         std::optional<std::string_view>("42"));
+}
+
+TEST_CASE("store: disk errors while writing fail the insert and leave nothing", "[store]") {
+  temp_dir dir("ioerr");
+  auto s = open_store(small_options(dir.path));
+  const fs::path tmp = dir.path / "objects" / "tmp";
+  const std::string body = make_body(100000, 21);
+
+  // The temporary file cannot be created (tmp/ is not a folder): the spilling append fails.
+  fs::remove_all(tmp);
+  std::ofstream(tmp) << "not a folder";
+  {
+    auto h = s.begin_insert("io/1", "", std::nullopt).value();
+    CHECK_FALSE(h.append(body.substr(0, 10000)));  // still in memory
+    CHECK(h.append(body.substr(10000)));           // spills: fails
+    CHECK(h.finished());
+  }
+  CHECK(s.counters().insert_failures == 1);
+  fs::remove(tmp);
+  fs::create_directory(tmp);
+
+  // The final folder is unusable: the rename fails, the temporary file is removed.
+  auto h = s.begin_insert("io/2", "", std::nullopt).value();
+  REQUIRE_FALSE(h.append(body));
+  std::vector<fs::path> fans;
+  for (const auto& e : fs::directory_iterator(dir.path / "objects"))
+    if (e.path().filename() != "tmp") fans.push_back(e.path());
+  for (const auto& f : fans) {
+    fs::remove_all(f);
+    std::ofstream(f) << "x";
+  }
+  CHECK(h.commit(make_head()));
+  CHECK(s.counters().insert_failures == 2);
+  CHECK(count_files(tmp) == 0);
+  CHECK(s.lookup("io/1").value().status == lookup_status::miss);
+  CHECK(s.lookup("io/2").value().status == lookup_status::miss);
+  CHECK(s.counters().objects == 0);
+  for (const auto& f : fans) {
+    fs::remove(f);
+    fs::create_directory(f);
+  }
+  // And the store works again once the disk does.
+  REQUIRE_FALSE(insert(s, "io/3", body));
+  auto hit = s.lookup("io/3").value();
+  REQUIRE(hit.status == lookup_status::hit);
+  CHECK(read_all(hit.body).value() == body);
 }
