@@ -102,6 +102,40 @@ const site* config::find_site(std::string_view authority) const {
   return &sites[it->second];
 }
 
+bool glob_match(std::string_view pattern, std::string_view path) {
+  // Greedy, remembering only the last '*': on a mismatch after it, that star takes one more
+  // character and matching resumes. An earlier star never needs revisiting, because anything
+  // an earlier star could absorb the last one can absorb instead.
+  constexpr auto none = std::string_view::npos;
+  std::size_t p = 0;
+  std::size_t i = 0;
+  std::size_t star = none;
+  std::size_t star_i = 0;  // where in path the last star's run ends
+  while (i < path.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      star_i = i;
+    } else if (p < pattern.size() && pattern[p] == path[i]) {
+      ++p;
+      ++i;
+    } else if (star != none) {
+      p = star + 1;
+      i = ++star_i;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*')
+    ++p;
+  return p == pattern.size();
+}
+
+const path_rule* match_rule(const site_cache_policy& policy, std::string_view path) {
+  for (const auto& rule : policy.rules)
+    if (glob_match(rule.pattern, path)) return &rule;
+  return nullptr;
+}
+
 load_result load(const std::filesystem::path& file) {
   try {
     std::ifstream in(file, std::ios::binary);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,29 @@ struct tls_files {
   bool empty() const { return cert.empty(); }
 };
 
+// A path rule of a site's cache policy; the first rule whose pattern matches the path wins.
+// Patterns: "*" matches any run of characters (including '/'); everything else is literal;
+// the pattern must match the whole path (query excluded): "/api/*", "*.mp4", "/media/*/hls/*".
+struct path_rule {
+  std::string pattern;
+  std::optional<std::chrono::seconds> ttl;  // force this freshness lifetime (origin overridden)
+  bool bypass = false;                      // never store, never serve from cache
+};
+
+struct site_cache_policy {
+  bool enabled = true;                  // false: this site is a pure pass-through proxy
+  std::chrono::seconds default_ttl{0};  // responses with no freshness information at all
+  std::vector<path_rule> rules;
+  // Query parameters dropped from the cache key: exact names, or a prefix ending in '*'.
+  // Signed-URL parameters rotate on every page load and would defeat the cache.
+  std::vector<std::string> ignore_query_params{"Expires", "Signature", "Key-Pair-Id", "Policy",
+                                               "X-Amz-*"};
+  std::chrono::seconds stale_if_error{std::chrono::hours(24 * 7)};  // origin down: serve stale
+  double heuristic_fraction = 0.1;  // of Date - Last-Modified when no explicit lifetime
+  std::chrono::seconds heuristic_max{std::chrono::hours(24)};
+  bool cdn_cache_control = true;  // honour RFC 9213 CDN-Cache-Control
+};
+
 struct site {
   std::vector<std::string> hosts;  // lower-case names devices use (SNI and Host); first = name
   std::string upstream;            // as written: "https://lms.example.com:8443"
@@ -57,6 +81,7 @@ struct site {
   bool allow_http_upstream = false;
   tls_files tls;                       // empty: the server's default certificate
   std::size_t upstream_max_idle = 16;  // idle keep-alive connections kept per worker
+  site_cache_policy cache;             // [site.cache]
 
   const std::string& name() const { return hosts.front(); }
 };
@@ -122,6 +147,14 @@ load_result load(const std::filesystem::path& file);
 // the text are resolved against base_dir.
 load_result parse(std::string_view text, std::string_view source_name,
                   const std::filesystem::path& base_dir = ".");
+
+// Whether pattern (as described at path_rule) matches the whole of path. Case-sensitive, as
+// paths are; no allocation, no recursion; worst case O(pattern * path), linear in practice.
+bool glob_match(std::string_view pattern, std::string_view path);
+
+// The first rule of policy whose pattern matches path, or nullptr. path is the request path as
+// received, without the query (the caller strips it). Runs per request.
+const path_rule* match_rule(const site_cache_policy& policy, std::string_view path);
 
 // Strips an optional ":port" and lower-cases: "Learn.Example.com:443" -> "learn.example.com".
 // IPv6 loses its brackets ("[::1]:8443" -> "::1"), as the hosts of a loaded config are written;

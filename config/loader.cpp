@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "config/config.hpp"
+#include "config/site_cache_reader.hpp"
 #include "config/toml_reader.hpp"
 #include "config/values.hpp"
 
@@ -30,15 +31,17 @@ constexpr std::array limit_keys{"max_header_bytes"sv, "max_header_count"sv, "max
                                 "h2_max_concurrent_streams"sv};
 constexpr std::array cache_keys{"dir"sv, "max_size"sv, "max_object_size"sv};
 constexpr std::array site_keys{
-    "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,         "tls_key"sv,
-    "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv};
+    "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,          "tls_key"sv,
+    "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv, "cache"sv};
 
-constexpr std::array<table_schema, 6> schema{{{"[server]", server_keys},
+constexpr std::array<table_schema, 8> schema{{{"[server]", server_keys},
                                               {"[admin]", admin_keys},
                                               {"[timeouts]", timeout_keys},
                                               {"[limits]", limit_keys},
                                               {"[cache]", cache_keys},
-                                              {"[[site]]", site_keys}}};
+                                              {"[[site]]", site_keys},
+                                              {"[site.cache]", site_cache_keys},
+                                              {"[[site.cache.rule]]", path_rule_keys}}};
 
 // The schema's tables and the checks that span keys (pairs, overlaps, defaults); the typed
 // reads and the error list are toml_reader's.
@@ -382,6 +385,8 @@ void loader::read_site(const toml::table& t, std::size_t index, site& out) {
   if (const toml::node* n = t.get("upstream_max_idle"))
     if (auto v = integer(*n, join(prefix, "upstream_max_idle"), 0, 1024))
       out.upstream_max_idle = static_cast<std::size_t>(*v);
+
+  read_site_cache(*this, t, prefix, schema, out.cache);
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <limits>
 
@@ -38,6 +40,13 @@ std::string_view type_name(toml::node_type t) {
       break;
   }
   return "nothing";
+}
+
+// Shortest text that reads back as v: 0.1 -> "0.1", 1.0 -> "1", NaN -> "nan".
+std::string format_number(double v) {
+  std::array<char, 32> buf;
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  return ec == std::errc{} ? std::string(buf.data(), end) : std::string("?");
 }
 
 }  // namespace
@@ -148,15 +157,36 @@ std::optional<std::int64_t> toml_reader::integer(const toml::node& n, const std:
   return v;
 }
 
+std::optional<double> toml_reader::number(const toml::node& n, const std::string& key, double min,
+                                          double max) {
+  double v = 0;
+  if (n.is_floating_point()) {
+    v = n.as_floating_point()->get();
+  } else if (n.is_integer()) {
+    v = static_cast<double>(n.as_integer()->get());  // "= 1" is as good as "= 1.0"
+  } else {
+    type_error(n, key, "a number");
+    return std::nullopt;
+  }
+  if (!(v >= min && v <= max)) {  // written so that NaN fails too
+    error(n, key,
+          "must be between " + format_number(min) + " and " + format_number(max) + " (got " +
+              format_number(v) + ")");
+    return std::nullopt;
+  }
+  return v;
+}
+
 std::optional<std::chrono::milliseconds> toml_reader::duration(const toml::node& n,
-                                                               const std::string& key) {
+                                                               const std::string& key,
+                                                               zero_duration zero) {
   parsed<std::chrono::milliseconds> d;
   if (n.is_integer()) {
-    d = duration_from_seconds(n.as_integer()->get());
+    d = duration_from_seconds(n.as_integer()->get(), zero);
   } else if (n.is_string()) {
-    d = parse_duration(n.as_string()->get());
+    d = parse_duration(n.as_string()->get(), zero);
   } else {
-    type_error(n, key, "a duration (\"10s\", \"250ms\", or an integer of seconds)");
+    type_error(n, key, "a duration (\"10s\", \"250ms\", \"7d\", or an integer of seconds)");
     return std::nullopt;
   }
   if (!d.ok()) {
@@ -164,6 +194,25 @@ std::optional<std::chrono::milliseconds> toml_reader::duration(const toml::node&
     return std::nullopt;
   }
   return d.value;
+}
+
+std::optional<std::chrono::seconds> toml_reader::seconds(const toml::node& n,
+                                                         const std::string& key, zero_duration zero,
+                                                         std::chrono::seconds max) {
+  auto d = duration(n, key, zero);
+  if (!d) return std::nullopt;
+  if (d->count() % 1000 != 0) {
+    error(n, key, "must be a whole number of seconds (got " + std::to_string(d->count()) + "ms)");
+    return std::nullopt;
+  }
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  if (s > max) {
+    error(n, key,
+          "must be at most " + std::to_string(max.count()) + "s (got " + std::to_string(s.count()) +
+              "s)");
+    return std::nullopt;
+  }
+  return s;
 }
 
 std::optional<std::uint64_t> toml_reader::size(const toml::node& n, const std::string& key,

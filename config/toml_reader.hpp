@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/values.hpp"
 
 namespace storecache::config {
 
@@ -56,8 +57,14 @@ class toml_reader {
   std::optional<bool> boolean(const toml::node& n, const std::string& key);
   std::optional<std::int64_t> integer(const toml::node& n, const std::string& key, std::int64_t min,
                                       std::int64_t max);
-  // "10s", "250ms", or an integer of seconds.
-  std::optional<std::chrono::milliseconds> duration(const toml::node& n, const std::string& key);
+  // A float or an integer within min..max (NaN and infinities are out of any range).
+  std::optional<double> number(const toml::node& n, const std::string& key, double min, double max);
+  // "10s", "250ms", "7d", or an integer of seconds.
+  std::optional<std::chrono::milliseconds> duration(const toml::node& n, const std::string& key,
+                                                    zero_duration zero = zero_duration::refused);
+  // A duration as above that is a whole number of seconds, at most max.
+  std::optional<std::chrono::seconds> seconds(const toml::node& n, const std::string& key,
+                                              zero_duration zero, std::chrono::seconds max);
   // An integer of bytes or "16KiB", within min..max.
   std::optional<std::uint64_t> size(const toml::node& n, const std::string& key, std::uint64_t min,
                                     std::uint64_t max);

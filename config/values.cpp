@@ -127,12 +127,13 @@ parsed<authority_parts> split_authority(std::string_view text) {
 
 }  // namespace
 
-parsed<std::chrono::milliseconds> parse_duration(std::string_view text) {
+parsed<std::chrono::milliseconds> parse_duration(std::string_view text, zero_duration zero) {
   using ms = std::chrono::milliseconds;
   std::uint64_t n = 0;
   std::string_view unit;
   if (!split_number(text, n, unit))
-    return fail<ms>("'" + std::string(text) + "' is not a duration; write e.g. \"250ms\", \"10s\"");
+    return fail<ms>("'" + std::string(text) +
+                    "' is not a duration; write e.g. \"250ms\", \"10s\", \"7d\"");
   std::uint64_t factor = 0;
   if (unit == "ms") {
     factor = 1;
@@ -142,14 +143,16 @@ parsed<std::chrono::milliseconds> parse_duration(std::string_view text) {
     factor = 60'000;
   } else if (unit == "h") {
     factor = 3'600'000;
+  } else if (unit == "d") {
+    factor = 86'400'000;  // a calendar-free 24 h: cache lifetimes, not wall-clock dates
   } else if (unit.empty()) {
     return fail<ms>("'" + std::string(text) +
-                    "' has no unit; add one (ms, s, m, h) or write a bare integer of seconds");
+                    "' has no unit; add one (ms, s, m, h, d) or write a bare integer of seconds");
   } else {
     return fail<ms>("unknown unit '" + std::string(unit) + "' in '" + std::string(text) +
-                    "'; use ms, s, m or h");
+                    "'; use ms, s, m, h or d");
   }
-  if (n == 0) return fail<ms>("must be greater than zero");
+  if (n == 0 && zero == zero_duration::refused) return fail<ms>("must be greater than zero");
   std::uint64_t total = 0;
   if (__builtin_mul_overflow(n, factor, &total) ||
       total > static_cast<std::uint64_t>(std::numeric_limits<ms::rep>::max()))
@@ -157,9 +160,10 @@ parsed<std::chrono::milliseconds> parse_duration(std::string_view text) {
   return {ms(static_cast<ms::rep>(total)), {}};
 }
 
-parsed<std::chrono::milliseconds> duration_from_seconds(std::int64_t seconds) {
+parsed<std::chrono::milliseconds> duration_from_seconds(std::int64_t seconds, zero_duration zero) {
   using ms = std::chrono::milliseconds;
-  if (seconds <= 0) return fail<ms>("must be greater than zero");
+  if (seconds < 0) return fail<ms>("must not be negative");
+  if (seconds == 0 && zero == zero_duration::refused) return fail<ms>("must be greater than zero");
   std::int64_t total = 0;
   if (__builtin_mul_overflow(seconds, std::int64_t{1000}, &total))
     return fail<ms>(std::to_string(seconds) + " seconds is too long");

@@ -22,10 +22,16 @@ struct parsed {
   bool ok() const { return error.empty(); }
 };
 
-// "250ms", "10s", "5m", "1h" (one number, one unit, > 0).
-parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
+// Whether a duration of zero means something. Timeouts must be > 0; a cache lifetime of 0 is
+// meaningful ("stale at once": store, but revalidate on every use).
+enum class zero_duration { refused, allowed };
+
+// "250ms", "10s", "5m", "1h", "7d" (one number, one unit; > 0 unless zero is allowed).
+parsed<std::chrono::milliseconds> parse_duration(std::string_view text,
+                                                 zero_duration zero = zero_duration::refused);
 // A bare integer duration in the config means seconds.
-parsed<std::chrono::milliseconds> duration_from_seconds(std::int64_t seconds);
+parsed<std::chrono::milliseconds> duration_from_seconds(
+    std::int64_t seconds, zero_duration zero = zero_duration::refused);
 
 // "16384", "16KiB", "200 GiB", "4GB": an integer and an optional unit (B, KiB, MiB, GiB, TiB
 // binary; KB, MB, GB, TB decimal; units are case-insensitive).

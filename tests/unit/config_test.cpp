@@ -552,7 +552,8 @@ std::string example_in(const temp_dir& dir, std::string text) {
   return text;
 }
 
-// "# tls_cert = ..." -> "tls_cert = ..."; prose comments stay.
+// "# tls_cert = ..." -> "tls_cert = ..." and "# [[site.cache.rule]]" -> "[[site.cache.rule]]";
+// prose comments stay.
 std::string uncomment_keys(const std::string& text) {
   std::istringstream in(text);
   std::string out, line;
@@ -562,7 +563,8 @@ std::string uncomment_keys(const std::string& text) {
            ((line[name_end] >= 'a' && line[name_end] <= 'z') || line[name_end] == '_'))
       ++name_end;
     bool is_key = line.rfind("# ", 0) == 0 && name_end > 2 && line.compare(name_end, 3, " = ") == 0;
-    out += (is_key ? line.substr(2) : line) + "\n";
+    bool is_header = line.rfind("# [", 0) == 0 && line.back() == ']';
+    out += (is_key || is_header ? line.substr(2) : line) + "\n";
   }
   return out;
 }
@@ -598,6 +600,16 @@ TEST_CASE("the example config validates, with and without its optional keys", "[
   REQUIRE(c.sites.size() == 1);
   CHECK(c.sites[0].upstream_max_idle == site{}.upstream_max_idle);
   CHECK(c.sites[0].allow_http_upstream == site{}.allow_http_upstream);
+  const site_cache_policy default_policy;
+  const site_cache_policy& policy = c.sites[0].cache;
+  CHECK(policy.enabled == default_policy.enabled);
+  CHECK(policy.default_ttl == default_policy.default_ttl);
+  CHECK(policy.stale_if_error == default_policy.stale_if_error);
+  CHECK(policy.heuristic_fraction == default_policy.heuristic_fraction);
+  CHECK(policy.heuristic_max == default_policy.heuristic_max);
+  CHECK(policy.cdn_cache_control == default_policy.cdn_cache_control);
+  CHECK(policy.ignore_query_params == default_policy.ignore_query_params);
+  CHECK(policy.rules.empty());
 
   // Uncomment every "# key = value" line: the optional keys must be valid as written too, and
   // the derived ones must show what the default would have been.
@@ -611,4 +623,12 @@ TEST_CASE("the example config validates, with and without its optional keys", "[
   CHECK(s.upstream_sni == c.sites[0].upstream_sni);
   CHECK(s.upstream_host_header == c.sites[0].upstream_host_header);
   CHECK(full.cfg->server.default_tls.cert == dir.path() / "tls/default.crt");
+  // The rule examples, uncommented with their table headers.
+  const auto& rules = s.cache.rules;
+  REQUIRE(rules.size() == 2);
+  CHECK(rules[0].pattern == "/api/*");
+  CHECK(rules[0].bypass);
+  CHECK(rules[1].pattern == "*.mp4");
+  CHECK(rules[1].ttl == std::chrono::hours(24 * 30));
+  CHECK(match_rule(s.cache, "/api/progress") == &rules[0]);
 }

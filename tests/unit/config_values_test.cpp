@@ -14,9 +14,9 @@ TEST_CASE("durations: good", "[config][values]") {
     std::chrono::milliseconds want;
   };
   const row rows[] = {
-      {"250ms", 250ms}, {"10s", 10s},   {"5m", 5min},       {"1h", 1h},
-      {"1ms", 1ms},     {" 30s ", 30s}, {"30 s", 30s},      {"48h", 48h},
-      {"0001s", 1s},    {"90m", 90min}, {"86400s", 86400s},
+      {"250ms", 250ms},   {"10s", 10s},  {"5m", 5min}, {"1h", 1h},     {"1ms", 1ms},
+      {" 30s ", 30s},     {"30 s", 30s}, {"48h", 48h}, {"0001s", 1s},  {"90m", 90min},
+      {"86400s", 86400s}, {"1d", 24h},   {"7d", 168h}, {" 30d", 720h},
   };
   for (const auto& r : rows) {
     INFO(r.text);
@@ -42,7 +42,12 @@ TEST_CASE("durations: bad", "[config][values]") {
       {"-5s", "not a duration"},
       {"0s", "greater than zero"},
       {"0ms", "greater than zero"},
+      {"0d", "greater than zero"},
       {"1m30s", "unknown unit"},
+      {"1w", "unknown unit 'w' in '1w'; use ms, s, m, h or d"},
+      {"1D", "unknown unit 'D'"},
+      {"1day", "unknown unit 'day'"},
+      {"999999999999999d", "too long"},
       {"99999999999999999999s", "not a duration"},  // does not fit 64 bits
       {"9999999999999999h", "too long"},
   };
@@ -55,6 +60,26 @@ TEST_CASE("durations: bad", "[config][values]") {
   CHECK_FALSE(duration_from_seconds(0).ok());
   CHECK_FALSE(duration_from_seconds(-1).ok());
   CHECK_FALSE(duration_from_seconds(std::numeric_limits<std::int64_t>::max()).ok());
+}
+
+TEST_CASE("durations: zero where it is allowed", "[config][values]") {
+  using enum zero_duration;
+  for (std::string_view zero : {"0s", "0ms", "0m", "0h", "0d", "000s"}) {
+    INFO(zero);
+    auto d = parse_duration(zero, allowed);
+    REQUIRE(d.ok());
+    CHECK(d.value == 0ms);
+    CHECK_FALSE(parse_duration(zero, refused).ok());
+  }
+  CHECK(parse_duration("7d", allowed).value == 168h);  // non-zero values are unchanged
+  CHECK(duration_from_seconds(0, allowed).value == 0ms);
+  CHECK(duration_from_seconds(3, allowed).value == 3s);
+  // Negative is wrong either way, and says so rather than "greater than zero".
+  CHECK_THAT(duration_from_seconds(-1, allowed).error, Catch::Contains("must not be negative"));
+  CHECK_THAT(duration_from_seconds(-1, refused).error, Catch::Contains("must not be negative"));
+  CHECK_THAT(duration_from_seconds(0, refused).error, Catch::Contains("greater than zero"));
+  CHECK_FALSE(parse_duration("", allowed).ok());
+  CHECK_FALSE(parse_duration("0", allowed).ok());  // a unit is still needed in a string
 }
 
 TEST_CASE("sizes", "[config][values]") {
