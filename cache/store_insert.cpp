@@ -88,6 +88,11 @@ error_code insert_handle::spill_to_file() {
   return {};
 }
 
+int insert_handle::open_reader() const {
+  if (!state_ || !file_) return -1;
+  return ::open(state_->layout.temp_path(id_).c_str(), O_RDONLY | O_CLOEXEC);
+}
+
 error_code insert_handle::append(std::string_view bytes) {
   if (!state_) return store_errc::finished;
   if (bytes.size() > state_->opts.max_object_size - size_ ||

@@ -43,6 +43,11 @@ class insert_handle {
   std::uint64_t size() const { return size_; }
   bool finished() const { return state_ == nullptr; }
 
+  // A new read-only descriptor on the body being written, once it lives in a file (-1 before
+  // that, or on error): collapsed readers pread() the bytes appended so far. It stays valid
+  // after commit renames the file and after abandon unlinks it.
+  int open_reader() const;
+
  private:
   friend class store;
   insert_handle(std::shared_ptr<detail::store_state> state, std::string primary,

@@ -129,6 +129,7 @@ std::string metrics::render() const {
 
   family(out, "storecache_requests_in_flight", "gauge", "Requests being answered right now.");
   put(fmt::format("storecache_requests_in_flight {}\n", in_flight_.load()));
+  if (extra_) out += extra_();
   return out;
 }
 

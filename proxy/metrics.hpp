@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,8 @@ class metrics {
 
   // Prometheus text exposition format, version 0.0.4.
   std::string render() const;
+  // Families owned elsewhere (the cache), appended to render(). Set before serving.
+  void set_extra(std::function<std::string()> f) { extra_ = std::move(f); }
 
  private:
   static constexpr auto relaxed = std::memory_order_relaxed;
@@ -74,6 +77,7 @@ class metrics {
   std::atomic<std::uint64_t> tls_handshake_failures_{0};
   std::atomic<std::uint64_t> connections_over_limit_{0};
   std::atomic<std::int64_t> in_flight_{0};
+  std::function<std::string()> extra_;
 };
 
 }  // namespace storecache::proxy

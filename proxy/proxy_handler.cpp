@@ -7,6 +7,7 @@
 
 #include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/cache_service.hpp"
 #include "proxy/tls.hpp"
 
 namespace storecache::proxy {
@@ -120,21 +121,13 @@ asio::awaitable<void> respond_local(exchange& ex, unsigned status, std::string_v
   co_await ex.finish();
 }
 
-struct proxy_handler::outcome {
-  unsigned status = 0;
-  std::uint64_t bytes = 0;
-  cache_outcome cache = cache_outcome::local;
-  unsigned upstream_status = 0;
-  steady::duration upstream_time{};
-  std::string why;  // for local answers: the reason, logged
-};
-
-std::shared_ptr<upstream_pool> proxy_handler::pool_for(const runtime& rt,
+std::shared_ptr<upstream_pool> proxy_handler::pool_for(const std::shared_ptr<const runtime>& rtp,
                                                        const config::site& site) {
+  const runtime& rt = *rtp;
   // Pools are rebuilt when the runtime (config) changes: a reload may move an upstream.
-  if (pools_runtime_ != &rt) {
-    pools_.clear();
-    pools_runtime_ = &rt;
+  if (pools_runtime_ != rtp) {
+    pools_.clear();  // in-flight calls hold their pool; it goes when they end
+    pools_runtime_ = rtp;
   }
   auto it = pools_.find(site.name());
   if (it == pools_.end()) {
@@ -146,6 +139,48 @@ std::shared_ptr<upstream_pool> proxy_handler::pool_for(const runtime& rt,
              .first;
   }
   return it->second;
+}
+
+upstream_head build_upstream_head(const request_head& req, std::string_view method,
+                                  std::string_view path, const std::string& host_header,
+                                  bool for_fill, const header_list& extra) {
+  upstream_head out;
+  std::string& head = out.text;
+  head.reserve(1024);
+  fmt::format_to(std::back_inserter(head), "{} {} HTTP/1.1\r\nhost: {}\r\n", method, path,
+                 host_header);
+  const std::string tokens = connection_tokens(req.headers);
+  std::string via;
+  for (const auto& h : req.headers) {
+    if (h.name == "via") via += h.value + ", ";
+    if (is_hop_by_hop(h.name) || replaced_by_us(h.name) || named_in(tokens, h.name)) continue;
+    // A fill fetches the whole object for everyone: not this client's range or validators.
+    if (for_fill && (h.name == "range" || h.name == "if-range" || h.name == "if-none-match" ||
+                     h.name == "if-modified-since" || h.name == "if-match" ||
+                     h.name == "if-unmodified-since"))
+      continue;
+    fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
+  }
+  for (const auto& h : extra) fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
+  const std::string ip = req.client_address.to_string();
+  const bool v6 = req.client_address.is_v6();
+  fmt::format_to(std::back_inserter(head),
+                 "via: {}{} storecache\r\nx-forwarded-for: {}\r\nx-forwarded-proto: https\r\n"
+                 "x-forwarded-host: {}\r\nforwarded: for={};host=\"{}\";proto=https\r\n",
+                 via, req.proto == protocol::http2 ? "2" : "1.1", ip, req.authority,
+                 v6 ? "\"[" + ip + "]\"" : ip, req.authority);
+  if (!for_fill && req.has_body) {
+    if (req.content_length)
+      fmt::format_to(std::back_inserter(head), "content-length: {}\r\n", *req.content_length);
+    else {
+      head += "transfer-encoding: chunked\r\n";
+      out.chunked = true;
+    }
+  } else if (method == "POST" || method == "PUT" || method == "PATCH") {
+    head += "content-length: 0\r\n";
+  }
+  head += "\r\n";
+  return out;
 }
 
 asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ctx) {
@@ -191,7 +226,10 @@ asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ct
   }
 
   if (site != nullptr && ctx.rt) {
-    co_await forward(ex, ctx, *site, path, out);
+    if (cache_ && site->cache.enabled && (req.method == "GET" || req.method == "HEAD"))
+      co_await cached(ex, ctx, *site, path, out);
+    else
+      co_await forward(ex, ctx, *site, path, out);
   } else {
     header_list extra;
     if (out.status == 405)
@@ -206,8 +244,8 @@ asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ct
   counters.responses[static_cast<std::size_t>(code_class_index(out.status))].fetch_add(
       1, std::memory_order_relaxed);
   if (out.cache != cache_outcome::local)
-    counters.response_bytes[out.cache == cache_outcome::hit ? 0 : 1].fetch_add(
-        out.bytes, std::memory_order_relaxed);
+    counters.response_bytes[out.bytes_from_cache ? 0 : 1].fetch_add(out.bytes,
+                                                                    std::memory_order_relaxed);
   if (log::enabled(log::level::info)) {
     using ms = std::chrono::duration<double, std::milli>;
     log::info(
@@ -224,47 +262,17 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
                                              const config::site& site, std::string_view path,
                                              outcome& out) {
   const request_head& req = ex.request();
-  auto pool = pool_for(*ctx.rt, site);
+  auto pool = pool_for(ctx.rt, site);
   auto& counters = ctx.stats.site(site.name());
   out.cache = cache_outcome::pass;
 
-  // The request head towards the origin.
-  std::string head;
-  head.reserve(1024);
-  fmt::format_to(std::back_inserter(head), "{} {} HTTP/1.1\r\nhost: {}\r\n", req.method, path,
-                 pool->host_header());
-  const std::string tokens = connection_tokens(req.headers);
-  std::string via;
-  for (const auto& h : req.headers) {
-    if (h.name == "via") via += h.value + ", ";
-    if (is_hop_by_hop(h.name) || replaced_by_us(h.name) || named_in(tokens, h.name)) continue;
-    fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
-  }
-  const std::string ip = req.client_address.to_string();
-  const bool v6 = req.client_address.is_v6();
-  fmt::format_to(std::back_inserter(head),
-                 "via: {}{} storecache\r\nx-forwarded-for: {}\r\nx-forwarded-proto: https\r\n"
-                 "x-forwarded-host: {}\r\nforwarded: for={};host=\"{}\";proto=https\r\n",
-                 via, req.proto == protocol::http2 ? "2" : "1.1", ip, req.authority,
-                 v6 ? "\"[" + ip + "]\"" : ip, req.authority);
-  bool chunked = false;
-  if (req.has_body) {
-    if (req.content_length)
-      fmt::format_to(std::back_inserter(head), "content-length: {}\r\n", *req.content_length);
-    else {
-      head += "transfer-encoding: chunked\r\n";
-      chunked = true;
-    }
-  } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
-    head += "content-length: 0\r\n";
-  }
-  head += "\r\n";
-
+  auto head = build_upstream_head(req, req.method, path, pool->host_header(), false);
+  const bool chunked = head.chunked;
   const bool head_request = req.method == "HEAD";
   upstream_call call(*pool);
   auto t0 = steady::now();
   upstream_error err =
-      co_await call.start(std::move(head), req.has_body ? &ex : nullptr, chunked, head_request);
+      co_await call.start(std::move(head.text), req.has_body ? &ex : nullptr, chunked, head_request);
   out.upstream_time = steady::now() - t0;
   if (err != upstream_error::none) {
     counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
@@ -296,6 +304,8 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
   if (!via_done) rh.headers.push_back({"via", "1.1 storecache"});
   rh.content_length = call.content_length();
   out.status = rh.status;
+  if (cache_ && !cache::method_is_safe(req.method))
+    co_await invalidate(site, req.method, rh.status, path, rh.headers);
 
   const bool no_body = !call.body_expected();
   if (co_await ex.send_head(rh, no_body)) co_return;  // client gone

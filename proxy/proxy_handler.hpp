@@ -1,39 +1,99 @@
 // The request handler every exchange goes through, whatever its protocol:
 //   route (Host/:authority -> site; 421 otherwise) -> refuse what a reverse proxy must not do
-//   (CONNECT, absolute-form for foreign hosts) -> forward upstream, streaming both bodies ->
-//   account (access log line, counters).
+//   (CONNECT, absolute-form for foreign hosts) -> GET/HEAD of a caching site: the cache path
+//   (cache_flow.cpp); anything else: forward upstream, streaming both bodies, and invalidate
+//   what an unsafe method changed -> account (access log line, counters).
 // One per worker thread; it owns that thread's upstream connection pools.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "cache/policy.hpp"
+#include "cache/store.hpp"
+#include "proxy/fill.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/upstream.hpp"
 
 namespace storecache::proxy {
 
 struct runtime;
-struct site_counters;
+class cache_service;
 
-class proxy_handler final : public request_handler {
+class proxy_handler final : public request_handler,
+                            public std::enable_shared_from_this<proxy_handler> {
  public:
-  explicit proxy_handler(asio::any_io_executor ex) : ex_(std::move(ex)) {}
+  // cache may be null: every site is then pass-through.
+  proxy_handler(asio::any_io_executor ex, cache_service* cache) : ex_(std::move(ex)), cache_(cache) {}
   asio::awaitable<void> handle(exchange& ex, connection_context& ctx) override;
 
+  // What happened to one request, for the access log and the counters.
+  struct outcome {
+    unsigned status = 0;
+    std::uint64_t bytes = 0;
+    cache_outcome cache = cache_outcome::local;
+    bool bytes_from_cache = false;
+    unsigned upstream_status = 0;
+    std::chrono::steady_clock::duration upstream_time{};
+    std::string why;  // for local answers and failures: the reason, logged
+  };
+
  private:
-  struct outcome;
+  // Without the cache: one upstream request, both bodies streamed. Keeps Range and the
+  // client's conditionals (the client's own cache talks to the origin).
   asio::awaitable<void> forward(exchange& ex, connection_context& ctx, const config::site& site,
                                 std::string_view path, outcome& out);
-  std::shared_ptr<upstream_pool> pool_for(const runtime& rt, const config::site& site);
+
+  // cache_flow.cpp
+  asio::awaitable<void> cached(exchange& ex, connection_context& ctx, const config::site& site,
+                               std::string_view path, outcome& out);
+  struct lead_result;
+  asio::awaitable<lead_result> lead(std::shared_ptr<fill> f, const request_head& req,
+                                    std::string path, const config::site& site,
+                                    std::shared_ptr<upstream_pool> pool, site_counters& counters,
+                                    std::optional<cache::object_meta> stored,
+                                    cache::site_policy policy);
+  asio::awaitable<void> pump(std::shared_ptr<fill> f, std::unique_ptr<upstream_call> call,
+                             cache::insert_handle insert, cache::stored_head head,
+                             std::shared_ptr<upstream_pool> pool, site_counters& counters);
+  asio::awaitable<void> background_fill(request_head req, std::string path,
+                                        std::shared_ptr<const runtime> rt,
+                                        const config::site& site, std::string primary,
+                                        std::optional<cache::object_meta> stored,
+                                        cache::site_policy policy, metrics& stats);
+  asio::awaitable<void> serve_stored(exchange& ex, cache::lookup_result& found,
+                                     const cache::reuse_decision& d, outcome& out,
+                                     std::string_view status_text);
+  asio::awaitable<void> serve_fill(exchange& ex, connection_context& ctx, const config::site& site,
+                                   std::string_view path, std::shared_ptr<fill> f, bool owner,
+                                   bool revalidating, outcome& out);
+  asio::awaitable<void> invalidate(const config::site& site, std::string_view method,
+                                   unsigned status, std::string_view path,
+                                   const header_list& response_headers);
+
+  std::shared_ptr<upstream_pool> pool_for(const std::shared_ptr<const runtime>& rt,
+                                          const config::site& site);
 
   asio::any_io_executor ex_;
-  const runtime* pools_runtime_ = nullptr;  // pools below belong to this runtime
-  std::shared_ptr<const runtime> pools_runtime_hold_;
+  cache_service* cache_;
+  std::shared_ptr<const runtime> pools_runtime_;  // pools below belong to this runtime
   std::map<std::string, std::shared_ptr<upstream_pool>, std::less<>> pools_;
 };
+
+// The request head towards the origin: our Host, forwarding fields set by us, hop-by-hop and
+// client-supplied forwarding fields dropped. for_fill: a fetch of the whole object on behalf
+// of the cache (no Range, no client conditionals; `extra` adds our validators).
+struct upstream_head {
+  std::string text;
+  bool chunked = false;
+};
+upstream_head build_upstream_head(const request_head& req, std::string_view method,
+                                  std::string_view path, const std::string& host_header,
+                                  bool for_fill, const header_list& extra = {});
 
 // Sends a small text/plain answer generated by storecache itself (errors, refusals).
 asio::awaitable<void> respond_local(exchange& ex, unsigned status, std::string_view message,

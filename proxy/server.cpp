@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "proxy/admin.hpp"
+#include "proxy/cache_service.hpp"
 #include "proxy/log.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/sessions.hpp"
@@ -73,7 +74,8 @@ struct server_worker {
   bool stopping = false;  // likewise
   std::thread thread;
 
-  server_worker() : handler(std::make_shared<proxy_handler>(io.get_executor())) {}
+  explicit server_worker(cache_service* cache)
+      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache)) {}
 };
 
 namespace {
@@ -130,9 +132,13 @@ int server::run() {
                                        : std::max(1u, std::thread::hardware_concurrency());
   std::signal(SIGPIPE, SIG_IGN);
 
+  // The cache first: a cache directory we cannot use is a start-up error.
+  cache_ = std::make_unique<cache_service>(cfg.cache);
+  stats_.set_extra([c = cache_.get()] { return c->render_metrics(); });
+
   // Bind everything first: a port in use is a start-up error, reported before READY.
   for (unsigned i = 0; i < n; ++i) {
-    auto w = std::make_unique<server_worker>();
+    auto w = std::make_unique<server_worker>(cache_.get());
     w->rt = rt_;
     for (const auto& a : cfg.server.listen)
       w->acceptors.push_back(open_acceptor(w->io, a, true));
@@ -241,6 +247,7 @@ int server::run() {
     w->handler.reset();
   }
   workers_.clear();  // destroys each io_context, and with it every connection's frame
+  cache_.reset();    // waits for disk work, flushes access recency
   log::notice("stopped");
   return 0;
 }

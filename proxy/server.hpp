@@ -18,6 +18,7 @@
 namespace storecache::proxy {
 
 struct server_worker;
+class cache_service;
 
 class server {
  public:
@@ -32,6 +33,7 @@ class server {
   std::filesystem::path config_file_;
   std::shared_ptr<const runtime> rt_;
   metrics stats_;
+  std::unique_ptr<cache_service> cache_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> next_connection_id_{1};
   std::vector<std::unique_ptr<server_worker>> workers_;

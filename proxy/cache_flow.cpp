@@ -1,0 +1,650 @@
+// The cache path of proxy_handler: GET and HEAD for sites with caching on.
+//
+//   lookup (a hit never takes a write transaction)
+//     fresh / allowed stale   -> serve_stored (whole, 206 range, 304 to a conditional client)
+//     stale-while-revalidate  -> serve_stored now + one background conditional fill
+//     must revalidate         -> join or lead a conditional fill: 304 refreshes the stored head
+//   miss                      -> join or lead a fill; every client, leader included, reads the
+//                                body from the fill as it arrives (request collapsing)
+//   cold range far from 0     -> answered by its own ranged upstream request while a
+//                                background fill stores the whole object
+// The fill's upstream fetch belongs to its own coroutine (pump): a client that goes away
+// never stops the fetch that other clients and the cache depend on.
+#include <fmt/format.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "cache/cache_control.hpp"
+#include "cache/cache_key.hpp"
+#include "cache/cache_status.hpp"
+#include "cache/range.hpp"
+#include "proxy/cache_service.hpp"
+#include "proxy/log.hpp"
+#include "proxy/proxy_handler.hpp"
+#include "proxy/tls.hpp"
+
+namespace storecache::proxy {
+
+namespace {
+
+using std::chrono::system_clock;
+constexpr std::size_t chunk_size = 64 * 1024;
+// A range starting this far past what a fill has (or from a cold start) gets its own ranged
+// upstream request rather than waiting for the fill to get there.
+constexpr std::uint64_t range_wait_window = 2 * 1024 * 1024;
+
+cache::site_policy policy_for(const config::site& site, std::string_view path) {
+  cache::site_policy p;
+  p.default_ttl = site.cache.default_ttl;
+  p.heuristic_fraction = site.cache.heuristic_fraction;
+  p.heuristic_max = site.cache.heuristic_max;
+  p.stale_if_origin_down = site.cache.stale_if_error;
+  p.use_cdn_cache_control = site.cache.cdn_cache_control;
+  if (const auto* rule = config::match_rule(site.cache, path.substr(0, path.find('?')))) {
+    p.bypass = rule->bypass;
+    p.forced_ttl = rule->ttl;
+  }
+  return p;
+}
+
+// The stored response that may answer this request: the plain entry, or the variant whose
+// Vary'd request fields match.
+std::optional<cache::lookup_result> find_stored(cache::store& store, const std::string& primary,
+                                                const header_list& request_headers) {
+  auto r = store.lookup(primary);
+  if (r && r->status == cache::lookup_status::hit) return std::move(*r);
+  auto variants = store.variants(primary);
+  if (!variants) return std::nullopt;
+  for (const auto& m : *variants) {
+    if (m.variant_key.empty()) continue;
+    if (!cache::variant_matches(m.head.headers, m.variant_key, request_headers)) continue;
+    auto v = store.lookup(primary, m.variant_key);
+    if (v && v->status == cache::lookup_status::hit) return std::move(*v);
+  }
+  return std::nullopt;
+}
+
+// Response fields for a client: the stored ones, our Via, Age and Cache-Status.
+header_list client_headers(const header_list& stored, std::optional<std::chrono::seconds> age,
+                           const std::string& cache_status) {
+  header_list out;
+  out.reserve(stored.size() + 3);
+  bool via = false;
+  for (const auto& h : stored) {
+    if (h.name == "age" || h.name == "cache-status" || h.name == "content-length") continue;
+    out.push_back(h);
+    if (h.name == "via") {
+      out.back().value += ", 1.1 storecache";
+      via = true;
+    }
+  }
+  if (!via) out.push_back({"via", "1.1 storecache"});
+  if (age) out.push_back({"age", std::to_string(age->count())});
+  out.push_back({"cache-status", cache_status});
+  return out;
+}
+
+// Range handling shared by hits and fills. Returns the span to send, or sets `status` to 416.
+struct range_plan {
+  unsigned status = 200;
+  std::uint64_t first = 0;
+  std::optional<std::uint64_t> end;  // one past the last byte; nullopt: to the end
+  std::string content_range;
+};
+
+range_plan plan_range(const request_head& req, const header_list& stored, unsigned status,
+                      std::optional<std::uint64_t> length) {
+  range_plan p;
+  p.status = status;
+  p.end = length;
+  auto range = find_header(req.headers, "range");
+  if (!range || status != 200 || !length) return p;  // unknown length: whole body (allowed)
+  if (auto if_range = find_header(req.headers, "if-range");
+      if_range && !cache::if_range_matches(*if_range, stored))
+    return p;
+  auto r = cache::evaluate_range(range, *length);
+  if (r.outcome == cache::range_outcome::unsatisfiable) {
+    p.status = 416;
+    p.content_range = cache::unsatisfied_content_range(*length);
+  } else if (r.outcome == cache::range_outcome::partial && r.spans.size() == 1) {
+    // Several ranges are answered with the whole 200 (RFC 9110 §14.2 allows it): players ask
+    // for one range at a time, and multipart bodies would have to be built for nobody.
+    p.status = 206;
+    p.first = r.spans[0].first;
+    p.end = r.spans[0].last + 1;
+    p.content_range = cache::content_range(r.spans[0], *length);
+  }
+  return p;
+}
+
+std::uint64_t range_start(const request_head& req) {
+  auto range = find_header(req.headers, "range");
+  if (!range) return 0;
+  auto specs = cache::parse_range(*range);
+  if (!specs || specs->size() != 1) return 0;
+  const auto& s = specs->front();
+  return s.first ? *s.first : std::numeric_limits<std::uint64_t>::max();  // suffix: the end
+}
+
+}  // namespace
+
+struct proxy_handler::lead_result {
+  enum kind { streaming, not_shared, not_modified, failed } k = failed;
+  std::unique_ptr<upstream_call> call;  // not_shared: the response to pass through
+  upstream_error err = upstream_error::none;
+  unsigned status = 0;
+};
+
+asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ctx,
+                                            const config::site& site, std::string_view path,
+                                            outcome& out) {
+  const request_head& req = ex.request();
+  auto& svc = *cache_;
+  const cache::site_policy policy = policy_for(site, path);
+  if (policy.bypass || svc.storing_paused()) co_return co_await forward(ex, ctx, site, path, out);
+  const cache::key_rules rules{site.cache.ignore_query_params};
+  const std::string primary = cache::primary_key("https", site.name(), path, rules);
+  const auto request_cc = cache::request_cache_control(req.headers);
+
+  auto stored = find_stored(svc.store(), primary, req.headers);
+  std::optional<cache::reuse_decision> decision;
+  if (stored) {
+    const auto& h = stored->meta.head;
+    decision = cache::decide_reuse(static_cast<int>(h.status), h.headers,
+                                   {h.request_time, h.response_time}, req.headers,
+                                   system_clock::now(), policy);
+    switch (decision->action) {
+      case cache::reuse_action::fresh:
+      case cache::reuse_action::stale:
+        co_return co_await serve_stored(ex, *stored, *decision, out,
+                                        decision->action == cache::reuse_action::fresh ? "hit"
+                                                                                       : "stale");
+      case cache::reuse_action::stale_while_revalidate: {
+        if (!svc.inflight().find(primary)) {
+          svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
+          asio::co_spawn(ex_,
+                         shared_from_this()->background_fill(req, std::string(path), ctx.rt, site,
+                                                             primary, stored->meta, policy,
+                                                             ctx.stats),
+                         asio::detached);
+        }
+        co_return co_await serve_stored(ex, *stored, *decision, out, "swr");
+      }
+      case cache::reuse_action::gateway_timeout:
+        out.why = "only-if-cached: the stored response will not do";
+        out.status = 504;
+        co_return co_await respond_local(ex, 504, out.why);
+      case cache::reuse_action::revalidate:
+        break;
+    }
+  } else if (request_cc.only_if_cached) {
+    out.why = "only-if-cached: not in the cache";
+    out.status = 504;
+    co_return co_await respond_local(ex, 504, out.why);
+  }
+  // HEAD and no-store requests never start a fill; they are passed through.
+  if (req.method == "HEAD" || request_cc.no_store) co_return co_await forward(ex, ctx, site, path, out);
+
+  auto pool = pool_for(ctx.rt, site);
+  auto& counters = ctx.stats.site(site.name());
+  const std::uint64_t start = range_start(req);
+  auto [f, created] = svc.inflight().join_or_create(primary);
+  if (!created) {
+    auto snap = f->snapshot();
+    if (!stored && start > snap.available + range_wait_window) {
+      svc.counters().cold_range_passthrough.fetch_add(1, std::memory_order_relaxed);
+      co_return co_await forward(ex, ctx, site, path, out);
+    }
+    svc.counters().collapsed.fetch_add(1, std::memory_order_relaxed);
+    co_return co_await serve_fill(ex, ctx, site, path, f, false, stored.has_value(), out);
+  }
+  if (!stored && start > range_wait_window) {
+    // A seek into an object nobody has fetched: this client gets its range from the origin
+    // now; the whole object is fetched into the cache meanwhile for everyone after it.
+    svc.counters().cold_range_passthrough.fetch_add(1, std::memory_order_relaxed);
+    svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
+    asio::co_spawn(ex_,
+                   [self = shared_from_this(), f, req, p = std::string(path), rt = ctx.rt, &site,
+                    pool, &counters, policy]() -> asio::awaitable<void> {
+                     auto r = co_await self->lead(f, req, p, site, pool, counters, std::nullopt,
+                                                  policy);
+                     (void)r;  // not_shared: nobody waits for it; dropping it closes it
+                   },
+                   asio::detached);
+    co_return co_await forward(ex, ctx, site, path, out);
+  }
+
+  std::optional<cache::object_meta> stored_meta;
+  if (stored) stored_meta = stored->meta;
+  auto t0 = std::chrono::steady_clock::now();
+  auto led = co_await lead(f, req, std::string(path), site, pool, counters, stored_meta, policy);
+  out.upstream_time = std::chrono::steady_clock::now() - t0;
+  out.upstream_status = led.status;
+  switch (led.k) {
+    case lead_result::not_shared: {
+      // Not storable: this client gets the response as it is, nobody else joins it.
+      out.cache = cache_outcome::pass;
+      out.status = led.call->status();
+      response_head rh;
+      rh.status = led.call->status();
+      cache::cache_status cs;
+      cs.fwd = cache::forward_reason::uri_miss;
+      cs.fwd_status = static_cast<int>(rh.status);
+      rh.headers = client_headers(led.call->response_headers(), std::nullopt,
+                                  cache::format_cache_status(cs));
+      rh.content_length = led.call->content_length();
+      const bool no_body = !led.call->body_expected();
+      if (co_await ex.send_head(rh, no_body)) co_return;
+      if (no_body) {
+        led.call->done();
+        co_return;
+      }
+      std::vector<char> buf(chunk_size);
+      for (;;) {
+        upstream_error err = upstream_error::none;
+        std::size_t n = co_await led.call->read_body(asio::buffer(buf), err);
+        if (err != upstream_error::none) {
+          out.why = fmt::format("upstream {} mid-body", to_string(err));
+          ex.abort();
+          co_return;
+        }
+        if (n == 0) break;
+        counters.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
+        if (co_await ex.send_body(asio::buffer(buf.data(), n))) co_return;
+        out.bytes += n;
+      }
+      led.call->done();
+      co_await ex.finish();
+      co_return;
+    }
+    case lead_result::streaming:
+    case lead_result::not_modified:
+    case lead_result::failed:
+      co_return co_await serve_fill(ex, ctx, site, path, f, true, stored.has_value(), out);
+  }
+}
+
+asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
+    std::shared_ptr<fill> f, const request_head& req, std::string path, const config::site& site,
+    std::shared_ptr<upstream_pool> pool, site_counters& counters,
+    std::optional<cache::object_meta> stored, cache::site_policy policy) {
+  auto& svc = *cache_;
+  lead_result res;
+  header_list validators;
+  if (stored) validators = cache::validation_headers(stored->head.headers);
+  auto head = build_upstream_head(req, "GET", path, pool->host_header(), true, validators);
+  auto call = std::make_unique<upstream_call>(*pool);
+  const auto request_time = system_clock::now();
+  res.err = co_await call->start(std::move(head.text), nullptr, false, false);
+  const auto response_time = system_clock::now();
+  if (res.err != upstream_error::none) {
+    counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
+    if (stored) svc.counters().revalidation_failed.fetch_add(1, std::memory_order_relaxed);
+    log::warn("site={} upstream {} failed ({}): {}", site.name(), site.upstream,
+              to_string(res.err), call->error_detail());
+    f->finish(fill::state::failed, res.err);
+    svc.inflight().remove(f);
+    res.k = lead_result::failed;
+    co_return res;
+  }
+  res.status = call->status();
+  counters.upstream_requests[static_cast<std::size_t>(code_class_index(res.status))].fetch_add(
+      1, std::memory_order_relaxed);
+  header_list headers = call->response_headers();
+
+  if (stored && res.status == 304 && cache::not_modified_matches(stored->head.headers, headers)) {
+    call->done();
+    cache::stored_head fresh = stored->head;
+    cache::apply_not_modified(fresh.headers, headers, policy.use_cdn_cache_control);
+    fresh.request_time = request_time;
+    fresh.response_time = response_time;
+    // An index write: on the disk pool, off this worker.
+    co_await asio::co_spawn(
+        svc.disk(),
+        [&svc, &stored, &fresh]() -> asio::awaitable<void> {
+          if (auto ec = svc.store().update_head(stored->primary_key, stored->variant_key, fresh))
+            log::warn("cache: refreshing a stored head failed: {}", ec.message());
+          co_return;
+        },
+        asio::use_awaitable);
+    svc.counters().revalidated_not_modified.fetch_add(1, std::memory_order_relaxed);
+    f->finish(fill::state::not_modified, upstream_error::none, 304);
+    svc.inflight().remove(f);
+    res.k = lead_result::not_modified;
+    co_return res;
+  }
+  if (stored) svc.counters().revalidated_modified.fetch_add(1, std::memory_order_relaxed);
+  if (stored && res.status >= 500) {
+    // The origin is failing: readers may serve the stale copy (stale-if-error).
+    f->finish(fill::state::failed, upstream_error::none, res.status);
+    svc.inflight().remove(f);
+    res.k = lead_result::failed;
+    co_return res;
+  }
+
+  auto decision = cache::check_storable("GET", req.headers, static_cast<int>(res.status), headers,
+                                        policy);
+  const auto length = call->content_length();
+  const bool too_big = length && *length > svc.store().options().max_object_size;
+  std::optional<cache::insert_handle> insert;
+  std::string variant;
+  if (decision.storable && !too_big && call->body_expected()) {
+    variant = cache::secondary_key(headers, req.headers).value_or("");
+    auto ins = svc.store().begin_insert(f->primary(), variant, length);
+    if (ins) insert = std::move(*ins);
+  }
+  if (!insert) {
+    log::debug("site={} not stored: {}", site.name(),
+               too_big ? "larger than max_object_size" : decision.reason);
+    f->finish(fill::state::not_shared, upstream_error::none, res.status);
+    svc.inflight().remove(f);
+    res.k = lead_result::not_shared;
+    res.call = std::move(call);
+    co_return res;
+  }
+  cache::stored_head sh{res.status, cache::headers_to_store(headers, policy.use_cdn_cache_control),
+                        request_time, response_time};
+  f->publish_head(sh, variant, length);
+  asio::co_spawn(ex_,
+                 shared_from_this()->pump(f, std::move(call), std::move(*insert), std::move(sh),
+                                          pool, counters),
+                 asio::detached);
+  res.k = lead_result::streaming;
+  co_return res;
+}
+
+asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
+                                          std::unique_ptr<upstream_call> call,
+                                          cache::insert_handle insert, cache::stored_head head,
+                                          std::shared_ptr<upstream_pool> pool,
+                                          site_counters& counters) {
+  auto& svc = *cache_;
+  std::vector<char> buf(chunk_size);
+  bool have_fd = false;
+  for (;;) {
+    upstream_error err = upstream_error::none;
+    std::size_t n = co_await call->read_body(asio::buffer(buf), err);
+    if (err != upstream_error::none) {
+      log::warn("upstream failed mid-body after {} bytes ({}): {}; nothing stored",
+                insert.size(), to_string(err), call->error_detail());
+      insert.abandon();
+      f->finish(fill::state::failed, err);
+      svc.inflight().remove(f);
+      co_return;
+    }
+    if (n == 0) break;
+    counters.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
+    std::string_view bytes(buf.data(), n);
+    if (auto ec = insert.append(bytes)) {
+      // Readers read from the file being written: without it they cannot go on.
+      if (ec != cache::store_errc::too_big) svc.storing_failed();
+      log::warn("cache: storing {} failed after {} bytes: {}", f->primary(), f->snapshot().available,
+                ec.message());
+      f->finish(fill::state::failed, upstream_error::none);
+      svc.inflight().remove(f);
+      co_return;
+    }
+    if (!have_fd) {
+      int fd = insert.open_reader();
+      if (fd >= 0) {
+        f->set_reader_fd(fd);
+        have_fd = true;
+      }
+    }
+    f->advance(bytes);
+  }
+  call->done();
+  call.reset();
+  (void)pool;  // kept alive until the call has returned its connection
+  // fsync + rename + index write on the disk pool; readers already have every byte.
+  auto ec = co_await asio::co_spawn(
+      svc.disk(),
+      [&insert, &head]() -> asio::awaitable<cache::error_code> { co_return insert.commit(head); },
+      asio::use_awaitable);
+  if (ec) {
+    log::warn("cache: committing {} failed: {}", f->primary(), ec.message());
+    if (ec == cache::store_errc::size_mismatch) {
+      f->finish(fill::state::failed, upstream_error::reset);  // the origin sent a short body
+      svc.inflight().remove(f);
+      co_return;
+    }
+    if (ec != cache::store_errc::too_big) svc.storing_failed();
+  }
+  f->complete();
+  svc.inflight().remove(f);
+}
+
+asio::awaitable<void> proxy_handler::background_fill(request_head req, std::string path,
+                                                     std::shared_ptr<const runtime> rt,
+                                                     const config::site& site,
+                                                     std::string primary,
+                                                     std::optional<cache::object_meta> stored,
+                                                     cache::site_policy policy, metrics& stats) {
+  auto [f, created] = cache_->inflight().join_or_create(primary);
+  if (!created) co_return;
+  auto pool = pool_for(rt, site);
+  auto r = co_await lead(f, req, path, site, pool, stats.site(site.name()), std::move(stored),
+                         policy);
+  (void)r;
+}
+
+asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_result& found,
+                                                  const cache::reuse_decision& d, outcome& out,
+                                                  std::string_view kind) {
+  const request_head& req = ex.request();
+  const auto& head = found.meta.head;
+  cache::cache_status cs;
+  cs.hit = true;
+  cs.ttl = d.ttl;
+  if (kind != "hit") cs.detail = std::string(kind);
+  out.cache = kind == "hit" ? cache_outcome::hit
+              : kind == "revalidated" ? cache_outcome::revalidated
+                                      : cache_outcome::stale;
+  if (out.cache == cache_outcome::stale)
+    cache_->counters().stale_served.fetch_add(1, std::memory_order_relaxed);
+  out.bytes_from_cache = true;
+  const std::uint64_t size = found.body.size();
+  auto headers = client_headers(head.headers, d.age, cache::format_cache_status(cs));
+
+  response_head rh;
+  if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
+    rh.status = 304;
+    rh.headers = std::move(headers);
+    std::erase_if(rh.headers, [](const header& h) {
+      return h.name.starts_with("content-") || h.name == "last-modified";
+    });
+    out.status = 304;
+    co_await ex.send_head(rh, true);
+    co_return;
+  }
+  auto plan = plan_range(req, head.headers, head.status, size);
+  if (plan.status == 416) {
+    out.status = 416;
+    // (a named list: g++ 12 miscompiles an initializer list inside co_await)
+    header_list extra;
+    extra.push_back({"content-range", plan.content_range});
+    co_return co_await respond_local(ex, 416, "range not satisfiable", std::move(extra));
+  }
+  rh.status = plan.status;
+  rh.headers = std::move(headers);
+  if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
+  rh.headers.push_back({"accept-ranges", "bytes"});
+  const std::uint64_t end = plan.end.value_or(size);
+  rh.content_length = end - plan.first;
+  out.status = rh.status;
+  const bool head_only = req.method == "HEAD" || rh.content_length == 0;
+  if (co_await ex.send_head(rh, head_only) || head_only) co_return;
+  std::vector<char> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, end - plan.first)));
+  for (std::uint64_t pos = plan.first; pos < end;) {
+    auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), end - pos));
+    auto got = found.body.read(pos, std::span<char>(buf.data(), want));
+    if (!got || *got == 0) {
+      log::error("cache: stored body of {} unreadable at {}: {}", found.meta.primary_key, pos,
+                 got ? "short" : got.error().message());
+      out.why = "stored body damaged";
+      ex.abort();
+      co_return;
+    }
+    if (co_await ex.send_body(asio::buffer(buf.data(), *got))) co_return;
+    pos += *got;
+    out.bytes += *got;
+  }
+  co_await ex.finish();
+}
+
+asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context& ctx,
+                                                const config::site& site, std::string_view path,
+                                                std::shared_ptr<fill> f, bool owner,
+                                                bool revalidating, outcome& out) {
+  const request_head& req = ex.request();
+  const auto& t = ctx.cfg->timeout;
+  // Wait for the head: as long as the leader may take to connect and get a first byte.
+  const auto head_deadline = std::chrono::steady_clock::now() + t.upstream_connect +
+                             t.upstream_first_byte + std::chrono::seconds(1);
+  auto snap = f->snapshot();
+  while (snap.st == fill::state::head_pending) {
+    if (std::chrono::steady_clock::now() > head_deadline) {
+      out.why = "timed out waiting for a collapsed fetch";
+      out.status = 504;
+      co_return co_await respond_local(ex, 504, out.why);
+    }
+    co_await f->wait(0, t.upstream_first_byte);
+    snap = f->snapshot();
+  }
+  const cache::site_policy policy = policy_for(site, path);
+  switch (snap.st) {
+    case fill::state::not_modified:
+    case fill::state::failed: {
+      // Refreshed by a 304, or the origin failed: what is stored may answer.
+      const cache::key_rules rules{site.cache.ignore_query_params};
+      auto stored = find_stored(cache_->store(), f->primary(), req.headers);
+      if (stored) {
+        const auto& h = stored->meta.head;
+        auto d = cache::decide_reuse(static_cast<int>(h.status), h.headers,
+                                     {h.request_time, h.response_time}, req.headers,
+                                     system_clock::now(), policy);
+        if (snap.st == fill::state::not_modified)
+          co_return co_await serve_stored(ex, *stored, d, out, "revalidated");
+        if (d.stale_on_error && snap.available == 0)
+          co_return co_await serve_stored(ex, *stored, d, out, "stale-if-error");
+      }
+      if (snap.st == fill::state::failed && snap.available == 0) {
+        unsigned st = f->upstream_status();
+        if (st >= 500) {  // the origin's own error, with no stale copy to serve instead
+          co_return co_await forward(ex, ctx, site, path, out);
+        }
+        out.status = status_for(f->error());
+        out.why = fmt::format("upstream {}", to_string(f->error()));
+        co_return co_await respond_local(ex, out.status, out.why);
+      }
+      if (snap.st == fill::state::not_modified) co_return co_await forward(ex, ctx, site, path, out);
+      break;  // failed mid-body: fall through to abort below
+    }
+    case fill::state::not_shared:
+      co_return co_await forward(ex, ctx, site, path, out);
+    default:
+      break;
+  }
+  if (snap.st == fill::state::failed) {
+    out.why = "upstream failed mid-body";
+    ex.abort();
+    co_return;
+  }
+  // Vary: a follower whose varying fields differ from the leader's needs its own response.
+  if (!f->variant().empty() &&
+      cache::secondary_key(f->head().headers, req.headers).value_or("") != f->variant())
+    co_return co_await forward(ex, ctx, site, path, out);
+
+  out.cache = cache_outcome::miss;
+  out.bytes_from_cache = !owner;
+  out.upstream_status = f->upstream_status();
+  cache::cache_status cs;
+  cs.fwd = revalidating ? cache::forward_reason::stale : cache::forward_reason::uri_miss;
+  cs.fwd_status = static_cast<int>(f->upstream_status());
+  cs.stored = true;
+  cs.collapsed = !owner;
+  const auto& head = f->head();
+  if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
+    response_head nm;
+    nm.status = 304;
+    nm.headers = client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
+    std::erase_if(nm.headers, [](const header& h) {
+      return h.name.starts_with("content-") || h.name == "last-modified";
+    });
+    out.status = 304;
+    co_await ex.send_head(nm, true);
+    co_return;
+  }
+  auto plan = plan_range(req, head.headers, head.status, snap.length);
+  if (plan.status == 416) {
+    out.status = 416;
+    // (a named list: g++ 12 miscompiles an initializer list inside co_await)
+    header_list extra;
+    extra.push_back({"content-range", plan.content_range});
+    co_return co_await respond_local(ex, 416, "range not satisfiable", std::move(extra));
+  }
+  response_head rh;
+  rh.status = plan.status;
+  rh.headers = client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
+  if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
+  if (snap.length) rh.headers.push_back({"accept-ranges", "bytes"});
+  if (plan.end) rh.content_length = *plan.end - plan.first;
+  out.status = rh.status;
+  if (co_await ex.send_head(rh, rh.content_length == 0)) co_return;
+  if (rh.content_length == 0) co_return;
+
+  std::vector<char> buf(chunk_size);
+  std::uint64_t pos = plan.first;
+  auto last_progress = std::chrono::steady_clock::now();
+  for (;;) {
+    if (plan.end && pos >= *plan.end) break;
+    std::size_t want = buf.size();
+    if (plan.end) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *plan.end - pos));
+    std::size_t n = f->read(pos, std::span<char>(buf.data(), want));
+    if (n > 0) {
+      if (co_await ex.send_body(asio::buffer(buf.data(), n))) co_return;  // the fill goes on
+      pos += n;
+      out.bytes += n;
+      last_progress = std::chrono::steady_clock::now();
+      continue;
+    }
+    snap = f->snapshot();
+    if (snap.st == fill::state::complete && pos >= snap.available) break;
+    if (snap.st == fill::state::failed ||
+        std::chrono::steady_clock::now() - last_progress > 2 * t.upstream_idle) {
+      out.why = "upstream failed mid-body";
+      ex.abort();
+      co_return;
+    }
+    co_await f->wait(pos, t.upstream_idle);
+  }
+  co_await ex.finish();
+}
+
+asio::awaitable<void> proxy_handler::invalidate(const config::site& site, std::string_view method,
+                                                unsigned status, std::string_view path,
+                                                const header_list& response_headers) {
+  const std::string target = "https://" + site.name() + std::string(path);
+  auto uris = cache::invalidated_uris(method, static_cast<int>(status), target, response_headers);
+  if (uris.empty()) co_return;
+  const cache::key_rules rules{site.cache.ignore_query_params};
+  std::vector<std::string> keys;
+  for (const auto& uri : uris) {
+    auto rest = std::string_view(uri).substr(uri.find("://") + 3);
+    auto slash = rest.find('/');
+    std::string_view p = slash == std::string_view::npos ? "/" : rest.substr(slash);
+    keys.push_back(cache::primary_key("https", site.name(), p, rules));
+  }
+  auto& svc = *cache_;
+  co_await asio::co_spawn(
+      svc.disk(),
+      [&svc, &keys]() -> asio::awaitable<void> {
+        for (const auto& k : keys) (void)svc.store().remove_all(k);
+        co_return;
+      },
+      asio::use_awaitable);
+}
+
+}  // namespace storecache::proxy

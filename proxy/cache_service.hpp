@@ -1,0 +1,57 @@
+// The cache as the daemon holds it: the store (cache/), the in-flight table for request
+// collapsing, a small pool of threads for the disk work that must not block a worker
+// (commit: fsync + rename + index write), and the cache's counters for /metrics.
+#pragma once
+
+#include <boost/asio/thread_pool.hpp>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "cache/store.hpp"
+#include "config/config.hpp"
+#include "proxy/fill.hpp"
+
+namespace storecache::proxy {
+
+struct cache_counters {
+  using counter = std::atomic<std::uint64_t>;
+  counter collapsed{0};             // requests that joined another request's fetch
+  counter revalidated_not_modified{0};
+  counter revalidated_modified{0};  // a conditional request got a new response
+  counter revalidation_failed{0};   // the origin failed; stale served or error returned
+  counter stale_served{0};
+  counter store_failures{0};        // insert I/O errors: the fill went on without storing
+  counter cold_range_passthrough{0};
+  counter background_fills{0};
+};
+
+class cache_service {
+ public:
+  // Opens (creating if needed) the store under settings.dir; throws std::runtime_error.
+  explicit cache_service(const config::cache_settings& settings);
+  ~cache_service();
+
+  cache::store& store() { return store_; }
+  inflight_table& inflight() { return inflight_; }
+  boost::asio::thread_pool& disk() { return disk_; }
+  cache_counters& counters() { return counters_; }
+
+  // After an insert I/O error (disk full, ...) storing pauses for a while: requests pass
+  // through instead of failing one after the other.
+  void storing_failed();
+  bool storing_paused() const;
+
+  // Prometheus text for the cache's own families.
+  std::string render_metrics() const;
+
+ private:
+  cache::store store_;
+  inflight_table inflight_;
+  boost::asio::thread_pool disk_{2};
+  cache_counters counters_;
+  std::atomic<std::int64_t> paused_until_{0};  // steady_clock ticks
+};
+
+}  // namespace storecache::proxy
