@@ -99,15 +99,37 @@ def _toml_value(v):
     return json.dumps(str(v))  # a JSON string is a valid TOML basic string
 
 
+def _is_table_list(v):
+    return isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(x, dict) for x in v)
+
+
+def _toml_table(out, header, t):
+    """One table: its plain keys, then dict values as [header.k] and lists of dicts as
+    [[header.k]] (so a site entry may hold "cache": {..., "rule": [{...}, ...]})."""
+    out.append(header)
+    out += [f"{k} = {_toml_value(v)}" for k, v in t.items()
+            if v is not None and not isinstance(v, dict) and not _is_table_list(v)]
+    out.append("")
+    name = header.strip("[]")
+    for k, v in t.items():
+        if isinstance(v, dict):
+            _toml_table(out, f"[{name}.{k}]", v)
+        elif _is_table_list(v):
+            for sub in v:
+                _toml_table(out, f"[[{name}.{k}]]", sub)
+
+
 def toml_text(cfg):
-    """{'server': {...}, 'site': [{...}, ...]} -> TOML; lists of dicts become [[tables]]."""
+    """{'server': {...}, 'site': [{...}, ...]} -> TOML; lists of dicts become [[tables]].
+
+    Nested dicts become sub-tables after their parent's keys: a site entry's "cache" dict is
+    written as [site.cache], and its "rule" list of dicts as [[site.cache.rule]] blocks.
+    """
     out = []
     for section, body in cfg.items():
         tables = body if isinstance(body, list) else [body]
         for t in tables:
-            out.append(f"[[{section}]]" if isinstance(body, list) else f"[{section}]")
-            out += [f"{k} = {_toml_value(v)}" for k, v in t.items() if v is not None]
-            out.append("")
+            _toml_table(out, f"[[{section}]]" if isinstance(body, list) else f"[{section}]", t)
     return "\n".join(out)
 
 
@@ -654,3 +676,61 @@ def timed(test, at_most, what):
 def main():
     """unittest.main with a verbose summary; exits non-zero on failure."""
     unittest.main(verbosity=2)
+
+
+# --- cache helpers --------------------------------------------------------------------------
+
+
+def parse_cache_status(value):
+    """RFC 9211 Cache-Status -> [(cache name, {param: value or True})], one per cache listed.
+
+    'storecache; fwd=uri-miss; fwd-status=200; stored' ->
+        [('storecache', {'fwd': 'uri-miss', 'fwd-status': '200', 'stored': True})]
+    """
+    out = []
+    if not value:
+        return out
+    for member in _split_outside_quotes(value, ","):
+        parts = _split_outside_quotes(member, ";")
+        name = parts[0].strip()
+        params = {}
+        for p in parts[1:]:
+            k, sep, v = p.strip().partition("=")
+            if not sep:
+                params[k] = True
+            else:
+                v = v.strip()
+                if v.startswith('"') and v.endswith('"'):
+                    v = v[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+                params[k] = v
+        out.append((name, params))
+    return out
+
+
+def _split_outside_quotes(text, sep):
+    parts, cur, quoted, esc = [], [], False, False
+    for c in text:
+        if esc:
+            cur.append(c)
+            esc = False
+        elif c == "\\" and quoted:
+            cur.append(c)
+            esc = True
+        elif c == '"':
+            cur.append(c)
+            quoted = not quoted
+        elif c == sep and not quoted:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+    parts.append("".join(cur))
+    return parts
+
+
+def our_cache_status(result):
+    """The params of storecache's own member of a response's Cache-Status ({} if absent)."""
+    for name, params in parse_cache_status(result.header("cache-status")):
+        if name == "storecache":
+            return params
+    return {}

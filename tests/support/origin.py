@@ -297,6 +297,13 @@ class Origin:
     def count(self, path_prefix=None):
         return len(self.requests(path_prefix))
 
+    def sent_bytes(self, path_prefix=None):
+        """Body bytes handed to the socket so far for requests under path_prefix (all of them:
+        the count grows while bodies are still streaming)."""
+        with self._lock:
+            return sum(e.get("sent", 0) for e in self._log
+                       if path_prefix is None or e["path"].startswith(path_prefix))
+
     @property
     def connections(self):
         """TCP connections accepted so far (for keep-alive and connection-reuse checks)."""
@@ -437,6 +444,7 @@ class Origin:
         }
         with self._lock:
             self._log.append(entry)
+        return entry
 
     async def _dispatch(self, req, reader, writer, peer, conn):
         """Answers one request. Returns whether the connection stays open."""
@@ -444,7 +452,7 @@ class Origin:
         if req.path.startswith("/__origin/"):
             await self._control(req, writer)
             return client_keep
-        self._record(req, peer, conn)
+        req.log_entry = self._record(req, peer, conn)
         p = Params(req.query, self._defaults(req.path))
         keep = client_keep and not p.flag("close")
         if p.flag("silent") or req.path == "/silent":
@@ -604,8 +612,24 @@ class Origin:
         stall = p.num("stall_after", None, int)
         drop = p.num("drop_after", None, int)
         rate = p.num("rate", None, float)
-        await self._stream(writer, reader, body(start, end), chunked, stall, drop, rate)
+        chunks = self._counted(req.log_entry, body(start, end))
+        await self._stream(writer, reader, chunks, chunked, stall, drop, rate)
+        self._note_sent(req.log_entry, 0, done=True)
         return keep
+
+    def _note_sent(self, entry, n, done=False):
+        with self._lock:
+            entry["sent"] = entry.get("sent", 0) + n
+            entry["last_byte_time"] = time.time()
+            if done:
+                entry["done_time"] = entry["last_byte_time"]
+
+    def _counted(self, entry, chunks):
+        """Body chunks, counted into the request's log entry as they are handed to the writer
+        ("sent": body bytes so far, "last_byte_time"; "done_time" once the body is complete)."""
+        for data in chunks:
+            self._note_sent(entry, len(data))
+            yield data
 
     async def _stream(self, writer, reader, chunks, chunked, stall, drop, rate):
         sent = 0
