@@ -96,12 +96,13 @@ def main(argv):
         return 2
     data = defaultdict(lambda: defaultdict(dict))
     load(argv[1], data)
-    if len(argv) > 2:
-        load(argv[2], data)
     base = argv[3] if len(argv) > 3 else "nginx"
     new = argv[4] if len(argv) > 4 else "storecache"
-    rounds = max((len(v.get(new, {})) for v in data.values()), default=0)
-    print(f"## {new} / {base}: median per-round ratio over {rounds} round(s)\n")
+    rounds = max((len(v.get(new, {})) for v in data.values()), default=0)  # hit-path rounds
+    if len(argv) > 2:
+        load(argv[2], data)  # collapse tests: always 3 rounds (bench-all.sh)
+    print(f"## {new} / {base}: median per-round ratio, {rounds} hit-path round(s), "
+          "3 collapse rounds\n")
     print(f"| figure | what | {base} | {new} | {new}/{base} | better |")
     print("|---|---|---|---|---|---|")
     for metric, what, better in ROWS:

@@ -8,7 +8,7 @@
 # cert; bench-all.sh runs interleaved rounds against both and collapse tests; summarize.py and
 # bench/ratios.py print the figures. Everything started here is stopped on exit.
 #
-#   bench/run.sh                                      # 3 rounds, ~10 min on 2 cores
+#   bench/run.sh                                      # 3 rounds, ~9 min on 2 cores (+ build)
 #   BENCH_ROUNDS=1 PB_DUR=3 PB_H2_N=20000 bench/run.sh   # quick check, ~2 min
 #
 # Environment (all optional):
@@ -105,7 +105,19 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------------------------
 # 4. Work dir, origin, delay origin, nginx. Both caches start empty, so each run is the same.
 say "setting up $W"
-"$shared/setup.sh" "$W"
+# setup.sh also writes the varnish/trafficserver/squid configs, copying trafficserver's files
+# from /etc/trafficserver; without that package it stops there, after everything we use.
+setup_rc=0
+"$shared/setup.sh" "$W" || setup_rc=$?
+if [ "$setup_rc" != 0 ]; then
+  for f in ports.env tls/localhost.crt tls/localhost.key conf/origin-nginx.conf \
+    conf/nginx-proxy.conf origin/small.json origin/page.html origin/image.jpg origin/video.mp4 \
+    origin/slow/big5m.bin; do
+    [ -s "$W/$f" ] || die "setup.sh failed (status $setup_rc) before writing $W/$f"
+  done
+  say "setup.sh stopped (status $setup_rc) after the origin, cert and nginx configs, in the" \
+    "part for peers this benchmark does not start (trafficserver/squid not installed): fine"
+fi
 find "$W/cache/nginx" -mindepth 1 -delete
 rm -rf "$W/cache/storecache"
 mkdir -p "$W/cache/storecache" "$W/logs"
@@ -191,6 +203,11 @@ python3 "$here/ratios.py" "$out/results.txt" "$out/collapse.txt" nginx storecach
   echo "=================================================================== ratios"
   cat "$out/ratios.md"
   echo
-  echo "storecache: $("$bin" --version), commit of the tree: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (+ local changes)')"
+  tree="not a git checkout"
+  if git -C "$repo" rev-parse --short HEAD >/dev/null 2>&1; then
+    tree="$(git -C "$repo" rev-parse --short HEAD)"
+    git -C "$repo" diff --quiet HEAD -- . 2>/dev/null || tree="$tree + local changes"
+  fi
+  echo "binary: $bin ($("$bin" --version)); tree: $tree"
   echo "results: $out/{results.txt,collapse.txt,summary.md,ratios.md,env.txt,raw/}"
 }
