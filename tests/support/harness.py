@@ -734,3 +734,35 @@ def our_cache_status(result):
         if name == "storecache":
             return params
     return {}
+
+
+def curl_stream(url, *, ca=None, resolve=(), http2=False, timeout=60, headers=(), extra=()):
+    """Like curl_sha256, and also when the first body byte reached us (wall time, or None).
+
+    Returns a dict: exit, info (curl's %{json}), sha256, size, first_byte (time.time()),
+    end (time.time() at EOF).
+    """
+    import hashlib
+    cmd = ["curl", "-sS", "--http2" if http2 else "--http1.1", "-o", "-", "-w",
+           "%{stderr}%{json}", "--max-time", str(timeout)]
+    if ca:
+        cmd += ["--cacert", ca]
+    for r in resolve:
+        cmd += ["--resolve", r]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd += list(extra) + [url]
+    h, size, first = hashlib.sha256(), 0, None
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
+        while chunk := p.stdout.read1(1 << 20):
+            if first is None:
+                first = time.time()
+            h.update(chunk)
+            size += len(chunk)
+        end = time.time()
+        err = p.stderr.read().decode("utf-8", "replace")
+        p.wait(timeout + 10)
+    brace = err.rfind("{\"")
+    info = json.loads(err[brace:]) if brace >= 0 else {}
+    return {"exit": p.returncode, "info": info, "sha256": h.hexdigest(), "size": size,
+            "first_byte": first, "end": end, "stderr": err[:brace] if brace >= 0 else err}
