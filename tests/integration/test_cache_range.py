@@ -8,6 +8,7 @@ Multi-range requests: storecache answers them with the whole 200 (its documented
 
 import os
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -143,6 +144,36 @@ class RangeTest(harness.StackTest):
         log = self.stack.origin.requests(f"/gen/{name}")
         self.assertEqual(len(log), 1, [e["headers"] for e in log])
         self.assertEqual(log[0]["sent"], size)
+
+    def test_cold_range_origin_without_range_support(self):
+        # the origin ignores Range and sends the whole 200: the client still gets its 206
+        name = "rng-noranges"
+        size = 500000
+        path = f"/gen/{name}?" + q(size=size, cc="max-age=600", ranges=0)
+        r = self.get(path, headers=["Range: bytes=1000-1999"])
+        self.assert_206(r, name, 1000, 1999, size)
+        self.wait_origin_done(f"/gen/{name}")
+        time.sleep(0.3)
+        r = self.get(path)
+        self.assertEqual((r.status, r.body), (200, gen_bytes(name, size)))
+        self.assertEqual(self.stack.origin.count(f"/gen/{name}"), 1)
+
+    def test_range_joins_fill_in_progress(self):
+        # a range inside what a slow fill will soon have is answered from that fill
+        name = "rng-join"
+        size = 8 * MiB
+        path = f"/gen/{name}?" + q(size=size, cc="max-age=600", rate=4 * MiB)
+        first = {}
+        t = threading.Thread(target=lambda: first.setdefault("r", harness.curl_stream(
+            self.stack.url(path), ca=self.stack.ca, resolve=self.stack.resolve())))
+        t.start()
+        time.sleep(0.5)
+        r = self.get(path, headers=[f"Range: bytes={MiB}-{2 * MiB - 1}"], http2=True)
+        self.assert_206(r, name, MiB, 2 * MiB - 1, size)
+        t.join(20)
+        self.assertEqual((first["r"]["exit"], first["r"]["sha256"]), (0, gen_sha256(name, size)))
+        self.assertEqual(self.stack.origin.count(f"/gen/{name}"), 1)
+        self.assertLessEqual(self.stack.origin.sent_bytes(f"/gen/{name}"), size)
 
     def test_cold_last_mib_of_200mib_object(self):
         name = "rng-cold-big"
