@@ -47,6 +47,7 @@ insert_handle& insert_handle::operator=(insert_handle&& o) noexcept {
     declared_ = o.declared_;
     size_ = o.size_;
     crc_ = o.crc_;
+    oversize_ = o.oversize_;
     buffer_ = std::move(o.buffer_);
     id_ = o.id_;
     file_ = std::move(o.file_);
@@ -95,17 +96,16 @@ int insert_handle::open_reader() const {
 
 error_code insert_handle::append(std::string_view bytes) {
   if (!state_) return store_errc::finished;
-  if (bytes.size() > state_->opts.max_object_size - size_ ||
-      (declared_ && size_ + bytes.size() > *declared_)) {
-    if (bytes.size() > state_->opts.max_object_size - size_) {
-      ++state_->too_big;
-      return fail(store_errc::too_big);
-    }
-    return fail(store_errc::size_mismatch);
+  if (declared_ && size_ + bytes.size() > *declared_) return fail(store_errc::size_mismatch);
+  if (!oversize_ && bytes.size() > state_->opts.max_object_size - size_) {
+    // Too big to keep, but readers of a collapsed fetch may be reading this very file:
+    // go on writing it; commit() refuses and removes it.
+    ++state_->too_big;
+    oversize_ = true;
   }
   crc_ = crc32c_update(crc_, bytes);
   size_ += bytes.size();
-  if (!file_ && size_ <= state_->opts.inline_max) {
+  if (!file_ && !oversize_ && size_ <= state_->opts.inline_max) {
     buffer_.append(bytes);
     return {};
   }
@@ -118,6 +118,7 @@ error_code insert_handle::append(std::string_view bytes) {
 
 error_code insert_handle::commit(const stored_head& head) {
   if (!state_) return store_errc::finished;
+  if (oversize_) return fail(store_errc::too_big);
   if (declared_ && size_ != *declared_) return fail(store_errc::size_mismatch);
   auto& s = *state_;
   object_meta m;

@@ -4,10 +4,11 @@
 //   append(bytes)*  -> commit(head)   the object becomes visible to lookups, atomically
 //                   -> abandon()      nothing of it remains (also what the destructor does)
 //
-// append() refuses with store_errc::too_big as soon as the body would exceed max_object_size;
-// the handle is then finished, its bytes discarded, and the caller passes the response
-// through. append() and commit() do blocking disk I/O (commit fsyncs): run them off the
-// network threads. Back-pressure is the caller's: append returns when the bytes are written.
+// A body that grows past max_object_size is still written (collapsed readers may be reading
+// the file as it grows: see open_reader) and counted as too_big at once; commit() then
+// refuses it with store_errc::too_big and nothing of it remains. append() and commit() do blocking
+// disk I/O (commit fsyncs): run them off the network threads. Back-pressure is the caller's: append
+// returns when the bytes are written.
 #pragma once
 
 #include <cstdint>
@@ -61,8 +62,9 @@ class insert_handle {
   std::optional<std::uint64_t> declared_;
   std::uint64_t size_ = 0;
   std::uint32_t crc_ = 0;
-  std::string buffer_;                       // the body while it still fits inline
-  std::uint64_t id_ = 0;                     // object id; names the temporary and the final file
+  bool oversize_ = false;  // past max_object_size: written for readers, never committed
+  std::string buffer_;     // the body while it still fits inline
+  std::uint64_t id_ = 0;   // object id; names the temporary and the final file
   std::unique_ptr<detail::unique_fd> file_;  // the temporary file, once the body spilled
 };
 

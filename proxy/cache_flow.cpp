@@ -73,7 +73,9 @@ header_list client_headers(const header_list& stored, std::optional<std::chrono:
   out.reserve(stored.size() + 3);
   bool via = false;
   for (const auto& h : stored) {
-    if (h.name == "age" || h.name == "cache-status" || h.name == "content-length") continue;
+    if (h.name == "age" || h.name == "cache-status" || h.name == "content-length" ||
+        h.name == "accept-ranges")  // ours says what we do, not what the origin does
+      continue;
     out.push_back(h);
     if (h.name == "via") {
       out.back().value += ", 1.1 storecache";
@@ -143,7 +145,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   const request_head& req = ex.request();
   auto& svc = *cache_;
   const cache::site_policy policy = policy_for(site, path);
-  if (policy.bypass || svc.storing_paused()) co_return co_await forward(ex, ctx, site, path, out);
+  if (policy.bypass || svc.storing_paused())
+    co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::bypass);
   const cache::key_rules rules{site.cache.ignore_query_params};
   const std::string primary = cache::primary_key("https", site.name(), path, rules);
   const auto request_cc = cache::request_cache_control(req.headers);
@@ -158,17 +161,17 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
     switch (decision->action) {
       case cache::reuse_action::fresh:
       case cache::reuse_action::stale:
-        co_return co_await serve_stored(ex, *stored, *decision, out,
-                                        decision->action == cache::reuse_action::fresh ? "hit"
-                                                                                       : "stale");
+        co_return co_await serve_stored(
+            ex, *stored, *decision, out,
+            decision->action == cache::reuse_action::fresh ? "hit" : "stale");
       case cache::reuse_action::stale_while_revalidate: {
         if (!svc.inflight().find(primary)) {
           svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
-          asio::co_spawn(ex_,
-                         shared_from_this()->background_fill(req, std::string(path), ctx.rt, site,
-                                                             primary, stored->meta, policy,
-                                                             ctx.stats),
-                         asio::detached);
+          asio::co_spawn(
+              ex_,
+              shared_from_this()->background_fill(req, std::string(path), ctx.rt, site, primary,
+                                                  stored->meta, policy, ctx.stats),
+              asio::detached);
         }
         co_return co_await serve_stored(ex, *stored, *decision, out, "swr");
       }
@@ -185,7 +188,10 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
     co_return co_await respond_local(ex, 504, out.why);
   }
   // HEAD and no-store requests never start a fill; they are passed through.
-  if (req.method == "HEAD" || request_cc.no_store) co_return co_await forward(ex, ctx, site, path, out);
+  if (req.method == "HEAD" || request_cc.no_store)
+    co_return co_await forward(
+        ex, ctx, site, path, out,
+        req.method == "HEAD" ? cache::forward_reason::uri_miss : cache::forward_reason::request);
 
   auto pool = pool_for(ctx.rt, site);
   auto& counters = ctx.stats.site(site.name());
@@ -195,7 +201,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
     auto snap = f->snapshot();
     if (!stored && start > snap.available + range_wait_window) {
       svc.counters().cold_range_passthrough.fetch_add(1, std::memory_order_relaxed);
-      co_return co_await forward(ex, ctx, site, path, out);
+      co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
     }
     svc.counters().collapsed.fetch_add(1, std::memory_order_relaxed);
     co_return co_await serve_fill(ex, ctx, site, path, f, false, stored.has_value(), out);
@@ -205,15 +211,15 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
     // now; the whole object is fetched into the cache meanwhile for everyone after it.
     svc.counters().cold_range_passthrough.fetch_add(1, std::memory_order_relaxed);
     svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
-    asio::co_spawn(ex_,
-                   [self = shared_from_this(), f, req, p = std::string(path), rt = ctx.rt, &site,
-                    pool, &counters, policy]() -> asio::awaitable<void> {
-                     auto r = co_await self->lead(f, req, p, site, pool, counters, std::nullopt,
-                                                  policy);
-                     (void)r;  // not_shared: nobody waits for it; dropping it closes it
-                   },
-                   asio::detached);
-    co_return co_await forward(ex, ctx, site, path, out);
+    asio::co_spawn(
+        ex_,
+        [self = shared_from_this(), f, req, p = std::string(path), rt = ctx.rt, &site, pool,
+         &counters, policy]() -> asio::awaitable<void> {
+          auto r = co_await self->lead(f, req, p, site, pool, counters, std::nullopt, policy);
+          (void)r;  // not_shared: nobody waits for it; dropping it closes it
+        },
+        asio::detached);
+    co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
   }
 
   std::optional<cache::object_meta> stored_meta;
@@ -282,8 +288,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   if (res.err != upstream_error::none) {
     counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
     if (stored) svc.counters().revalidation_failed.fetch_add(1, std::memory_order_relaxed);
-    log::warn("site={} upstream {} failed ({}): {}", site.name(), site.upstream,
-              to_string(res.err), call->error_detail());
+    log::warn("site={} upstream {} failed ({}): {}", site.name(), site.upstream, to_string(res.err),
+              call->error_detail());
     f->finish(fill::state::failed, res.err);
     svc.inflight().remove(f);
     res.k = lead_result::failed;
@@ -315,17 +321,18 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     res.k = lead_result::not_modified;
     co_return res;
   }
-  if (stored) svc.counters().revalidated_modified.fetch_add(1, std::memory_order_relaxed);
   if (stored && res.status >= 500) {
+    svc.counters().revalidation_failed.fetch_add(1, std::memory_order_relaxed);
     // The origin is failing: readers may serve the stale copy (stale-if-error).
     f->finish(fill::state::failed, upstream_error::none, res.status);
     svc.inflight().remove(f);
     res.k = lead_result::failed;
     co_return res;
   }
+  if (stored) svc.counters().revalidated_modified.fetch_add(1, std::memory_order_relaxed);
 
-  auto decision = cache::check_storable("GET", req.headers, static_cast<int>(res.status), headers,
-                                        policy);
+  auto decision =
+      cache::check_storable("GET", req.headers, static_cast<int>(res.status), headers, policy);
   const auto length = call->content_length();
   const bool too_big = length && *length > svc.store().options().max_object_size;
   std::optional<cache::insert_handle> insert;
@@ -367,8 +374,8 @@ asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
     upstream_error err = upstream_error::none;
     std::size_t n = co_await call->read_body(asio::buffer(buf), err);
     if (err != upstream_error::none) {
-      log::warn("upstream failed mid-body after {} bytes ({}): {}; nothing stored",
-                insert.size(), to_string(err), call->error_detail());
+      log::warn("upstream failed mid-body after {} bytes ({}): {}; nothing stored", insert.size(),
+                to_string(err), call->error_detail());
       insert.abandon();
       f->finish(fill::state::failed, err);
       svc.inflight().remove(f);
@@ -380,8 +387,8 @@ asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
     if (auto ec = insert.append(bytes)) {
       // Readers read from the file being written: without it they cannot go on.
       if (ec != cache::store_errc::too_big) svc.storing_failed();
-      log::warn("cache: storing {} failed after {} bytes: {}", f->primary(), f->snapshot().available,
-                ec.message());
+      log::warn("cache: storing {} failed after {} bytes: {}", f->primary(),
+                f->snapshot().available, ec.message());
       f->finish(fill::state::failed, upstream_error::none);
       svc.inflight().remove(f);
       co_return;
@@ -418,15 +425,14 @@ asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
 
 asio::awaitable<void> proxy_handler::background_fill(request_head req, std::string path,
                                                      std::shared_ptr<const runtime> rt,
-                                                     const config::site& site,
-                                                     std::string primary,
+                                                     const config::site& site, std::string primary,
                                                      std::optional<cache::object_meta> stored,
                                                      cache::site_policy policy, metrics& stats) {
   auto [f, created] = cache_->inflight().join_or_create(primary);
   if (!created) co_return;
   auto pool = pool_for(rt, site);
-  auto r = co_await lead(f, req, path, site, pool, stats.site(site.name()), std::move(stored),
-                         policy);
+  auto r =
+      co_await lead(f, req, path, site, pool, stats.site(site.name()), std::move(stored), policy);
   (void)r;
 }
 
@@ -436,10 +442,15 @@ asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_re
   const request_head& req = ex.request();
   const auto& head = found.meta.head;
   cache::cache_status cs;
-  cs.hit = true;
   cs.ttl = d.ttl;
-  if (kind != "hit") cs.detail = std::string(kind);
-  out.cache = kind == "hit" ? cache_outcome::hit
+  if (kind == "revalidated") {  // RFC 9211: forwarded because stale, the origin said 304
+    cs.fwd = cache::forward_reason::stale;
+    cs.fwd_status = 304;
+  } else {
+    cs.hit = true;
+    if (kind != "hit") cs.detail = std::string(kind);
+  }
+  out.cache = kind == "hit"           ? cache_outcome::hit
               : kind == "revalidated" ? cache_outcome::revalidated
                                       : cache_outcome::stale;
   if (out.cache == cache_outcome::stale)
@@ -476,7 +487,8 @@ asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_re
   out.status = rh.status;
   const bool head_only = req.method == "HEAD" || rh.content_length == 0;
   if (co_await ex.send_head(rh, head_only) || head_only) co_return;
-  std::vector<char> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, end - plan.first)));
+  std::vector<char> buf(
+      static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, end - plan.first)));
   for (std::uint64_t pos = plan.first; pos < end;) {
     auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), end - pos));
     auto got = found.body.read(pos, std::span<char>(buf.data(), want));
@@ -533,17 +545,18 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
       if (snap.st == fill::state::failed && snap.available == 0) {
         unsigned st = f->upstream_status();
         if (st >= 500) {  // the origin's own error, with no stale copy to serve instead
-          co_return co_await forward(ex, ctx, site, path, out);
+          co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
         }
         out.status = status_for(f->error());
         out.why = fmt::format("upstream {}", to_string(f->error()));
         co_return co_await respond_local(ex, out.status, out.why);
       }
-      if (snap.st == fill::state::not_modified) co_return co_await forward(ex, ctx, site, path, out);
+      if (snap.st == fill::state::not_modified)
+        co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
       break;  // failed mid-body: fall through to abort below
     }
     case fill::state::not_shared:
-      co_return co_await forward(ex, ctx, site, path, out);
+      co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
     default:
       break;
   }
@@ -555,21 +568,28 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
   // Vary: a follower whose varying fields differ from the leader's needs its own response.
   if (!f->variant().empty() &&
       cache::secondary_key(f->head().headers, req.headers).value_or("") != f->variant())
-    co_return co_await forward(ex, ctx, site, path, out);
+    co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
 
   out.cache = cache_outcome::miss;
   out.bytes_from_cache = !owner;
   out.upstream_status = f->upstream_status();
   cache::cache_status cs;
-  cs.fwd = revalidating ? cache::forward_reason::stale : cache::forward_reason::uri_miss;
-  cs.fwd_status = static_cast<int>(f->upstream_status());
-  cs.stored = true;
-  cs.collapsed = !owner;
+  if (!owner && snap.st == fill::state::complete) {
+    // The whole body is here already (its commit is still under way): a hit in all but name.
+    cs.hit = true;
+    out.cache = cache_outcome::hit;
+  } else {
+    cs.fwd = revalidating ? cache::forward_reason::stale : cache::forward_reason::uri_miss;
+    cs.fwd_status = static_cast<int>(f->upstream_status());
+    cs.stored = true;
+    cs.collapsed = !owner;
+  }
   const auto& head = f->head();
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
     response_head nm;
     nm.status = 304;
-    nm.headers = client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
+    nm.headers =
+        client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
     std::erase_if(nm.headers, [](const header& h) {
       return h.name.starts_with("content-") || h.name == "last-modified";
     });
@@ -587,7 +607,8 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
   }
   response_head rh;
   rh.status = plan.status;
-  rh.headers = client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
+  rh.headers =
+      client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
   if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
   if (snap.length) rh.headers.push_back({"accept-ranges", "bytes"});
   if (plan.end) rh.content_length = *plan.end - plan.first;
@@ -641,7 +662,8 @@ asio::awaitable<void> proxy_handler::invalidate(const config::site& site, std::s
   co_await asio::co_spawn(
       svc.disk(),
       [&svc, &keys]() -> asio::awaitable<void> {
-        for (const auto& k : keys) (void)svc.store().remove_all(k);
+        for (const auto& k : keys)
+          (void)svc.store().remove_all(k);
         co_return;
       },
       asio::use_awaitable);

@@ -20,10 +20,11 @@ cache::store open_store(const config::cache_settings& s) {
     throw std::runtime_error("cannot open the cache in " + s.dir.string() + ": " +
                              st.error().message());
   const auto& r = st->recovery();
-  log::notice("cache {}: {} object(s), {} bytes; recovery removed {} temporary and {} orphan "
-              "file(s), dropped {} missing, {} wrong-size and {} bad entr(ies)",
-              s.dir.string(), r.objects, r.bytes, r.temp_files_removed, r.orphan_files_removed,
-              r.missing_bodies, r.wrong_size_bodies, r.bad_entries);
+  log::notice(
+      "cache {}: {} object(s), {} bytes; recovery removed {} temporary and {} orphan "
+      "file(s), dropped {} missing, {} wrong-size and {} bad entr(ies)",
+      s.dir.string(), r.objects, r.bytes, r.temp_files_removed, r.orphan_files_removed,
+      r.missing_bodies, r.wrong_size_bodies, r.bad_entries);
   return std::move(*st);
 }
 
@@ -52,8 +53,7 @@ bool cache_service::storing_paused() const {
 std::string cache_service::render_metrics() const {
   std::string out;
   auto family = [&out](std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
-                   type);
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   };
   const auto c = store_.counters();
   family("storecache_cache_objects", "gauge", "Objects stored in the cache.");

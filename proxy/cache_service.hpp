@@ -3,8 +3,8 @@
 // (commit: fsync + rename + index write), and the cache's counters for /metrics.
 #pragma once
 
-#include <boost/asio/thread_pool.hpp>
 #include <atomic>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -17,12 +17,12 @@ namespace storecache::proxy {
 
 struct cache_counters {
   using counter = std::atomic<std::uint64_t>;
-  counter collapsed{0};             // requests that joined another request's fetch
+  counter collapsed{0};  // requests that joined another request's fetch
   counter revalidated_not_modified{0};
   counter revalidated_modified{0};  // a conditional request got a new response
   counter revalidation_failed{0};   // the origin failed; stale served or error returned
   counter stale_served{0};
-  counter store_failures{0};        // insert I/O errors: the fill went on without storing
+  counter store_failures{0};  // insert I/O errors: the fill went on without storing
   counter cold_range_passthrough{0};
   counter background_fills{0};
 };

@@ -56,7 +56,8 @@ void fill::advance(std::string_view bytes) {
   {
     std::lock_guard lock(mutex_);
     if (available_ < prefix_limit)
-      prefix_.append(bytes.substr(0, std::min<std::size_t>(bytes.size(), prefix_limit - available_)));
+      prefix_.append(
+          bytes.substr(0, std::min<std::size_t>(bytes.size(), prefix_limit - available_)));
     available_ += bytes.size();
     wake_locked(timers);
   }
@@ -69,7 +70,9 @@ void fill::set_reader_fd(int fd) {
   fd_ = fd;
 }
 
-void fill::complete() { finish(state::complete); }
+void fill::complete() {
+  finish(state::complete);
+}
 
 void fill::finish(state terminal, upstream_error err, unsigned status) {
   std::vector<std::shared_ptr<asio::steady_timer>> timers;
@@ -89,16 +92,16 @@ void fill::wake_locked(std::vector<std::shared_ptr<asio::steady_timer>>& out) {
 
 void fill::wake(std::vector<std::shared_ptr<asio::steady_timer>>& timers) {
   // Each waiter's timer lives on its reader's executor: cancel it there, never from here.
-  for (auto& t : timers) asio::post(t->get_executor(), [t] { t->cancel(); });
+  for (auto& t : timers)
+    asio::post(t->get_executor(), [t] { t->cancel(); });
 }
 
 asio::awaitable<void> fill::wait(std::uint64_t pos, std::chrono::milliseconds timeout) {
-  auto timer =
-      std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, timeout);
+  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, timeout);
   {
     std::lock_guard lock(mutex_);
-    const bool ready = available_ > pos || (state_ != state::head_pending &&
-                                            state_ != state::streaming);
+    const bool ready =
+        available_ > pos || (state_ != state::head_pending && state_ != state::streaming);
     if (ready) co_return;
     waiters_.push_back(timer);
   }

@@ -5,9 +5,9 @@
 #include <chrono>
 #include <ctime>
 
+#include "proxy/cache_service.hpp"
 #include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
-#include "proxy/cache_service.hpp"
 #include "proxy/tls.hpp"
 
 namespace storecache::proxy {
@@ -155,13 +155,14 @@ upstream_head build_upstream_head(const request_head& req, std::string_view meth
     if (h.name == "via") via += h.value + ", ";
     if (is_hop_by_hop(h.name) || replaced_by_us(h.name) || named_in(tokens, h.name)) continue;
     // A fill fetches the whole object for everyone: not this client's range or validators.
-    if (for_fill && (h.name == "range" || h.name == "if-range" || h.name == "if-none-match" ||
-                     h.name == "if-modified-since" || h.name == "if-match" ||
-                     h.name == "if-unmodified-since"))
+    if (for_fill &&
+        (h.name == "range" || h.name == "if-range" || h.name == "if-none-match" ||
+         h.name == "if-modified-since" || h.name == "if-match" || h.name == "if-unmodified-since"))
       continue;
     fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
   }
-  for (const auto& h : extra) fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
+  for (const auto& h : extra)
+    fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
   const std::string ip = req.client_address.to_string();
   const bool v6 = req.client_address.is_v6();
   fmt::format_to(std::back_inserter(head),
@@ -260,7 +261,7 @@ asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ct
 
 asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& ctx,
                                              const config::site& site, std::string_view path,
-                                             outcome& out) {
+                                             outcome& out, cache::forward_reason why) {
   const request_head& req = ex.request();
   auto pool = pool_for(ctx.rt, site);
   auto& counters = ctx.stats.site(site.name());
@@ -271,8 +272,8 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
   const bool head_request = req.method == "HEAD";
   upstream_call call(*pool);
   auto t0 = steady::now();
-  upstream_error err =
-      co_await call.start(std::move(head.text), req.has_body ? &ex : nullptr, chunked, head_request);
+  upstream_error err = co_await call.start(std::move(head.text), req.has_body ? &ex : nullptr,
+                                           chunked, head_request);
   out.upstream_time = steady::now() - t0;
   if (err != upstream_error::none) {
     counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
@@ -302,6 +303,12 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
       via_done = true;
     }
   if (!via_done) rh.headers.push_back({"via", "1.1 storecache"});
+  if (cache_ && site.cache.enabled) {
+    cache::cache_status cs;
+    cs.fwd = why;
+    cs.fwd_status = static_cast<int>(rh.status);
+    rh.headers.push_back({"cache-status", cache::format_cache_status(cs)});
+  }
   rh.content_length = call.content_length();
   out.status = rh.status;
   if (cache_ && !cache::method_is_safe(req.method))

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "cache/cache_status.hpp"
 #include "cache/policy.hpp"
 #include "cache/store.hpp"
 #include "proxy/fill.hpp"
@@ -28,7 +29,8 @@ class proxy_handler final : public request_handler,
                             public std::enable_shared_from_this<proxy_handler> {
  public:
   // cache may be null: every site is then pass-through.
-  proxy_handler(asio::any_io_executor ex, cache_service* cache) : ex_(std::move(ex)), cache_(cache) {}
+  proxy_handler(asio::any_io_executor ex, cache_service* cache)
+      : ex_(std::move(ex)), cache_(cache) {}
   asio::awaitable<void> handle(exchange& ex, connection_context& ctx) override;
 
   // What happened to one request, for the access log and the counters.
@@ -45,8 +47,10 @@ class proxy_handler final : public request_handler,
  private:
   // Without the cache: one upstream request, both bodies streamed. Keeps Range and the
   // client's conditionals (the client's own cache talks to the origin).
+  // `why` becomes the Cache-Status fwd parameter when the site caches (RFC 9211).
   asio::awaitable<void> forward(exchange& ex, connection_context& ctx, const config::site& site,
-                                std::string_view path, outcome& out);
+                                std::string_view path, outcome& out,
+                                cache::forward_reason why = cache::forward_reason::method);
 
   // cache_flow.cpp
   asio::awaitable<void> cached(exchange& ex, connection_context& ctx, const config::site& site,
@@ -61,8 +65,8 @@ class proxy_handler final : public request_handler,
                              cache::insert_handle insert, cache::stored_head head,
                              std::shared_ptr<upstream_pool> pool, site_counters& counters);
   asio::awaitable<void> background_fill(request_head req, std::string path,
-                                        std::shared_ptr<const runtime> rt,
-                                        const config::site& site, std::string primary,
+                                        std::shared_ptr<const runtime> rt, const config::site& site,
+                                        std::string primary,
                                         std::optional<cache::object_meta> stored,
                                         cache::site_policy policy, metrics& stats);
   asio::awaitable<void> serve_stored(exchange& ex, cache::lookup_result& found,

@@ -186,6 +186,21 @@ int server::run() {
   admin_state admin{stats_, [&draining] { return draining; }};
   asio::co_spawn(control, run_admin(*admin_acceptor, admin), log_exception);
 
+  // Access recency is kept in memory on hits; write it to the index every few seconds, here
+  // on the control thread, so that LRU order survives restarts and no worker waits for it.
+  asio::co_spawn(
+      control,
+      [this, &control]() -> asio::awaitable<void> {
+        asio::steady_timer tick(control);
+        for (;;) {
+          tick.expires_after(std::chrono::seconds(5));
+          auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
+          if (ec) co_return;
+          if (auto fe = cache_->store().flush_access()) log::warn("cache: {}", fe.message());
+        }
+      },
+      log_exception);
+
   asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
   asio::steady_timer drain_timer(control);
   std::function<void()> wait_signal;
