@@ -223,6 +223,12 @@ tls_cert = "$tls/$site.crt"
 tls_key = "$tls/$site.key"
 upstream_ca = "$tls/ca.crt"
 upstream_sni = "$origin_name"
+
+# The demo LMS sends no Cache-Control; published course media does not change, so the store
+# keeps it fresh for a day (as store IT would configure for a real LMS's media paths).
+[[site.cache.rule]]
+path = "/course/*"
+ttl = "1d"
 EOF
 mkdir -p "$run_dir/cache"
 
