@@ -241,29 +241,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
       rh.headers = client_headers(led.call->response_headers(), std::nullopt,
                                   cache::format_cache_status(cs));
       rh.content_length = led.call->content_length();
-      const bool no_body = !led.call->body_expected();
-      if (co_await ex.send_head(rh, no_body)) co_return;
-      if (no_body) {
-        led.call->done();
-        co_return;
-      }
-      std::vector<char> buf(chunk_size);
-      for (;;) {
-        upstream_error err = upstream_error::none;
-        std::size_t n = co_await led.call->read_body(asio::buffer(buf), err);
-        if (err != upstream_error::none) {
-          out.why = fmt::format("upstream {} mid-body", to_string(err));
-          ex.abort();
-          co_return;
-        }
-        if (n == 0) break;
-        counters.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
-        if (co_await ex.send_body(asio::buffer(buf.data(), n))) co_return;
-        out.bytes += n;
-      }
-      led.call->done();
-      co_await ex.finish();
-      co_return;
+      co_return co_await relay(ex, *led.call, rh, site, counters, out);
     }
     case lead_result::streaming:
     case lead_result::not_modified:

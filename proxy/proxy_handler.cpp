@@ -314,6 +314,12 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
   if (cache_ && !cache::method_is_safe(req.method))
     co_await invalidate(site, req.method, rh.status, path, rh.headers);
 
+  co_await relay(ex, call, rh, site, counters, out);
+}
+
+asio::awaitable<void> proxy_handler::relay(exchange& ex, upstream_call& call,
+                                           const response_head& rh, const config::site& site,
+                                           site_counters& counters, outcome& out) {
   const bool no_body = !call.body_expected();
   if (co_await ex.send_head(rh, no_body)) co_return;  // client gone
   if (no_body) {

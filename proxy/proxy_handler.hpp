@@ -52,6 +52,11 @@ class proxy_handler final : public request_handler,
                                 std::string_view path, outcome& out,
                                 cache::forward_reason why = cache::forward_reason::method);
 
+  // Sends a response head for an upstream response and streams its body after it; aborts the
+  // client's response if the upstream fails mid-body.
+  asio::awaitable<void> relay(exchange& ex, upstream_call& call, const response_head& rh,
+                              const config::site& site, site_counters& counters, outcome& out);
+
   // cache_flow.cpp
   asio::awaitable<void> cached(exchange& ex, connection_context& ctx, const config::site& site,
                                std::string_view path, outcome& out);
