@@ -84,12 +84,25 @@ void toml_reader::type_error(const toml::node& n, std::string key, std::string_v
 }
 
 std::vector<diagnostic> toml_reader::take_errors() {
-  std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
-    auto la = a.line == 0 ? std::numeric_limits<std::size_t>::max() : a.line;
-    auto lb = b.line == 0 ? std::numeric_limits<std::size_t>::max() : b.line;
-    return la != lb ? la < lb : a.column < b.column;
+  // File order, ties in the order found. An index sort rather than std::stable_sort, whose
+  // temporary buffer ASan flags as an alloc/dealloc mismatch in g++ 12's libstdc++.
+  std::vector<std::size_t> order(errors_.size());
+  for (std::size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  auto line_of = [this](std::size_t i) {
+    return errors_[i].line == 0 ? std::numeric_limits<std::size_t>::max() : errors_[i].line;
+  };
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    if (line_of(a) != line_of(b)) return line_of(a) < line_of(b);
+    if (errors_[a].column != errors_[b].column) return errors_[a].column < errors_[b].column;
+    return a < b;
   });
-  return std::move(errors_);
+  std::vector<diagnostic> out;
+  out.reserve(errors_.size());
+  for (std::size_t i : order)
+    out.push_back(std::move(errors_[i]));
+  errors_.clear();
+  return out;
 }
 
 void toml_reader::check_keys(const toml::table& t, std::string_view prefix,

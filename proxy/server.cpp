@@ -261,6 +261,9 @@ int server::run() {
     w->acceptors.clear();
     w->handler.reset();
   }
+  // Disk work (commits) still running posts its completion to a worker's executor: let it
+  // finish while the io_contexts still exist (stopped, they only queue it).
+  cache_->disk().join();
   workers_.clear();  // destroys each io_context, and with it every connection's frame
   cache_.reset();    // waits for disk work, flushes access recency
   log::notice("stopped");
