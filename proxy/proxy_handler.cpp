@@ -219,7 +219,11 @@ asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ct
     } else if (site = cfg.find_site(host); site == nullptr) {
       out.status = 421;
       out.why = fmt::format("no site serves host '{}': refused (not an open proxy)", host);
-    } else if (!req.sni.empty() && cfg.find_site(config::normalize_host(req.sni)) != site) {
+    } else if (const config::site* by_sni =
+                   req.sni.empty() ? nullptr : cfg.find_site(config::normalize_host(req.sni));
+               by_sni != nullptr && by_sni != site) {
+      // A TLS name of one site with the Host of another (domain fronting). A TLS name that is
+      // no site's (some clients send an IP literal) got the default certificate: Host decides.
       out.status = 421;
       out.why = fmt::format("TLS name '{}' and host '{}' belong to different sites", req.sni, host);
       site = nullptr;

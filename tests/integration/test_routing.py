@@ -5,6 +5,8 @@ never forwards to a host it is not configured for."""
 import os
 import re
 import subprocess
+import socket
+import ssl
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -53,6 +55,20 @@ class RoutingTest(harness.StackTest):
             r = self.stack.curl("/gen/x?size=10", headers=[f"Host: {OTHER_SITE}"], http2=http2)
             self.assertEqual(r.status, 421, r)
         self.assertEqual(self.stack.origin.count(), 0)
+
+    def test_sni_of_no_site_lets_host_decide(self):
+        # Some clients (wrk, old Androids) send an IP literal or another name as SNI: they get
+        # the default certificate, and the Host field picks the site.
+        ctx = ssl.create_default_context(cafile=self.stack.ca)
+        ctx.check_hostname = False
+        ctx.set_alpn_protocols(["http/1.1"])
+        with socket.create_connection(("127.0.0.1", self.stack.port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="unknown.example") as s:
+                s.sendall(f"GET /gen/sni-none?size=10 HTTP/1.1\r\nHost: {SITE}\r\n"
+                          "Connection: close\r\n\r\n".encode())
+                r = harness.read_response(s)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.stack.origin.count(), 1)
 
     def test_host_with_port_and_case_is_the_same_site(self):
         r = self.stack.curl("/gen/c?size=10", headers=[f"Host: LEARN.Example.COM:{self.stack.port}"])
