@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "cache/store_error.hpp"
 #include "cache/store_hash.hpp"
@@ -35,6 +36,12 @@ class body_reader {
   std::uint64_t size() const { return size_; }
   bool is_inline() const { return inline_ != nullptr; }
   explicit operator bool() const { return inline_ || file_; }
+
+  // An inline body as it was copied out of the index (checked at lookup): lets a hit send it
+  // without another copy. Empty for file bodies.
+  std::string_view inline_bytes() const {
+    return inline_ ? std::string_view(*inline_) : std::string_view();
+  }
 
   // Copies up to out.size() bytes starting at offset; returns how many (0 at or past the end).
   // Never returns fewer bytes than are left unless the file shrank (then: corrupt_body).

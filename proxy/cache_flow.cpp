@@ -465,8 +465,20 @@ asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_re
   out.status = rh.status;
   const bool head_only = req.method == "HEAD" || rh.content_length == 0;
   if (co_await ex.send_head(rh, head_only) || head_only) co_return;
-  std::vector<char> buf(
-      static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, end - plan.first)));
+  if (auto bytes = found.body.inline_bytes(); !bytes.empty()) {
+    // Small bodies: straight from the copy the lookup made, no buffer, no second copy.
+    auto part = bytes.substr(static_cast<std::size_t>(plan.first),
+                             static_cast<std::size_t>(end - plan.first));
+    if (co_await ex.send_body(asio::buffer(part.data(), part.size()))) co_return;
+    out.bytes += part.size();
+    co_await ex.finish();
+    co_return;
+  }
+  // Not zero-filled: every byte sent is read into it first.
+  const auto buf_size =
+      static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, end - plan.first));
+  std::unique_ptr<char[]> storage(new char[buf_size]);
+  std::span<char> buf(storage.get(), buf_size);
   for (std::uint64_t pos = plan.first; pos < end;) {
     auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), end - pos));
     auto got = found.body.read(pos, std::span<char>(buf.data(), want));

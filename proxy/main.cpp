@@ -2,6 +2,8 @@
 //   storecache --config FILE         run the daemon
 //   storecache --check-config FILE   validate FILE (syntax, keys, files, certificates); exit 0/1
 //   storecache --version
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -74,6 +76,10 @@ bool set_log_level(std::string_view v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Requests allocate and free 16-64 KiB buffers: without these, glibc trims the heap top and
+  // maps large blocks afresh, and every request pays page faults and page zeroing for them.
+  mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
   const char* config_file = nullptr;
   bool check = false;
   for (int i = 1; i < argc; ++i) {
