@@ -10,8 +10,10 @@
 #include <new>
 
 #include "config/config.hpp"
+#include "config_test_util.hpp"
 
 using namespace storecache::config;
+using namespace storecache::config::test;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -56,48 +58,6 @@ void operator delete[](void* p, const std::nothrow_t&) noexcept {
 }
 
 namespace {
-
-// A fresh directory holding the certificate files the base config names; removed at the end.
-class temp_dir {
- public:
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path_ =
-        fs::temp_directory_path() / ("storecache-config-cache-test-" + std::to_string(::getpid()) +
-                                     "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-    for (const char* name : {"site.crt", "site.key"})
-      std::ofstream(path_ / name) << "-----BEGIN PLACEHOLDER-----\n";
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string all_errors(const load_result& r) {
-  std::string out;
-  for (const auto& e : r.errors)
-    out += e.to_string() + "\n";
-  return out;
-}
-
-// Seven lines that load; the cases below append to it, so their own lines start at 8.
-constexpr std::string_view base = R"([server]
-listen = ["0.0.0.0:8443"]
-[[site]]
-hosts = ["learn.example.com"]
-upstream = "https://lms.example.com"
-tls_cert = "site.crt"
-tls_key = "site.key"
-)";
 
 const std::string b(base);
 const std::string sc = b + "[site.cache]\n";  // keys from line 9

@@ -9,44 +9,14 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "config_test_util.hpp"
 
 using namespace storecache::config;
+using namespace storecache::config::test;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory with the files configs refer to; removed at the end of the test.
-class temp_dir {
- public:
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / ("storecache-config-test-" + std::to_string(::getpid()) +
-                                         "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-    for (const char* name :
-         {"site.crt", "site.key", "other.crt", "other.key", "default.crt", "default.key", "ca.pem"})
-      write(name, "-----BEGIN PLACEHOLDER-----\n");
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  fs::path write(const fs::path& name, std::string_view text) const {
-    fs::create_directories((path_ / name).parent_path());
-    std::ofstream out(path_ / name, std::ios::binary);
-    out << text;
-    return path_ / name;
-  }
-
- private:
-  fs::path path_;
-};
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -54,23 +24,6 @@ std::string read_file(const fs::path& p) {
   s << in.rdbuf();
   return s.str();
 }
-
-std::string all_errors(const load_result& r) {
-  std::string out;
-  for (const auto& e : r.errors)
-    out += e.to_string() + "\n";
-  return out;
-}
-
-// Seven lines: a config that loads. Bad cases below append to it or replace a line of it.
-constexpr std::string_view base = R"([server]
-listen = ["0.0.0.0:8443"]
-[[site]]
-hosts = ["learn.example.com"]
-upstream = "https://lms.example.com"
-tls_cert = "site.crt"
-tls_key = "site.key"
-)";
 
 std::string replace(std::string_view text, std::string_view from, std::string_view to) {
   std::string s(text);
