@@ -38,19 +38,8 @@ class CacheBasicTest(harness.StackTest):
     def tearDown(self):
         self.assertHealthy()
 
-    def get(self, path, **kw):
-        r = self.stack.curl(path, **kw)
-        self.assertEqual(r.exit, 0, r)
-        return r
-
-    def cs(self, r):
-        return harness.our_cache_status(r)
-
     def origin_hits(self, name):
         return self.stack.origin.count(f"/gen/{name}")
-
-    def metric(self, name, **labels):
-        return harness.metric_sum(self.stack.metrics(), name, **labels)
 
     # --- miss, hit, HEAD ---
 

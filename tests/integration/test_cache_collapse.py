@@ -24,9 +24,6 @@ class CollapseTest(harness.StackTest):
     def tearDown(self):
         self.assertHealthy()
 
-    def metric(self, name, **labels):
-        return harness.metric_sum(self.stack.metrics(), name, **labels)
-
     def fetch_all(self, path, n, http2_every=2, timeout=50):
         """n concurrent curl processes (every http2_every-th one over h2) streaming the body
         through sha256: harness.curl_stream dicts (first_byte: when the first body byte came)."""

@@ -24,14 +24,6 @@ class PersistBase(harness.StackTest):
     def tearDown(self):
         self.assertHealthy()
 
-    def get(self, path, **kw):
-        r = self.stack.curl(path, **kw)
-        self.assertEqual(r.exit, 0, r)
-        return r
-
-    def metric(self, name, **labels):
-        return harness.metric_sum(self.stack.metrics(), name, **labels)
-
     def wait_inserts(self, at_least, timeout=10):
         deadline = time.monotonic() + timeout
         while self.metric("storecache_cache_inserts_total") < at_least:

@@ -29,14 +29,6 @@ class RangeTest(harness.StackTest):
     def tearDown(self):
         self.assertHealthy()
 
-    def get(self, path, **kw):
-        r = self.stack.curl(path, **kw)
-        self.assertEqual(r.exit, 0, r)
-        return r
-
-    def metric(self, name, **labels):
-        return harness.metric_sum(self.stack.metrics(), name, **labels)
-
     def stored(self, name, size=None, etag="r1"):
         size = size or self.SIZE
         path = f"/gen/{name}?" + q(size=size, cc="max-age=600", etag=etag)

@@ -28,17 +28,6 @@ class StaleBase(harness.StackTest):
     def tearDown(self):
         self.assertHealthy()
 
-    def get(self, path, **kw):
-        r = self.stack.curl(path, **kw)
-        self.assertEqual(r.exit, 0, r)
-        return r
-
-    def cs(self, r):
-        return harness.our_cache_status(r)
-
-    def metric(self, name, **labels):
-        return harness.metric_sum(self.stack.metrics(), name, **labels)
-
     def store_then_expire(self, name, cc="max-age=1", size=5000, max_age=1):
         """Stores /gen/name (ETag and Cache-Control from a program, so later programs can
         change the origin's answers without changing the URL) and waits until it is stale.

@@ -663,6 +663,20 @@ class StackTest(unittest.TestCase):
         self.assertIsNone(self.stack.daemon.proc.poll(),
                           "daemon died; stderr:\n" + self.stack.daemon.stderr_text()[-4000:])
 
+    def get(self, path, **kw):
+        """curl through the daemon; the transfer itself must succeed."""
+        r = self.stack.curl(path, **kw)
+        self.assertEqual(r.exit, 0, r)
+        return r
+
+    def cs(self, r):
+        """Our member of the response's Cache-Status, as a dict."""
+        return our_cache_status(r)
+
+    def metric(self, name, **labels):
+        """Sum of a metric family's samples matching labels, scraped now."""
+        return metric_sum(self.stack.metrics(), name, **labels)
+
 
 @contextlib.contextmanager
 def timed(test, at_most, what):
