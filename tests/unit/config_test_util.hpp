@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -65,5 +66,21 @@ upstream = "https://lms.example.com"
 tls_cert = "site.crt"
 tls_key = "site.key"
 )";
+
+// The one diagnostic a bad config must produce: its file, key, line (and a column when it has
+// a line) and a piece of its message.
+inline void check_single_error(const load_result& r, std::string_view key, std::size_t line,
+                               std::string_view says) {
+  INFO(all_errors(r));
+  CHECK_FALSE(r.ok());
+  CHECK(r.cfg == nullptr);
+  REQUIRE(r.errors.size() == 1);
+  const diagnostic& d = r.errors[0];
+  CHECK(d.file == "bad.toml");
+  CHECK(d.key == key);
+  CHECK(d.line == line);
+  if (line != 0) CHECK(d.column > 0);
+  CHECK_THAT(d.message, Catch::Contains(std::string(says)));
+}
 
 }  // namespace storecache::config::test
