@@ -171,6 +171,7 @@ result<env> env::open(const std::filesystem::path& dir, const env_options& opts)
   if (const int rc = ::mdb_env_set_maxreaders(e, opts.max_readers); rc != 0) return make_error(rc);
   unsigned flags = MDB_NOTLS;
   if (opts.no_meta_sync) flags |= MDB_NOMETASYNC;
+  if (opts.read_only) flags |= MDB_RDONLY;
   if (const int rc = ::mdb_env_open(e, dir.c_str(), flags, 0640); rc != 0) return make_error(rc);
   int dead = 0;
   ::mdb_reader_check(e, &dead);  // slots of killed processes would pin old pages forever
@@ -202,7 +203,25 @@ result<write_txn> env::begin_write() {
   return write_txn(t);
 }
 
+bool env::read_only() const {
+  unsigned flags = 0;
+  return e_ && ::mdb_env_get_flags(e_, &flags) == 0 && (flags & MDB_RDONLY) != 0;
+}
+
 result<dbi> env::open_db(std::string_view name, unsigned flags) {
+  if (read_only()) {
+    // A read txn that commits keeps the dbi handle for the env (mdb_dbi_open's contract).
+    MDB_txn* t = nullptr;
+    if (const int rc = ::mdb_txn_begin(e_, nullptr, MDB_RDONLY, &t); rc != 0) return make_error(rc);
+    const std::string n(name);
+    MDB_dbi id = 0;
+    if (const int rc = ::mdb_dbi_open(t, n.c_str(), flags & ~unsigned{MDB_CREATE}, &id); rc != 0) {
+      ::mdb_txn_abort(t);
+      return make_error(rc);
+    }
+    if (const int rc = ::mdb_txn_commit(t); rc != 0) return make_error(rc);
+    return dbi{id};
+  }
   auto txn = begin_write();
   if (!txn) return txn.error();
   const std::string n(name);

@@ -93,6 +93,11 @@ struct env_options {
   // Skip the fsync of the meta page on commit: a system crash may lose the last transaction but
   // never corrupts the database (LMDB's MDB_NOMETASYNC guarantee). A process crash loses nothing.
   bool no_meta_sync = true;
+  // Open for reading only (MDB_RDONLY), for a process that inspects a daemon's env while it
+  // runs: no write transactions, open_db never creates. LMDB still needs write access to
+  // lock.mdb (its reader table), so the caller must be the env's owner (or root). A map_size
+  // of 0 takes the size the env was created with.
+  bool read_only = false;
 };
 
 struct env_info {
@@ -215,13 +220,15 @@ class env {
   result<write_txn> begin_write();
   // Opens a named database in a write transaction of its own (do it at start-up: LMDB shares
   // new dbi handles only after that transaction commits). Never call it while this thread
-  // holds a write_txn: it would wait for itself.
+  // holds a write_txn: it would wait for itself. In a read-only env it uses a read
+  // transaction, ignores db_create and gives errc::not_found for a database that is not there.
   result<dbi> open_db(std::string_view name, unsigned flags = db_create);
   result<env_info> info() const;
   // Forces buffered meta pages to disk (useful with no_meta_sync before a clean shutdown).
   error_code sync();
 
   bool valid() const { return e_ != nullptr; }
+  bool read_only() const;
   MDB_env* handle() const { return e_; }
 
  private:

@@ -1,4 +1,5 @@
 // The LMDB wrapper against a real environment in a temporary directory.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -219,4 +220,65 @@ TEST_CASE("lmdb: data survives closing and reopening the env", "[lmdb]") {
   auto env = open_env(dir.path);
   auto db = env.open_db("t", lmdb::db_default).value();
   CHECK(env.begin_read().value().get(db, "k") == std::optional<std::string_view>("v"));
+}
+
+// LMDB forbids opening one env twice in one process (its POSIX locks are per process), so the
+// read-only env lives in a child, as `storecache report` lives beside the daemon. The child
+// reports by exit code: 0 = all good, otherwise the number of the failed step.
+TEST_CASE("lmdb: a read-only env in another process reads while the writer writes", "[lmdb]") {
+  temp_dir dir;
+  lmdb::env_options ro;
+  ro.read_only = true;
+  ro.map_size = 0;  // the writer's size
+  // Nothing there yet: a reader cannot create the env.
+  CHECK_FALSE(lmdb::env::open(dir.path, ro).has_value());
+
+  auto writer = open_env(dir.path);
+  auto wdb = writer.open_db("t").value();
+  CHECK_FALSE(writer.read_only());
+  auto put = [&](const char* v) {
+    auto w = writer.begin_write().value();
+    REQUIRE_FALSE(w.put(wdb, "k", v));
+    REQUIRE_FALSE(w.commit());
+  };
+  put("1");
+  int to_child[2], to_parent[2];
+  REQUIRE(::pipe(to_child) == 0);
+  REQUIRE(::pipe(to_parent) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    auto step = [&]() -> int {
+      char c = 0;
+      auto reader = lmdb::env::open(dir.path, ro);
+      if (!reader || !reader->read_only()) return 1;
+      // db_create is ignored: a missing database stays missing.
+      if (reader->open_db("absent").error() != lmdb::errc::not_found) return 2;
+      auto db = reader->open_db("t");
+      if (!db) return 3;
+      auto r = reader->begin_read();
+      if (!r || r->get(*db, "k") != std::optional<std::string_view>("1")) return 4;
+      if (::write(to_parent[1], "r", 1) != 1 || ::read(to_child[0], &c, 1) != 1) return 5;
+      // The parent committed "2" while this snapshot was open: not seen here...
+      if (r->get(*db, "k") != std::optional<std::string_view>("1")) return 6;
+      r->abort();
+      // ...but by the next transaction, through the handle opened before.
+      auto r2 = reader->begin_read();
+      if (!r2 || r2->get(*db, "k") != std::optional<std::string_view>("2")) return 7;
+      r2->abort();
+      if (reader->begin_write().has_value()) return 8;
+      return 0;
+    };
+    ::_exit(step());
+  }
+  char c = 0;
+  REQUIRE(::read(to_parent[0], &c, 1) == 1);
+  put("2");  // the child's open read txn must not block this
+  REQUIRE(::write(to_child[1], "w", 1) == 1);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]})
+    ::close(fd);
 }
