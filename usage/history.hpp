@@ -1,0 +1,140 @@
+// Usage history: hourly buckets in the cache's LMDB environment (database "usage"), kept for
+// history_retention_hours (35 days) and read by the status page and `storecache report`.
+//
+// Layout: one LMDB database, key = hour (uint32 big-endian, hours since the Unix epoch, UTC)
+// + dimension (1 byte) + name (bytes, <= 400), value = usage_counts (fixed little-endian
+// uint64 fields). Big-endian hours keep a period one contiguous key range; pruning deletes from
+// the front. Names come from bounded sets (content class, device, TLS, protocol, site) except
+// assets (site + path), which are capped per hour: beyond max_assets_per_hour distinct assets in
+// one hour, further ones are added to the asset "(other assets)".
+//
+// The daemon adds deltas (one write transaction per flush); readers (report, status page) use
+// read transactions and never block it. A reader may open the environment read-only while the
+// daemon runs (history::open_read_only).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/lmdb.hpp"
+#include "usage/content_class.hpp"
+#include "usage/device.hpp"
+
+namespace storecache::usage {
+
+using error_code = cache::lmdb::error_code;
+template <typename T>
+using result = cache::lmdb::result<T>;
+
+inline constexpr std::uint32_t history_retention_hours = 35 * 24;
+inline constexpr std::size_t max_assets_per_hour = 1000;
+inline constexpr std::string_view other_assets = "(other assets)";
+
+// Counts for one bucket (an hour, and a dimension value within it).
+struct usage_counts {
+  std::uint64_t requests = 0;           // client requests answered for a site (not local answers)
+  std::uint64_t hits = 0;               // of those, answered from the cache (hit, stale, revalidated)
+  std::uint64_t bytes_from_cache = 0;   // response body bytes sent to clients from the cache
+  std::uint64_t bytes_from_upstream = 0;// response body bytes sent to clients as they came upstream
+  std::uint64_t upstream_bytes = 0;     // body bytes received from origins (WAN), fills included
+  std::uint64_t upstream_requests = 0;  // requests sent to origins (errors included)
+
+  std::uint64_t bytes_served() const { return bytes_from_cache + bytes_from_upstream; }
+  usage_counts& operator+=(const usage_counts& o);
+  bool operator==(const usage_counts&) const = default;
+};
+
+enum class dimension : std::uint8_t {
+  total = 0,       // name ""
+  content = 1,     // label(content_class)
+  device = 2,      // "ios/safari": label(os_family) + "/" + label(browser_family)
+  os_version = 3,  // "ios 17", "android 14", "windows 0" (0 = unknown)
+  tls = 4,         // label(tls_version)
+  protocol = 5,    // "http/1.1", "h2"
+  asset = 6,       // "<site><path>", e.g. "learn.example.com/video/intro.mp4" (no query)
+  site = 7,        // site name
+};
+
+struct bucket_key {
+  std::uint32_t hour = 0;
+  dimension dim = dimension::total;
+  std::string name;
+  auto operator<=>(const bucket_key&) const = default;
+};
+
+// What a flush adds: counts to add to each bucket.
+using usage_delta = std::map<bucket_key, usage_counts>;
+
+// Hours since the epoch for a Unix time.
+inline std::uint32_t hour_of(std::int64_t unix_seconds) {
+  return static_cast<std::uint32_t>(unix_seconds / 3600);
+}
+
+// An aggregated period, as the report and the status page show it.
+struct usage_summary {
+  std::uint32_t from_hour = 0;  // inclusive
+  std::uint32_t to_hour = 0;    // inclusive
+  usage_counts total;
+  std::vector<usage_counts> hours;  // one per hour from_hour..to_hour, zeros included
+  std::array<usage_counts, content_class_count> content{};
+  std::map<std::string, usage_counts, std::less<>> devices;      // "ios/safari"
+  std::map<std::string, usage_counts, std::less<>> os_versions;  // "ios 17"
+  std::map<std::string, usage_counts, std::less<>> tls;          // "TLSv1.3"
+  std::map<std::string, usage_counts, std::less<>> protocols;    // "h2"
+  std::map<std::string, usage_counts, std::less<>> sites;
+  // Assets with the most upstream bytes (ties: more requests first, then name), at most top_n.
+  std::vector<std::pair<std::string, usage_counts>> top_assets;
+
+  // Derived figures; 0 when the denominator is 0.
+  double hit_ratio() const;       // hits / requests
+  double byte_hit_ratio() const;  // bytes_from_cache / bytes_served
+  // Bytes served minus upstream bytes (never below 0): what the WAN did not carry.
+  std::uint64_t wan_bytes_saved() const;
+  // The hour with the most upstream bytes (nullopt when there were none).
+  std::optional<std::uint32_t> peak_upstream_hour() const;
+};
+
+class history {
+ public:
+  // Opens (creating) the "usage" database in the daemon's env. Call at start-up.
+  static result<history> open(cache::lmdb::env& env);
+  // Opens <cache_dir>/index read-only, without the store's directory lock, for a process that
+  // only reads (storecache report) while the daemon may be running. errc::not_found (or ENOENT)
+  // when there is no history yet.
+  static result<history> open_read_only(const std::filesystem::path& cache_dir);
+
+  history(history&&) noexcept;
+  history& operator=(history&&) noexcept;
+  ~history();
+
+  // Adds delta to the stored buckets in one write transaction (read-modify-write), applying the
+  // per-hour asset cap. Not on a worker thread: it writes.
+  error_code add(const usage_delta& delta);
+  // Deletes buckets of hours < oldest_kept. Returns the number of keys deleted.
+  result<std::size_t> prune(std::uint32_t oldest_kept);
+  // Aggregates hours [from_hour, to_hour] (one read transaction).
+  result<usage_summary> summarize(std::uint32_t from_hour, std::uint32_t to_hour,
+                                  std::size_t top_n = 10) const;
+  // Oldest and newest hour stored (nullopt when empty).
+  result<std::optional<std::pair<std::uint32_t, std::uint32_t>>> span() const;
+
+ private:
+  struct state;
+  explicit history(std::unique_ptr<state> s);
+  std::unique_ptr<state> s_;
+};
+
+// Key and value codecs (exposed for tests).
+std::string encode_key(const bucket_key& k);
+std::optional<bucket_key> decode_key(std::string_view bytes);
+std::string encode_counts(const usage_counts& c);
+std::optional<usage_counts> decode_counts(std::string_view bytes);
+
+}  // namespace storecache::usage
