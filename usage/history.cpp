@@ -22,8 +22,6 @@ namespace {
 constexpr std::uint8_t asset_count_dim = 0xFF;
 constexpr std::uint8_t max_dim = static_cast<std::uint8_t>(dimension::site);
 constexpr std::size_t counts_size = 6 * 8;
-// LMDB's key limit is 511 bytes; 5 bytes of hour and dimension plus a name of at most this.
-constexpr std::size_t max_name_bytes = 400;
 // summarize() allocates one entry per hour: refuse absurd periods instead.
 constexpr std::uint32_t max_summary_hours = 100 * 24 * 366;
 
@@ -49,15 +47,6 @@ std::uint64_t get_u64_le(std::string_view b) {
   for (int i = 7; i >= 0; --i)
     v = (v << 8) | static_cast<unsigned char>(b[static_cast<std::size_t>(i)]);
   return v;
-}
-
-// name cut to max_name_bytes, never inside a UTF-8 sequence (continuation bytes 10xxxxxx).
-std::string_view truncated_name(std::string_view name) {
-  if (name.size() <= max_name_bytes) return name;
-  std::size_t n = max_name_bytes;
-  while (n > 0 && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80)
-    --n;
-  return name.substr(0, n);
 }
 
 std::string hour_prefix(std::uint32_t hour) {
@@ -101,6 +90,15 @@ bool better_asset(const std::pair<std::string, usage_counts>& a,
 
 // ---- counts and codecs
 
+std::string_view truncate_name(std::string_view name) {
+  if (name.size() <= max_name_bytes) return name;
+  std::size_t n = max_name_bytes;
+  // Back off over continuation bytes (10xxxxxx) to the start of the cut character.
+  while (n > 0 && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80)
+    --n;
+  return name.substr(0, n);
+}
+
 usage_counts& usage_counts::operator+=(const usage_counts& o) {
   requests += o.requests;
   hits += o.hits;
@@ -112,7 +110,7 @@ usage_counts& usage_counts::operator+=(const usage_counts& o) {
 }
 
 std::string encode_key(const bucket_key& k) {
-  const std::string_view name = truncated_name(k.name);
+  const std::string_view name = truncate_name(k.name);
   std::string out;
   out.reserve(5 + name.size());
   put_u32_be(out, k.hour);

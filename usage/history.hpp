@@ -36,6 +36,10 @@ using result = cache::lmdb::result<T>;
 inline constexpr std::uint32_t history_retention_hours = 35 * 24;
 inline constexpr std::size_t max_assets_per_hour = 1000;
 inline constexpr std::string_view other_assets = "(other assets)";
+// Names longer than this are cut (LMDB keys are at most 511 bytes).
+inline constexpr std::size_t max_name_bytes = 400;
+// name cut to max_name_bytes, never inside a UTF-8 sequence.
+std::string_view truncate_name(std::string_view name);
 
 // Counts for one bucket (an hour, and a dimension value within it).
 struct usage_counts {

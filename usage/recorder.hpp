@@ -1,0 +1,69 @@
+// The in-memory side of the usage history: workers record each request (and each upstream
+// body) here; the daemon's control thread takes the accumulated delta every few seconds and
+// adds it to the history in one write transaction. Thread-safe; a record is a few array
+// increments and one hash-map lookup under a mutex of its own shard (shards by thread), so
+// workers do not contend. Memory is bounded: at most max_assets_per_window distinct asset names
+// per window; more are folded into other_assets.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "usage/content_class.hpp"
+#include "usage/device.hpp"
+#include "usage/history.hpp"
+
+namespace storecache::usage {
+
+inline constexpr std::size_t max_assets_per_window = 4096;
+
+// One answered client request.
+struct request_facts {
+  std::int64_t unix_seconds = 0;  // when it ended
+  std::string_view site;          // the site's name
+  std::string_view path;          // request path; anything from '?' on is ignored
+  content_class content = content_class::other;
+  device dev;
+  tls_version tls = tls_version::other;
+  bool http2 = false;
+  bool from_cache = false;  // hit, stale or revalidated: the body came from the store
+  std::uint64_t bytes = 0;  // response body bytes sent
+};
+
+// One upstream response body (or the part that arrived before a failure), or a failed
+// upstream request (bytes 0).
+struct upstream_facts {
+  std::int64_t unix_seconds = 0;
+  std::string_view site;
+  std::string_view path;
+  content_class content = content_class::other;
+  std::uint64_t bytes = 0;
+};
+
+class recorder {
+ public:
+  recorder();
+  ~recorder();
+  recorder(const recorder&) = delete;
+  recorder& operator=(const recorder&) = delete;
+
+  // Adds to the buckets total, content, device, os_version, tls, protocol, asset and site.
+  void record(const request_facts& r);
+  // Adds upstream_bytes and upstream_requests (1) to total, content, asset and site.
+  void record(const upstream_facts& u);
+
+  // Everything recorded since the last take(), and resets it.
+  usage_delta take();
+
+ private:
+  struct shard;
+  shard& my_shard();
+  static constexpr std::size_t shard_count = 8;
+  std::array<std::unique_ptr<shard>, shard_count> shards_;
+};
+
+}  // namespace storecache::usage
