@@ -1,0 +1,213 @@
+// The report: periods, human byte sizes, the text for people, the JSON for scripts, and the
+// escaping of client-controlled names in both.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "usage/report.hpp"
+
+using namespace storecache::usage;
+
+namespace {
+
+const std::uint32_t h0 = 480000;  // 2024-10-04T00:00:00Z
+
+usage_summary sample() {
+  usage_summary s;
+  s.from_hour = h0;
+  s.to_hour = h0 + 23;
+  s.hours.resize(24);
+  s.total = usage_counts{1000, 800, 3'000'000'000, 1'000'000'000, 1'200'000'000, 150};
+  s.hours[9] = usage_counts{500, 400, 1'500'000'000, 500'000'000, 900'000'000, 100};
+  s.hours[3] = usage_counts{500, 400, 1'500'000'000, 500'000'000, 300'000'000, 50};
+  s.content[static_cast<int>(content_class::video)] =
+      usage_counts{300, 280, 2'900'000'000, 900'000'000, 1'100'000'000, 40};
+  s.content[static_cast<int>(content_class::web)] =
+      usage_counts{700, 520, 100'000'000, 100'000'000, 100'000'000, 110};
+  s.devices["ios/safari"] = usage_counts{600, 500, 0, 0, 0, 0};
+  s.devices["android/samsung"] = usage_counts{300, 250, 0, 0, 0, 0};
+  s.devices["other/other"] = usage_counts{100, 50, 0, 0, 0, 0};
+  s.os_versions["ios 17"] = usage_counts{600, 500, 0, 0, 0, 0};
+  s.os_versions["android 0"] = usage_counts{300, 250, 0, 0, 0, 0};
+  s.tls["TLSv1.3"] = usage_counts{1000, 800, 0, 0, 0, 0};
+  s.protocols["h2"] = usage_counts{900, 700, 0, 0, 0, 0};
+  s.protocols["http/1.1"] = usage_counts{100, 100, 0, 0, 0, 0};
+  s.sites["learn.example.com"] = s.total;
+  s.top_assets.push_back(
+      {"learn.example.com/v/intro.mp4", usage_counts{40, 38, 0, 0, 800'000'000, 2}});
+  s.top_assets.push_back(
+      {"learn.example.com/\"q\"\\\n\x1b[31m\xff\xc3\xa9.js", usage_counts{3, 0, 0, 7, 9, 3}});
+  return s;
+}
+
+bool contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("usage report: periods", "[usage][report]") {
+  CHECK(parse_period("24h") == 24u);
+  CHECK(parse_period("7d") == 168u);
+  CHECK(parse_period("30d") == 720u);
+  CHECK(parse_period("36h") == 36u);
+  CHECK(parse_period("2D") == 48u);
+  CHECK(parse_period("1h") == 1u);
+  CHECK(parse_period("35d") == history_retention_hours);
+  CHECK(parse_period("840h") == 840u);
+  for (const char* bad : {"", "h", "d", "0h", "0d", "36d", "841h", "24", "24m", "-1h", "1.5d",
+                          " 24h", "24h ", "9999999999h", "1w", "24hh"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_period(bad).has_value());
+  }
+}
+
+TEST_CASE("usage report: human byte sizes", "[usage][report]") {
+  CHECK(human_bytes(0) == "0 B");
+  CHECK(human_bytes(17) == "17 B");
+  CHECK(human_bytes(1023) == "1023 B");
+  CHECK(human_bytes(1024) == "1.0 KiB");
+  CHECK(human_bytes(1536) == "1.5 KiB");
+  CHECK(human_bytes(312 * 1024) == "312 KiB");
+  CHECK(human_bytes(1024 * 1024 - 1) == "1.0 MiB");  // not "1024 KiB"
+  CHECK(human_bytes(1610612736) == "1.5 GiB");
+  CHECK(human_bytes(10ull << 40) == "10 TiB");
+  CHECK(human_bytes(~0ull) == "16 EiB");
+}
+
+TEST_CASE("usage report: ISO times and string escaping", "[usage][report]") {
+  CHECK(iso_utc(0) == "1970-01-01T00:00:00Z");
+  CHECK(iso_utc(std::int64_t{h0} * 3600) == "2024-10-04T00:00:00Z");
+  CHECK(iso_utc(951782400 + 59) == "2000-02-29T00:00:59Z");
+
+  CHECK(json_string("plain/path.mp4") == "\"plain/path.mp4\"");
+  CHECK(json_string("a\"b\\c") == "\"a\\\"b\\\\c\"");
+  CHECK(json_string("\n\r\t\b\f") == "\"\\n\\r\\t\\u0008\\u000c\"");
+  CHECK(json_string(std::string("\0\x1f\x7f", 3)) == "\"\\u0000\\u001f\\u007f\"");
+  CHECK(json_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xac") ==
+        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xac\"");  // valid UTF-8 kept
+  CHECK(json_string("\xff") == "\"\\ufffd\"");
+  CHECK(json_string("\xc3") == "\"\\ufffd\"");                                   // cut sequence
+  CHECK(json_string("\xc0\xaf") == "\"\\ufffd\\ufffd\"");                        // overlong '/'
+  CHECK(json_string("\xed\xa0\x80") == "\"\\ufffd\\ufffd\\ufffd\"");             // surrogate
+  CHECK(json_string("\xf4\x90\x80\x80") == "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // > U+10FFFF
+  CHECK(json_string("\xe2\x82x") == "\"\\ufffd\\ufffdx\"");
+
+  CHECK(terminal_safe("learn.example.com/caf\xc3\xa9") == "learn.example.com/caf\xc3\xa9");
+  CHECK(terminal_safe("\x1b[2J") == "\\x1b[2J");
+  CHECK(terminal_safe("\xc2\x9b"
+                      "31m") == "\\xc2\\x9b31m");  // C1 CSI
+  CHECK(terminal_safe("a\xff"
+                      "b\x7f") == "a\\xffb\\x7f");
+}
+
+TEST_CASE("usage report: text for people", "[usage][report]") {
+  report_options o;
+  o.hours = 24;
+  o.utc_offset_seconds = 2 * 3600;
+  const std::string t = render_report(sample(), o);
+  INFO(t);
+  if (std::getenv("SHOW_REPORT")) std::fputs(t.c_str(), stdout);
+  CHECK(contains(t, "last 24 hours: 2024-10-04 02:00 to 2024-10-05 02:00 (UTC+02:00)"));
+  CHECK(contains(t, "1,000"));
+  CHECK(contains(t, "80.0 %"));               // hit ratio
+  CHECK(contains(t, "4,000,000,000 bytes"));  // bytes served, exact
+  CHECK(contains(t, "3.7 GiB"));              // and for people
+  CHECK(contains(t, "75.0 %"));               // byte hit ratio
+  CHECK(contains(t, "1,200,000,000 bytes"));  // upstream
+  CHECK(contains(t, "150 requests"));
+  CHECK(contains(t, "2,800,000,000 bytes"));  // WAN saved
+  // Peak: hour 9 UTC = 11:00 local, with the date.
+  CHECK(contains(t, "Peak upstream hour     2024-10-04 11:00 to 12:00 (UTC+02:00): 858 MiB"));
+  CHECK(contains(t, "Web page / module"));
+  CHECK(contains(t, "iOS/iPadOS, Safari"));
+  CHECK(contains(t, "Android, Samsung Internet"));
+  CHECK(contains(t, "Other OS, other browser or player"));
+  CHECK(contains(t, "iOS/iPadOS 17"));
+  CHECK(contains(t, "Android (version unknown)"));
+  CHECK(contains(t, "learn.example.com/v/intro.mp4"));
+  // The hostile name cannot reach the terminal raw.
+  CHECK_FALSE(contains(t, "\x1b"));
+  CHECK_FALSE(contains(t, "\xff"));
+  CHECK(contains(t, "\\x1b[31m\\xff\xc3\xa9.js"));
+  // Table columns line up: every row of the devices table has "%" at the same column.
+  const auto dev = t.find("  Devices");
+  REQUIRE(dev != std::string::npos);
+  std::size_t col = std::string::npos;
+  std::size_t line = t.find('\n', dev) + 1;
+  for (int i = 0; i < 3; ++i) {
+    const auto end = t.find('\n', line);
+    const auto pct = t.find('%', line);
+    REQUIRE(pct < end);
+    if (col == std::string::npos) col = pct - line;
+    CHECK(pct - line == col);
+    line = end + 1;
+  }
+  // Busiest device first.
+  CHECK(t.find("iOS/iPadOS, Safari") < t.find("Android, Samsung Internet"));
+
+  report_options utc;
+  utc.hours = 168;
+  usage_summary week = sample();
+  CHECK(contains(render_report(week, utc),
+                 "last 7 days: 2024-10-04 00:00 to 2024-10-05 00:00 (UTC)"));
+  report_options west;
+  west.utc_offset_seconds = -(4 * 3600 + 30 * 60);
+  CHECK(contains(render_report(week, west), "2024-10-03 19:30 to 2024-10-04 19:30 (UTC-04:30)"));
+}
+
+TEST_CASE("usage report: an empty period says so", "[usage][report]") {
+  usage_summary s;
+  s.from_hour = h0;
+  s.to_hour = h0;
+  s.hours.resize(1);
+  report_options o;
+  o.hours = 1;
+  const std::string t = render_report(s, o);
+  CHECK(contains(t, "last 1 hour: "));
+  CHECK(contains(t, "no traffic in this period"));
+  o.json = true;
+  const std::string j = render_report(s, o);
+  CHECK(contains(j, "\"requests\":0,"));
+  CHECK(contains(j, "\"hit_ratio\":0,"));
+  CHECK(contains(j, "\"peak_upstream_hour\":null"));
+  CHECK(contains(j, "\"devices\":{}"));
+  CHECK(contains(j, "\"top_assets\":[]"));
+}
+
+TEST_CASE("usage report: JSON for scripts", "[usage][report]") {
+  report_options o;
+  o.hours = 24;
+  o.json = true;
+  o.utc_offset_seconds = 3600;  // JSON is UTC whatever the local zone
+  const std::string j = render_report(sample(), o);
+  INFO(j);
+  CHECK(j.starts_with(
+      "{\"period\":{\"hours\":24,\"from\":\"2024-10-04T00:00:00Z\",\"to\":\"2024-10-05T00:00:00Z\"}"
+      ","
+      "\"requests\":1000,\"hits\":800,\"hit_ratio\":0.8,\"bytes_served\":4000000000,"
+      "\"bytes_from_cache\":3000000000,\"bytes_from_upstream\":1000000000,\"byte_hit_ratio\":0.75,"
+      "\"upstream_bytes\":1200000000,\"upstream_requests\":150,\"wan_bytes_saved\":2800000000,"
+      "\"peak_upstream_hour\":{\"hour\":\"2024-10-04T09:00:00Z\",\"upstream_bytes\":900000000},"
+      "\"content\":{\"video\":{\"requests\":300,\"hits\":280,\"bytes_served\":3800000000,"));
+  CHECK(contains(j, "\"audio\":{\"requests\":0,"));
+  CHECK(contains(j, "\"other\":{\"requests\":0,"));
+  CHECK(contains(j, "\"devices\":{\"android/samsung\":{\"requests\":300,\"hits\":250,"));
+  CHECK(contains(j, "\"os_versions\":{\"android 0\":"));
+  CHECK(contains(j, "\"tls\":{\"TLSv1.3\":{\"requests\":1000,"));
+  CHECK(contains(j, "\"protocols\":{\"h2\":"));
+  CHECK(contains(j, "\"sites\":{\"learn.example.com\":{\"requests\":1000,"));
+  CHECK(contains(j,
+                 "\"top_assets\":[{\"asset\":\"learn.example.com/v/intro.mp4\",\"requests\":40,"
+                 "\"hits\":38,\"bytes_served\":0,\"bytes_from_cache\":0,"
+                 "\"bytes_from_upstream\":0,\"upstream_bytes\":800000000,"
+                 "\"upstream_requests\":2}"));
+  CHECK(contains(j,
+                 "{\"asset\":\"learn.example.com/\\\"q\\\"\\\\\\n\\u001b[31m\\ufffd\xc3\xa9.js\""));
+  CHECK(j.ends_with("]}\n"));
+  // No raw control bytes anywhere but the final newline.
+  CHECK(std::count_if(j.begin(), j.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20; }) == 1);
+}

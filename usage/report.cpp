@@ -1,0 +1,291 @@
+// `storecache report` as text, for the store's IT person: the headline figures with human and
+// exact byte counts, then aligned tables (content, devices, OS versions, TLS, protocols, sites,
+// top assets). Times are shown in local time (opts.utc_offset_seconds) with the offset
+// written out. Every name passes terminal_safe (text_escape.cpp) on its way out.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "usage/report.hpp"
+
+namespace storecache::usage {
+
+namespace {
+
+std::string grouped(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string percent(double ratio) {
+  return fmt::format("{:.1f} %", ratio * 100.0);
+}
+
+double ratio(std::uint64_t part, std::uint64_t whole) {
+  return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
+}
+
+struct civil {
+  int year;
+  unsigned month, day, hour, minute;
+};
+
+civil civil_time(std::int64_t unix_seconds) {
+  using namespace std::chrono;
+  const sys_seconds t{seconds(unix_seconds)};
+  const auto day = floor<days>(t);
+  const year_month_day ymd{day};
+  const auto in_day = duration_cast<minutes>(t - day).count();
+  return {static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+          static_cast<unsigned>(ymd.day()), static_cast<unsigned>(in_day / 60),
+          static_cast<unsigned>(in_day % 60)};
+}
+
+std::string local_time(std::int64_t unix_seconds, std::int64_t offset) {
+  const civil c = civil_time(unix_seconds + offset);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}", c.year, c.month, c.day, c.hour, c.minute);
+}
+
+std::string zone(std::int64_t offset) {
+  if (offset == 0) return "UTC";
+  const std::int64_t a = offset < 0 ? -offset : offset;
+  return fmt::format("UTC{}{:02}:{:02}", offset < 0 ? '-' : '+', a / 3600, (a % 3600) / 60);
+}
+
+// A table: first column left-aligned, the others right-aligned, two spaces apart. With
+// name_last, the last column is the left-aligned one (long names go at the end of the line).
+class table {
+ public:
+  explicit table(std::vector<std::string> head, bool name_last = false) : name_last_(name_last) {
+    rows_.push_back(std::move(head));
+  }
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  bool empty() const { return rows_.size() == 1; }
+  void render(std::string& out) const {
+    std::vector<std::size_t> w;
+    for (const auto& r : rows_)
+      for (std::size_t i = 0; i < r.size(); ++i) {
+        if (w.size() <= i) w.push_back(0);
+        w[i] = std::max(w[i], width(r[i]));
+      }
+    for (const auto& r : rows_) {
+      std::string line = "  ";
+      for (std::size_t i = 0; i < r.size(); ++i) {
+        const std::string pad(w[i] - width(r[i]), ' ');
+        const bool left = name_last_ ? i + 1 == r.size() : i == 0;
+        if (i > 0) line += "  ";
+        line += left ? r[i] + pad : pad + r[i];
+      }
+      while (!line.empty() && line.back() == ' ')
+        line.pop_back();
+      out += line + "\n";
+    }
+  }
+
+ private:
+  // Code points, not bytes: names may be UTF-8.
+  static std::size_t width(const std::string& s) {
+    return static_cast<std::size_t>(
+        std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+  }
+  std::vector<std::vector<std::string>> rows_;
+  bool name_last_ = false;
+};
+
+std::string device_name(std::string_view key) {
+  const auto slash = key.find('/');
+  const std::string_view os = key.substr(0, slash);
+  const std::string_view browser = slash == std::string_view::npos ? "" : key.substr(slash + 1);
+  std::string out;
+  for (int i = 0; i < os_family_count; ++i)
+    if (label(static_cast<os_family>(i)) == os) out = display_name(static_cast<os_family>(i));
+  if (out.empty()) return terminal_safe(key);
+  if (os == label(os_family::other)) out = "Other OS";
+  if (browser == label(browser_family::other)) return out + ", other browser or player";
+  for (int i = 0; i < browser_family_count; ++i)
+    if (label(static_cast<browser_family>(i)) == browser)
+      return out + ", " + std::string(display_name(static_cast<browser_family>(i)));
+  return terminal_safe(key);
+}
+
+std::string os_version_name(std::string_view key) {
+  const auto space = key.find(' ');
+  const std::string_view os = key.substr(0, space);
+  const std::string_view v = space == std::string_view::npos ? "" : key.substr(space + 1);
+  for (int i = 0; i < os_family_count; ++i)
+    if (label(static_cast<os_family>(i)) == os) {
+      const std::string name(display_name(static_cast<os_family>(i)));
+      return v == "0" || v.empty() ? name + " (version unknown)" : name + " " + std::string(v);
+    }
+  return terminal_safe(key);
+}
+
+using named_counts = std::map<std::string, usage_counts, std::less<>>;
+
+// Requests and their share of all requests, busiest first.
+void share_table(std::string& out, std::string_view title, const named_counts& m, std::uint64_t all,
+                 std::string (*name)(std::string_view)) {
+  if (m.empty()) return;
+  std::vector<std::pair<std::string_view, const usage_counts*>> rows;
+  for (const auto& [k, c] : m)
+    rows.emplace_back(k, &c);
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.second->requests > b.second->requests;
+  });
+  table t({std::string(title), "requests", "share", "served"});
+  for (const auto& [k, c] : rows)
+    t.add({name(k), grouped(c->requests), percent(ratio(c->requests, all)),
+           human_bytes(c->bytes_served())});
+  out += "\n";
+  t.render(out);
+}
+
+std::string plain_name(std::string_view key) {
+  return terminal_safe(key);
+}
+
+std::string period_name(std::uint32_t hours) {
+  if (hours % 24 == 0 && hours > 24) return fmt::format("last {} days", hours / 24);
+  return fmt::format("last {} hour{}", hours, hours == 1 ? "" : "s");
+}
+
+std::string render_text(const usage_summary& s, const report_options& opts) {
+  const std::int64_t off = opts.utc_offset_seconds;
+  const std::int64_t from = static_cast<std::int64_t>(s.from_hour) * 3600;
+  const std::int64_t to = (static_cast<std::int64_t>(s.to_hour) + 1) * 3600;
+  std::string out = fmt::format("storecache usage, {}: {} to {} ({})\n", period_name(opts.hours),
+                                local_time(from, off), local_time(to, off), zone(off));
+  const usage_counts& t = s.total;
+  if (t.requests == 0 && t.upstream_requests == 0) {
+    out += "\nno traffic in this period\n";
+    return out;
+  }
+
+  auto bytes = [](std::uint64_t n) { return std::pair{human_bytes(n), grouped(n) + " bytes"}; };
+  table head({"", "", "", ""});
+  head.add({"Requests", grouped(t.requests), "", ""});
+  head.add({"  answered from cache", grouped(t.hits), "", percent(s.hit_ratio())});
+  auto [served_h, served_x] = bytes(t.bytes_served());
+  head.add({"Bytes served", served_h, served_x, ""});
+  auto [cache_h, cache_x] = bytes(t.bytes_from_cache);
+  head.add({"  from cache", cache_h, cache_x, percent(s.byte_hit_ratio())});
+  auto [up_h, up_x] = bytes(t.bytes_from_upstream);
+  head.add(
+      {"  passed through", up_h, up_x, percent(ratio(t.bytes_from_upstream, t.bytes_served()))});
+  auto [wan_h, wan_x] = bytes(t.upstream_bytes);
+  head.add({"Upstream (WAN)", wan_h, wan_x, grouped(t.upstream_requests) + " requests"});
+  auto [saved_h, saved_x] = bytes(s.wan_bytes_saved());
+  head.add({"WAN bytes saved", saved_h, saved_x, ""});
+  std::string peak_text = "none (nothing fetched upstream)";
+  if (const auto peak = s.peak_upstream_hour()) {
+    const std::int64_t p = static_cast<std::int64_t>(*peak) * 3600;
+    peak_text =
+        fmt::format("{} to {} ({}): {}", local_time(p, off), local_time(p + 3600, off).substr(11),
+                    zone(off), human_bytes(s.hours[*peak - s.from_hour].upstream_bytes));
+  }
+  out += "\n";
+  {
+    std::string h;
+    head.render(h);
+    out += h.substr(h.find('\n') + 1);  // no heading row for the headline figures
+    // The peak's text is wider than the columns: on its own line, after the same label width.
+    const std::size_t label_width = std::string_view("  answered from cache").size();
+    out += fmt::format("  {:<{}}  {}\n", "Peak upstream hour", label_width, peak_text);
+  }
+
+  table content({"Content", "requests", "hit ratio", "served", "from cache", "upstream"});
+  for (int i = 0; i < content_class_count; ++i) {
+    const usage_counts& c = s.content[static_cast<std::size_t>(i)];
+    if (c == usage_counts{}) continue;
+    content.add({std::string(display_name(static_cast<content_class>(i))), grouped(c.requests),
+                 percent(ratio(c.hits, c.requests)), human_bytes(c.bytes_served()),
+                 percent(ratio(c.bytes_from_cache, c.bytes_served())),
+                 human_bytes(c.upstream_bytes)});
+  }
+  if (!content.empty()) {
+    out += "\n";
+    content.render(out);
+  }
+
+  share_table(out, "Devices", s.devices, t.requests, device_name);
+  share_table(out, "OS versions", s.os_versions, t.requests, os_version_name);
+  share_table(out, "TLS", s.tls, t.requests, plain_name);
+  share_table(out, "Protocols", s.protocols, t.requests, plain_name);
+
+  if (!s.sites.empty()) {
+    table sites({"Sites", "requests", "hit ratio", "served", "upstream"});
+    for (const auto& [name, c] : s.sites)
+      sites.add({terminal_safe(name), grouped(c.requests), percent(ratio(c.hits, c.requests)),
+                 human_bytes(c.bytes_served()), human_bytes(c.upstream_bytes)});
+    out += "\n";
+    sites.render(out);
+  }
+
+  if (!s.top_assets.empty()) {
+    table assets({"upstream", "requests", "served", "top assets by upstream bytes"}, true);
+    for (const auto& [name, c] : s.top_assets)
+      assets.add({human_bytes(c.upstream_bytes), grouped(c.requests), human_bytes(c.bytes_served()),
+                  terminal_safe(name)});
+    out += "\n";
+    assets.render(out);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> parse_period(std::string_view text) {
+  if (text.size() < 2 || text.size() > 7) return std::nullopt;
+  const char unit = text.back();
+  std::uint32_t per = 0;
+  if (unit == 'h' || unit == 'H')
+    per = 1;
+  else if (unit == 'd' || unit == 'D')
+    per = 24;
+  else
+    return std::nullopt;
+  std::uint32_t n = 0;
+  for (char c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint32_t>(c - '0');  // at most 6 digits: no overflow
+  }
+  const std::uint64_t hours = std::uint64_t{n} * per;
+  if (hours < 1 || hours > history_retention_hours) return std::nullopt;
+  return static_cast<std::uint32_t>(hours);
+}
+
+std::string human_bytes(std::uint64_t n) {
+  static constexpr std::string_view units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (n < 1024) return fmt::format("{} B", n);
+  double v = static_cast<double>(n);
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  if (v >= 1023.5 && u + 1 < std::size(units)) {  // would print as "1024 KiB"
+    v /= 1024;
+    ++u;
+  }
+  if (v < 9.95) return fmt::format("{:.1f} {}", v, units[u]);
+  return fmt::format("{:.0f} {}", v, units[u]);
+}
+
+std::string iso_utc(std::int64_t unix_seconds) {
+  const civil c = civil_time(unix_seconds);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", c.year, c.month, c.day, c.hour,
+                     c.minute, ((unix_seconds % 60) + 60) % 60);
+}
+
+std::string render_report(const usage_summary& s, const report_options& opts) {
+  return opts.json ? render_report_json(s, opts) : render_text(s, opts);
+}
+
+}  // namespace storecache::usage

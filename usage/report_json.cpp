@@ -1,0 +1,100 @@
+// The report as JSON. Every name goes through json_string (text_escape.cpp): asset names are
+// client-controlled bytes.
+//
+// Schema (keys always present, in this order; integers exact; ratios 0..1):
+//   period {hours, from, to}       from inclusive, to exclusive, ISO-8601 UTC ("...T14:00:00Z")
+//   requests, hits, hit_ratio, bytes_served, bytes_from_cache, bytes_from_upstream,
+//   byte_hit_ratio, upstream_bytes, upstream_requests, wan_bytes_saved,
+//   peak_upstream_hour {hour, upstream_bytes} | null
+//   content {video, audio, document, web, image, data, other: counts}
+//   devices {"ios/safari": counts...}, os_versions {"ios 17": counts...}, tls {"TLSv1.3": ...},
+//   protocols {"h2": ...}, sites {"<site>": ...}
+//   top_assets [{asset, requests, hits, bytes_served, bytes_from_cache, bytes_from_upstream,
+//                upstream_bytes, upstream_requests}...]   by upstream bytes, descending
+// counts = {requests, hits, bytes_served, bytes_from_cache, bytes_from_upstream,
+//           upstream_bytes, upstream_requests}
+#include <fmt/format.h>
+
+#include "usage/report.hpp"
+
+namespace storecache::usage {
+
+namespace {
+
+void append_counts_fields(std::string& out, const usage_counts& c) {
+  fmt::format_to(std::back_inserter(out),
+                 "\"requests\":{},\"hits\":{},\"bytes_served\":{},\"bytes_from_cache\":{},"
+                 "\"bytes_from_upstream\":{},\"upstream_bytes\":{},\"upstream_requests\":{}",
+                 c.requests, c.hits, c.bytes_served(), c.bytes_from_cache, c.bytes_from_upstream,
+                 c.upstream_bytes, c.upstream_requests);
+}
+
+void append_map(std::string& out, std::string_view key,
+                const std::map<std::string, usage_counts, std::less<>>& m) {
+  out += ",\"";
+  out += key;
+  out += "\":{";
+  bool first = true;
+  for (const auto& [name, c] : m) {
+    if (!first) out += ',';
+    first = false;
+    out += json_string(name);
+    out += ":{";
+    append_counts_fields(out, c);
+    out += '}';
+  }
+  out += '}';
+}
+
+std::string iso_hour(std::uint32_t hour) {
+  return iso_utc(static_cast<std::int64_t>(hour) * 3600);
+}
+
+}  // namespace
+
+std::string render_report_json(const usage_summary& s, const report_options& opts) {
+  const usage_counts& t = s.total;
+  std::string out;
+  out.reserve(4096);
+  auto it = std::back_inserter(out);
+  fmt::format_to(it, "{{\"period\":{{\"hours\":{},\"from\":\"{}\",\"to\":\"{}\"}}", opts.hours,
+                 iso_hour(s.from_hour), iso_hour(s.to_hour + 1));
+  fmt::format_to(it,
+                 ",\"requests\":{},\"hits\":{},\"hit_ratio\":{},\"bytes_served\":{},"
+                 "\"bytes_from_cache\":{},\"bytes_from_upstream\":{},\"byte_hit_ratio\":{},"
+                 "\"upstream_bytes\":{},\"upstream_requests\":{},\"wan_bytes_saved\":{}",
+                 t.requests, t.hits, s.hit_ratio(), t.bytes_served(), t.bytes_from_cache,
+                 t.bytes_from_upstream, s.byte_hit_ratio(), t.upstream_bytes, t.upstream_requests,
+                 s.wan_bytes_saved());
+  if (const auto peak = s.peak_upstream_hour())
+    fmt::format_to(it, ",\"peak_upstream_hour\":{{\"hour\":\"{}\",\"upstream_bytes\":{}}}",
+                   iso_hour(*peak), s.hours[*peak - s.from_hour].upstream_bytes);
+  else
+    out += ",\"peak_upstream_hour\":null";
+  out += ",\"content\":{";
+  for (int i = 0; i < content_class_count; ++i) {
+    if (i > 0) out += ',';
+    fmt::format_to(it, "\"{}\":{{", label(static_cast<content_class>(i)));
+    append_counts_fields(out, s.content[static_cast<std::size_t>(i)]);
+    out += '}';
+  }
+  out += '}';
+  append_map(out, "devices", s.devices);
+  append_map(out, "os_versions", s.os_versions);
+  append_map(out, "tls", s.tls);
+  append_map(out, "protocols", s.protocols);
+  append_map(out, "sites", s.sites);
+  out += ",\"top_assets\":[";
+  for (std::size_t i = 0; i < s.top_assets.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"asset\":";
+    out += json_string(s.top_assets[i].first);
+    out += ',';
+    append_counts_fields(out, s.top_assets[i].second);
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace storecache::usage
