@@ -45,10 +45,19 @@ http::response<http::string_body> answer(const http::request<http::empty_body>& 
     res.result(http::status::ok);
     res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.body() = state.stats.render();
+  } else if ((target == "/" || target == "/index.html") && state.status_page) {
+    res.result(http::status::ok);
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    // Self-contained: nothing may load from elsewhere, inline styles only, no script at all.
+    res.set("content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'");
+    res.set("x-content-type-options", "nosniff");
+    res.body() = state.status_page();
   } else {
     res.result(http::status::not_found);
     res.set(http::field::content_type, "text/plain; charset=utf-8");
-    res.body() = "not found: try /metrics or /healthz\n";
+    res.body() = "not found: try /, /metrics or /healthz\n";
   }
   res.prepare_payload();
   if (req.method() == http::verb::head) res.body().clear();

@@ -1,11 +1,13 @@
 // The admin listener: plain HTTP on a loopback address by default, for ops.
 //   GET /healthz  -> 200 "ok" (503 "draining" during shutdown)
 //   GET /metrics  -> Prometheus text format
+//   GET /         -> the status page (HTML, usage/status_page.hpp)
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <functional>
+#include <string>
 
 #include "proxy/metrics.hpp"
 
@@ -14,6 +16,7 @@ namespace storecache::proxy {
 struct admin_state {
   metrics& stats;
   std::function<bool()> draining;
+  std::function<std::string()> status_page;  // HTML; unset: 404
 };
 
 // Accepts on `acceptor` until it is closed; each connection served in its own coroutine.

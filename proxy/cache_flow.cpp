@@ -216,7 +216,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
         [self = shared_from_this(), f, req, p = std::string(path), rt = ctx.rt, &site, pool,
          &counters, policy]() -> asio::awaitable<void> {
           auto r = co_await self->lead(f, req, p, site, pool, counters, std::nullopt, policy);
-          (void)r;  // not_shared: nobody waits for it; dropping it closes it
+          // not_shared: nobody waits for it; dropping it closes it
+          if (r.k == lead_result::not_shared) self->note_upstream(site, p, {}, 0);
         },
         asio::detached);
     co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
@@ -241,7 +242,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
       rh.headers = client_headers(led.call->response_headers(), std::nullopt,
                                   cache::format_cache_status(cs));
       rh.content_length = led.call->content_length();
-      co_return co_await relay(ex, *led.call, rh, site, counters, out);
+      co_return co_await relay(ex, *led.call, rh, site, path, counters, out);
     }
     case lead_result::streaming:
     case lead_result::not_modified:
@@ -265,6 +266,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   const auto response_time = system_clock::now();
   if (res.err != upstream_error::none) {
     counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
+    count_upstream_error(counters, res.err);
+    note_upstream(site, path, {}, 0);
     if (stored) svc.counters().revalidation_failed.fetch_add(1, std::memory_order_relaxed);
     log::warn("site={} upstream {} failed ({}): {}", site.name(), site.upstream, to_string(res.err),
               call->error_detail());
@@ -280,6 +283,7 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
 
   if (stored && res.status == 304 && cache::not_modified_matches(stored->head.headers, headers)) {
     call->done();
+    note_upstream(site, path, headers, 0);
     cache::stored_head fresh = stored->head;
     cache::apply_not_modified(fresh.headers, headers, policy.use_cdn_cache_control);
     fresh.request_time = request_time;
@@ -301,6 +305,7 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   }
   if (stored && res.status >= 500) {
     svc.counters().revalidation_failed.fetch_add(1, std::memory_order_relaxed);
+    note_upstream(site, path, headers, 0);
     // The origin is failing: readers may serve the stale copy (stale-if-error).
     f->finish(fill::state::failed, upstream_error::none, res.status);
     svc.inflight().remove(f);
@@ -333,25 +338,37 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
                         request_time, response_time};
   f->publish_head(sh, variant, length);
   asio::co_spawn(ex_,
-                 shared_from_this()->pump(f, std::move(call), std::move(*insert), std::move(sh),
-                                          pool, counters),
+                 shared_from_this()->pump(f, std::move(call), std::move(path), site,
+                                          std::move(*insert), std::move(sh), pool, counters),
                  asio::detached);
   res.k = lead_result::streaming;
   co_return res;
 }
 
 asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
-                                          std::unique_ptr<upstream_call> call,
-                                          cache::insert_handle insert, cache::stored_head head,
+                                          std::unique_ptr<upstream_call> call, std::string path,
+                                          const config::site& site, cache::insert_handle insert,
+                                          cache::stored_head head,
                                           std::shared_ptr<upstream_pool> pool,
                                           site_counters& counters) {
   auto& svc = *cache_;
   std::vector<char> buf(chunk_size);
   bool have_fd = false;
+  // The bytes that came from the origin go into the usage history however the fill ends.
+  std::uint64_t received = 0;
+  struct tally {
+    proxy_handler& self;
+    const config::site& site;
+    const std::string& path;
+    const header_list& headers;
+    const std::uint64_t& bytes;
+    ~tally() { self.note_upstream(site, path, headers, bytes); }
+  } on_exit{*this, site, path, head.headers, received};
   for (;;) {
     upstream_error err = upstream_error::none;
     std::size_t n = co_await call->read_body(asio::buffer(buf), err);
     if (err != upstream_error::none) {
+      count_upstream_error(counters, err);
       log::warn("upstream failed mid-body after {} bytes ({}): {}; nothing stored", insert.size(),
                 to_string(err), call->error_detail());
       insert.abandon();
@@ -360,6 +377,7 @@ asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
       co_return;
     }
     if (n == 0) break;
+    received += n;
     counters.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
     std::string_view bytes(buf.data(), n);
     if (auto ec = insert.append(bytes)) {

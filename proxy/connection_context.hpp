@@ -8,9 +8,11 @@
 
 #include "config/config.hpp"
 #include "proxy/exchange.hpp"
+#include "usage/device.hpp"
 
 namespace storecache::proxy {
 
+class access_log;
 class request_handler;
 class metrics;
 struct runtime;
@@ -24,6 +26,12 @@ struct connection_context {
   std::uint64_t connection_id = 0;
   const bool* stopping = nullptr;     // set when the daemon drains: finish current, take no more
   std::shared_ptr<const runtime> rt;  // TLS contexts etc. derived from cfg (proxy/tls.hpp)
+  usage::tls_version tls = usage::tls_version::other;  // negotiated on this connection
+  access_log* access = nullptr;                        // where access-log lines go, if anywhere
+
+  // The last User-Agent seen on this connection and its device: a connection rarely changes it.
+  std::string last_user_agent{};
+  usage::device last_device{};
 };
 
 }  // namespace storecache::proxy

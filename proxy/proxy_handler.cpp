@@ -5,10 +5,14 @@
 #include <chrono>
 #include <ctime>
 
+#include "proxy/access_log.hpp"
 #include "proxy/cache_service.hpp"
 #include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/observed_exchange.hpp"
+#include "proxy/request_record.hpp"
 #include "proxy/tls.hpp"
+#include "usage/recorder.hpp"
 
 namespace storecache::proxy {
 
@@ -76,11 +80,14 @@ bool replaced_by_us(std::string_view n) {
          n == "content-length" || n == "expect";
 }
 
-std::string path_for_log(std::string_view target) {
-  // Query strings of signed URLs are credentials: the log keeps the path only.
-  auto q = target.find('?');
-  if (q == std::string_view::npos) return std::string(target);
-  return std::string(target.substr(0, q)) + "?…";
+// The device behind a request, from its User-Agent; remembered per connection.
+usage::device device_of(connection_context& ctx, const header_list& headers) {
+  std::string_view ua = find_header(headers, "user-agent").value_or(std::string_view{});
+  if (ua != ctx.last_user_agent) {
+    ctx.last_user_agent.assign(ua);
+    ctx.last_device = usage::classify_user_agent(ua);
+  }
+  return ctx.last_device;
 }
 
 }  // namespace
@@ -184,8 +191,10 @@ upstream_head build_upstream_head(const request_head& req, std::string_view meth
   return out;
 }
 
-asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ctx) {
+asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_context& ctx) {
   const auto start = steady::now();
+  observed_exchange obs(client_ex);
+  exchange& ex = obs;
   ctx.stats.request_started();
   struct in_flight_guard {
     metrics& m;
@@ -230,6 +239,7 @@ asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ct
     }
   }
 
+  obs.set_path(path.substr(0, path.find('?')));
   if (site != nullptr && ctx.rt) {
     if (cache_ && site->cache.enabled && (req.method == "GET" || req.method == "HEAD"))
       co_await cached(ex, ctx, *site, path, out);
@@ -242,25 +252,36 @@ asio::awaitable<void> proxy_handler::handle(exchange& ex, connection_context& ct
     co_await respond_local(ex, out.status, out.why, std::move(extra));
   }
 
-  // Account: counters, then one access-log line.
-  auto& counters = ctx.stats.site(site ? std::string_view(site->name()) : "_unknown");
-  counters.requests[req.proto == protocol::http2 ? 1 : 0][static_cast<int>(out.cache)].fetch_add(
-      1, std::memory_order_relaxed);
-  counters.responses[static_cast<std::size_t>(code_class_index(out.status))].fetch_add(
-      1, std::memory_order_relaxed);
-  if (out.cache != cache_outcome::local)
-    counters.response_bytes[out.bytes_from_cache ? 0 : 1].fetch_add(out.bytes,
-                                                                    std::memory_order_relaxed);
-  if (log::enabled(log::level::info)) {
-    using ms = std::chrono::duration<double, std::milli>;
-    log::info(
-        "access client={} site={} method={} path={} proto={} status={} bytes={} ms={:.1f} "
-        "cache={} upstream_status={} upstream_ms={:.1f} conn={} stream={}{}{}",
-        req.client_address.to_string(), site ? site->name() : "-", req.method, path_for_log(path),
-        to_string(req.proto), out.status, out.bytes, ms(steady::now() - start).count(),
-        to_string(out.cache), out.upstream_status, ms(out.upstream_time).count(), req.connection_id,
-        req.stream_id, out.why.empty() ? "" : " why=\"", out.why.empty() ? "" : out.why + "\"");
-  }
+  // Account: counters and histograms, the usage history, one access-log line.
+  request_record rec{.req = req,
+                     .site = site,
+                     .path = path,
+                     .status = out.status,
+                     .bytes = out.bytes,
+                     .cache = out.cache,
+                     .bytes_from_cache = out.bytes_from_cache,
+                     .upstream_status = out.upstream_status,
+                     .upstream_time = out.upstream_time,
+                     .why = out.why,
+                     .ttfb = obs.head_sent() ? obs.head_time() - start : steady::duration{},
+                     .total = steady::now() - start,
+                     .end_time = std::chrono::system_clock::now(),
+                     .content = obs.content(),
+                     .dev = device_of(ctx, req.headers),
+                     .tls = ctx.tls};
+  ctx.stats.record(rec);
+  if (usage_ && site != nullptr && out.cache != cache_outcome::local)
+    usage_->record(
+        usage::request_facts{.unix_seconds = std::chrono::system_clock::to_time_t(rec.end_time),
+                             .site = site->name(),
+                             .path = path,
+                             .content = rec.content,
+                             .dev = rec.dev,
+                             .tls = rec.tls,
+                             .http2 = req.proto == protocol::http2,
+                             .from_cache = out.bytes_from_cache,
+                             .bytes = out.bytes});
+  if (ctx.access) ctx.access->write(rec);
 }
 
 asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& ctx,
@@ -281,6 +302,8 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
   out.upstream_time = steady::now() - t0;
   if (err != upstream_error::none) {
     counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
+    if (err != upstream_error::client) count_upstream_error(counters, err);
+    note_upstream(site, path, {}, 0);
     out.cache = cache_outcome::local;
     out.status = status_for(err);
     out.why = fmt::format("upstream {}: {}", to_string(err), call.error_detail());
@@ -318,12 +341,34 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
   if (cache_ && !cache::method_is_safe(req.method))
     co_await invalidate(site, req.method, rh.status, path, rh.headers);
 
-  co_await relay(ex, call, rh, site, counters, out);
+  co_await relay(ex, call, rh, site, path, counters, out);
+}
+
+void proxy_handler::note_upstream(const config::site& site, std::string_view path,
+                                  const header_list& response_headers, std::uint64_t bytes) {
+  if (usage_ == nullptr) return;
+  auto type = find_header(response_headers, "content-type").value_or(std::string_view{});
+  usage_->record(usage::upstream_facts{.unix_seconds = std::time(nullptr),
+                                       .site = site.name(),
+                                       .path = path,
+                                       .content = usage::classify_content(type, path),
+                                       .bytes = bytes});
 }
 
 asio::awaitable<void> proxy_handler::relay(exchange& ex, upstream_call& call,
                                            const response_head& rh, const config::site& site,
-                                           site_counters& counters, outcome& out) {
+                                           std::string_view path, site_counters& counters,
+                                           outcome& out) {
+  // Whatever way this ends, the bytes that came from the origin go into the usage history.
+  std::uint64_t received = 0;
+  struct tally {
+    proxy_handler& self;
+    const config::site& site;
+    std::string_view path;
+    const header_list& headers;
+    const std::uint64_t& bytes;
+    ~tally() { self.note_upstream(site, path, headers, bytes); }
+  } on_exit{*this, site, path, rh.headers, received};
   const bool no_body = !call.body_expected();
   if (co_await ex.send_head(rh, no_body)) co_return;  // client gone
   if (no_body) {
@@ -339,10 +384,12 @@ asio::awaitable<void> proxy_handler::relay(exchange& ex, upstream_call& call,
       log::warn("site={} upstream {} failed mid-body after {} bytes ({}): {}", site.name(),
                 site.upstream, out.bytes, to_string(berr), call.error_detail());
       out.why = fmt::format("upstream {} mid-body", to_string(berr));
+      if (berr != upstream_error::client) count_upstream_error(counters, berr);
       ex.abort();
       co_return;
     }
     if (n == 0) break;
+    received += n;
     counters.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
     if (co_await ex.send_body(asio::buffer(buf.data(), n))) co_return;
     out.bytes += n;

@@ -19,6 +19,7 @@
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/upstream.hpp"
+#include "usage/recorder.hpp"
 
 namespace storecache::proxy {
 
@@ -28,9 +29,9 @@ class cache_service;
 class proxy_handler final : public request_handler,
                             public std::enable_shared_from_this<proxy_handler> {
  public:
-  // cache may be null: every site is then pass-through.
-  proxy_handler(asio::any_io_executor ex, cache_service* cache)
-      : ex_(std::move(ex)), cache_(cache) {}
+  // cache may be null: every site is then pass-through. usage may be null: no history.
+  proxy_handler(asio::any_io_executor ex, cache_service* cache, usage::recorder* usage)
+      : ex_(std::move(ex)), cache_(cache), usage_(usage) {}
   asio::awaitable<void> handle(exchange& ex, connection_context& ctx) override;
 
   // What happened to one request, for the access log and the counters.
@@ -55,7 +56,11 @@ class proxy_handler final : public request_handler,
   // Sends a response head for an upstream response and streams its body after it; aborts the
   // client's response if the upstream fails mid-body.
   asio::awaitable<void> relay(exchange& ex, upstream_call& call, const response_head& rh,
-                              const config::site& site, site_counters& counters, outcome& out);
+                              const config::site& site, std::string_view path,
+                              site_counters& counters, outcome& out);
+  // One upstream exchange for the usage history: its body bytes (0 for none or a failure).
+  void note_upstream(const config::site& site, std::string_view path,
+                     const header_list& response_headers, std::uint64_t bytes);
 
   // cache_flow.cpp
   asio::awaitable<void> cached(exchange& ex, connection_context& ctx, const config::site& site,
@@ -67,6 +72,7 @@ class proxy_handler final : public request_handler,
                                     std::optional<cache::object_meta> stored,
                                     cache::site_policy policy);
   asio::awaitable<void> pump(std::shared_ptr<fill> f, std::unique_ptr<upstream_call> call,
+                             std::string path, const config::site& site,
                              cache::insert_handle insert, cache::stored_head head,
                              std::shared_ptr<upstream_pool> pool, site_counters& counters);
   asio::awaitable<void> background_fill(request_head req, std::string path,
@@ -89,6 +95,7 @@ class proxy_handler final : public request_handler,
 
   asio::any_io_executor ex_;
   cache_service* cache_;
+  usage::recorder* usage_;
   std::shared_ptr<const runtime> pools_runtime_;  // pools below belong to this runtime
   std::map<std::string, std::shared_ptr<upstream_pool>, std::less<>> pools_;
 };

@@ -2,6 +2,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,7 +14,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
 #include <csignal>
+#include <cstdio>
+#include <ctime>
 #include <stdexcept>
 #include <thread>
 
@@ -22,6 +26,9 @@
 #include "proxy/log.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/sessions.hpp"
+#include "proxy/tls_failure.hpp"
+#include "proxy/usage_service.hpp"
+#include "usage/status_page.hpp"
 
 namespace storecache::proxy {
 
@@ -74,8 +81,8 @@ struct server_worker {
   bool stopping = false;  // likewise
   std::thread thread;
 
-  explicit server_worker(cache_service* cache)
-      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache)) {}
+  server_worker(cache_service* cache, usage::recorder* usage)
+      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache, usage)) {}
 };
 
 namespace {
@@ -100,7 +107,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
   co_await stream.async_handshake(asio::ssl::stream_base::server,
                                   redirect_error(use_awaitable, ec));
   if (ec) {
-    stats.tls_handshake_failed();
+    stats.tls_handshake_failed(classify_tls_failure(ec));
     log::debug("conn={} client={}: TLS handshake failed: {}", id, client.address().to_string(),
                ec.message());
     co_return;
@@ -108,6 +115,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
   connection_context ctx{
       rt->cfg, *handler, stats, client, std::string(sni_name(stream.native_handle())),
       id,      stopping, rt};
+  ctx.tls = usage::tls_version_from(::SSL_get_version(stream.native_handle()));
   if (alpn_selected(stream.native_handle()) == "h2")
     co_await run_http2_session(stream, ctx);
   else
@@ -135,10 +143,11 @@ int server::run() {
   // The cache first: a cache directory we cannot use is a start-up error.
   cache_ = std::make_unique<cache_service>(cfg.cache);
   stats_.set_extra([c = cache_.get()] { return c->render_metrics(); });
+  usage_ = std::make_unique<usage_service>(cache_->store());
 
   // Bind everything first: a port in use is a start-up error, reported before READY.
   for (unsigned i = 0; i < n; ++i) {
-    auto w = std::make_unique<server_worker>(cache_.get());
+    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder());
     w->rt = rt_;
     for (const auto& a : cfg.server.listen)
       w->acceptors.push_back(open_acceptor(w->io, a, true));
@@ -183,11 +192,12 @@ int server::run() {
   }
 
   bool draining = false;
-  admin_state admin{stats_, [&draining] { return draining; }};
+  admin_state admin{stats_, [&draining] { return draining; }, [this] { return status_page(); }};
   asio::co_spawn(control, run_admin(*admin_acceptor, admin), log_exception);
 
-  // Access recency is kept in memory on hits; write it to the index every few seconds, here
-  // on the control thread, so that LRU order survives restarts and no worker waits for it.
+  // Access recency is kept in memory on hits, usage counts in the recorder; write both to the
+  // index every few seconds, here on the control thread, so that LRU order and the usage
+  // history survive restarts and no worker waits for it.
   asio::co_spawn(
       control,
       [this, &control]() -> asio::awaitable<void> {
@@ -197,6 +207,7 @@ int server::run() {
           auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
           if (ec) co_return;
           if (auto fe = cache_->store().flush_access()) log::warn("cache: {}", fe.message());
+          usage_->flush();
         }
       },
       log_exception);
@@ -265,9 +276,38 @@ int server::run() {
   // finish while the io_contexts still exist (stopped, they only queue it).
   cache_->disk().join();
   workers_.clear();  // destroys each io_context, and with it every connection's frame
-  cache_.reset();    // waits for disk work, flushes access recency
+  usage_->flush();   // the last seconds of usage
+  usage_.reset();
+  cache_.reset();  // waits for disk work, flushes access recency
   log::notice("stopped");
   return 0;
+}
+
+std::string server::status_page() {
+  auto day = usage_->last_hours(24);
+  auto week = usage_->last_hours(7 * 24, 15);
+  if (!day || !week) {
+    const auto& ec = day ? week.error() : day.error();
+    log::warn("status page: reading the usage history failed: {}", ec.message());
+    return "<!DOCTYPE html><title>storecache</title><p>The usage history cannot be read: " +
+           usage::html_escape(ec.message()) + "</p>";
+  }
+  const auto sc = cache_->store().counters();
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "this server");
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  return usage::render_status_page({.day = *day,
+                                    .week = *week,
+                                    .cache_bytes = sc.bytes,
+                                    .cache_max_bytes = rt_->cfg->cache.max_size,
+                                    .cache_objects = sc.objects,
+                                    .now_unix = now,
+                                    .utc_offset_seconds = local.tm_gmtoff,
+                                    .host_name = host,
+                                    .version = STORECACHE_VERSION,
+                                    .refresh_seconds = 30});
 }
 
 void server::reload() {

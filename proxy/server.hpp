@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "proxy/metrics.hpp"
@@ -19,6 +20,7 @@ namespace storecache::proxy {
 
 struct server_worker;
 class cache_service;
+class usage_service;
 
 class server {
  public:
@@ -30,10 +32,12 @@ class server {
 
  private:
   void reload();
+  std::string status_page();  // the admin listener's "/"
   std::filesystem::path config_file_;
   std::shared_ptr<const runtime> rt_;
   metrics stats_;
   std::unique_ptr<cache_service> cache_;
+  std::unique_ptr<usage_service> usage_;  // in the cache's LMDB env: destroyed before cache_
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> next_connection_id_{1};
   std::vector<std::unique_ptr<server_worker>> workers_;
