@@ -1,11 +1,14 @@
 // storecache: the command line.
 //   storecache --config FILE         run the daemon
 //   storecache --check-config FILE   validate FILE (syntax, keys, files, certificates); exit 0/1
+//   storecache report [--config FILE | --cache-dir DIR] [--since 24h|7d|30d] [--json]
+//                                    the usage history, read while the daemon runs
 //   storecache --version
 #include <malloc.h>
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -14,12 +17,16 @@
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
 #include "proxy/tls.hpp"
+#include "usage/history.hpp"
+#include "usage/report.hpp"
 
 namespace {
 
 constexpr std::string_view usage =
     "usage: storecache --config FILE          run the daemon\n"
     "       storecache --check-config FILE    check a config file and exit 0 (good) or 1\n"
+    "       storecache report [--config FILE | --cache-dir DIR] [--since 24h|7d|30d] [--json]\n"
+    "                                         usage figures from the cache's history\n"
     "       storecache --version\n"
     "options: --log-level err|warning|notice|info|debug   (default info)\n";
 
@@ -60,6 +67,68 @@ int run(const char* file) {
   }
 }
 
+constexpr std::string_view default_config = "/etc/storecache/storecache.toml";
+
+// storecache report: opens the history read-only (no lock on the cache directory: LMDB readers
+// never block the daemon) and prints one period.
+int report(int argc, char** argv) {
+  std::string config_file;
+  std::string cache_dir;
+  storecache::usage::report_options opts;
+  for (int i = 2; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_file = argv[++i];
+    } else if (a == "--cache-dir" && i + 1 < argc) {
+      cache_dir = argv[++i];
+    } else if (a == "--since" && i + 1 < argc) {
+      auto hours = storecache::usage::parse_period(argv[++i]);
+      if (!hours) {
+        std::fprintf(stderr, "storecache report: bad period '%s' (use 24h, 7d, 30d, ...)\n",
+                     argv[i]);
+        return 2;
+      }
+      opts.hours = *hours;
+    } else if (a == "--json") {
+      opts.json = true;
+    } else {
+      std::fprintf(stderr, "storecache report: unknown argument '%s'\n%s", argv[i], usage.data());
+      return 2;
+    }
+  }
+  if (cache_dir.empty()) {
+    if (config_file.empty()) config_file = default_config;
+    auto loaded = storecache::config::load(config_file);
+    if (!loaded.ok()) {
+      for (const auto& d : loaded.errors)
+        std::fprintf(stderr, "%s\n", d.to_string().c_str());
+      return 1;
+    }
+    cache_dir = loaded.cfg->cache.dir.string();
+  }
+  auto h = storecache::usage::history::open_read_only(cache_dir);
+  if (!h) {
+    std::fprintf(stderr,
+                 "storecache report: cannot read the usage history in %s: %s\n"
+                 "(has the daemon run yet? run this as root or as the storecache user)\n",
+                 cache_dir.c_str(), h.error().message().c_str());
+    return 1;
+  }
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  opts.utc_offset_seconds = local.tm_gmtoff;
+  const std::uint32_t to = storecache::usage::hour_of(now);
+  auto summary = h->summarize(to - (opts.hours - 1), to, 10);
+  if (!summary) {
+    std::fprintf(stderr, "storecache report: reading the usage history failed: %s\n",
+                 summary.error().message().c_str());
+    return 1;
+  }
+  std::fputs(storecache::usage::render_report(*summary, opts).c_str(), stdout);
+  return 0;
+}
+
 bool set_log_level(std::string_view v) {
   using storecache::proxy::log::level;
   static constexpr std::pair<std::string_view, level> names[] = {
@@ -80,6 +149,7 @@ int main(int argc, char** argv) {
   // maps large blocks afresh, and every request pays page faults and page zeroing for them.
   mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  if (argc > 1 && std::string_view(argv[1]) == "report") return report(argc, argv);
   const char* config_file = nullptr;
   bool check = false;
   for (int i = 1; i < argc; ++i) {
