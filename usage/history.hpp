@@ -43,10 +43,13 @@ std::string_view truncate_name(std::string_view name);
 
 // Counts for one bucket (an hour, and a dimension value within it).
 struct usage_counts {
-  std::uint64_t requests = 0;           // client requests answered for a site (not local answers)
-  std::uint64_t hits = 0;               // of those, answered from the cache (hit, stale, revalidated)
-  std::uint64_t bytes_from_cache = 0;   // response body bytes sent to clients from the cache
-  std::uint64_t bytes_from_upstream = 0;// response body bytes sent to clients as they came upstream
+  // Client requests answered for a site (not local answers), and of those the ones answered
+  // from the cache (hit, stale, revalidated).
+  std::uint64_t requests = 0;
+  std::uint64_t hits = 0;
+  // Response body bytes sent to clients: from the cache / as they came from upstream.
+  std::uint64_t bytes_from_cache = 0;
+  std::uint64_t bytes_from_upstream = 0;
   std::uint64_t upstream_bytes = 0;     // body bytes received from origins (WAN), fills included
   std::uint64_t upstream_requests = 0;  // requests sent to origins (errors included)
 
