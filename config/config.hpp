@@ -104,10 +104,29 @@ struct admin_settings {
   listen_address listen{"127.0.0.1", 9090};
 };
 
+// [log]. Levels are syslog priorities, the numbers journald shows ("<6>" = info).
+enum class log_level : int { err = 3, warning = 4, notice = 5, info = 6, debug = 7 };
+
+// Where access-log lines go: stderr (the journal under systemd, with a priority prefix), an
+// append-only file reopened on SIGUSR1 (logrotate), or nowhere.
+enum class access_log_target { stderr_journal, file, off };
+
+// What the access log keeps of a request's query. Signed URLs carry their credential in it
+// (Signature=, X-Amz-Signature=, Policy=...), so by default it is replaced by "?…".
+enum class access_log_query { redact, drop, keep };
+
+struct log_settings {
+  log_level level = log_level::info;  // the command line's --log-level takes precedence
+  access_log_target access_log = access_log_target::stderr_journal;
+  std::filesystem::path access_log_file;  // absolute; set when access_log is file
+  access_log_query query = access_log_query::redact;
+};
+
 struct config {
   std::filesystem::path source;  // the file it was loaded from
   server_settings server;
   admin_settings admin;
+  log_settings log;
   timeouts timeout;
   limits limit;
   cache_settings cache;

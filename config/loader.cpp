@@ -5,8 +5,12 @@
 // toml++ is built with exceptions here (Debian's shared libtomlplusplus), so its parse_error
 // is caught at the edge and nothing escapes parse().
 #include <toml++/toml.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -21,10 +25,11 @@ namespace {
 
 using namespace std::string_view_literals;
 
-constexpr std::array root_keys{"server"sv, "admin"sv, "timeouts"sv,
+constexpr std::array root_keys{"server"sv, "admin"sv, "log"sv, "timeouts"sv,
                                "limits"sv, "cache"sv, "site"sv};
 constexpr std::array server_keys{"listen"sv, "workers"sv, "tls_cert"sv, "tls_key"sv};
 constexpr std::array admin_keys{"listen"sv};
+constexpr std::array log_keys{"level"sv, "access_log"sv, "access_log_query"sv};
 constexpr std::array timeout_keys{"client_header"sv,       "client_idle"sv,   "upstream_connect"sv,
                                   "upstream_first_byte"sv, "upstream_idle"sv, "shutdown_grace"sv};
 constexpr std::array limit_keys{"max_header_bytes"sv, "max_header_count"sv, "max_connections"sv,
@@ -34,8 +39,9 @@ constexpr std::array site_keys{
     "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,          "tls_key"sv,
     "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv, "cache"sv};
 
-constexpr std::array<table_schema, 8> schema{{{"[server]", server_keys},
+constexpr std::array<table_schema, 9> schema{{{"[server]", server_keys},
                                               {"[admin]", admin_keys},
+                                              {"[log]", log_keys},
                                               {"[timeouts]", timeout_keys},
                                               {"[limits]", limit_keys},
                                               {"[cache]", cache_keys},
@@ -56,6 +62,11 @@ class loader : public toml_reader {
 
   void read_server(const toml::table& root, config& cfg);
   void read_admin(const toml::table& root, config& cfg);
+  void read_log(const toml::table& root, config& cfg);
+  void read_access_log(const toml::node& n, log_settings& out);
+  template <typename Enum, std::size_t N>
+  std::optional<Enum> choice(const toml::node& n, const std::string& key,
+                             const std::array<std::pair<std::string_view, Enum>, N>& names);
   void read_timeouts(const toml::table& root, config& cfg);
   void read_limits(const toml::table& root, config& cfg);
   void read_cache(const toml::table& root, config& cfg);
@@ -97,6 +108,7 @@ void loader::run(const toml::table& root, config& cfg) {
   check_keys(root, "", root_keys, schema);
   read_server(root, cfg);
   read_admin(root, cfg);
+  read_log(root, cfg);
   read_timeouts(root, cfg);
   read_limits(root, cfg);
   read_cache(root, cfg);
@@ -185,6 +197,90 @@ void loader::read_admin(const toml::table& root, config& cfg) {
     }
   }
   cfg.admin.listen = addr.value;
+}
+
+// One of a fixed set of words; the error lists them all.
+template <typename Enum, std::size_t N>
+std::optional<Enum> loader::choice(const toml::node& n, const std::string& key,
+                                   const std::array<std::pair<std::string_view, Enum>, N>& names) {
+  auto text = string_value(n, key);
+  if (!text) return std::nullopt;
+  std::string list;
+  for (const auto& [name, value] : names) {
+    if (*text == name) return value;
+    list += (list.empty() ? "\"" : ", \"") + std::string(name) + "\"";
+  }
+  error(n, key, "'" + *text + "' is not one of " + list);
+  return std::nullopt;
+}
+
+void loader::read_log(const toml::table& root, config& cfg) {
+  const toml::table* t = table(root, "log");
+  if (t == nullptr) return;
+  check_keys(*t, "log", log_keys, schema);
+  static constexpr std::array<std::pair<std::string_view, log_level>, 5> levels{{
+      {"err", log_level::err},
+      {"warning", log_level::warning},
+      {"notice", log_level::notice},
+      {"info", log_level::info},
+      {"debug", log_level::debug},
+  }};
+  static constexpr std::array<std::pair<std::string_view, access_log_query>, 3> queries{{
+      {"redact", access_log_query::redact},
+      {"drop", access_log_query::drop},
+      {"keep", access_log_query::keep},
+  }};
+  if (const toml::node* n = t->get("level"))
+    if (auto v = choice(*n, "log.level", levels)) cfg.log.level = *v;
+  if (const toml::node* n = t->get("access_log")) read_access_log(*n, cfg.log);
+  if (const toml::node* n = t->get("access_log_query"))
+    if (auto v = choice(*n, "log.access_log_query", queries)) cfg.log.query = *v;
+}
+
+// "stderr", "off", or an absolute path whose directory exists and that the daemon could append
+// to. Relative paths are refused, unlike elsewhere: "off" or "stderr" would otherwise be files.
+void loader::read_access_log(const toml::node& n, log_settings& out) {
+  namespace fs = std::filesystem;
+  const std::string key = "log.access_log";
+  auto text = string_value(n, key);
+  if (!text) return;
+  if (*text == "stderr") {
+    out.access_log = access_log_target::stderr_journal;
+    return;
+  }
+  if (*text == "off") {
+    out.access_log = access_log_target::off;
+    return;
+  }
+  fs::path p(*text);
+  if (!p.is_absolute() || !p.has_filename()) {
+    error(n, key,
+          "'" + *text +
+              "' is neither \"stderr\", \"off\" nor an absolute file path, e.g. "
+              "\"/var/log/storecache/access.log\"");
+    return;
+  }
+  p = p.lexically_normal();
+  std::error_code ec;
+  const fs::path dir = p.parent_path();
+  if (!fs::is_directory(dir, ec)) {
+    error(n, key, "directory '" + dir.string() + "' does not exist");
+    return;
+  }
+  auto st = fs::status(p, ec);
+  bool exists = st.type() != fs::file_type::not_found && !ec;
+  if (exists && fs::is_directory(st)) {
+    error(n, key, "'" + p.string() + "' is a directory, not a file");
+    return;
+  }
+  // The file is created if missing: then the directory must be writable.
+  const fs::path& probe = exists ? p : dir;
+  if (::access(probe.c_str(), W_OK) != 0) {
+    error(n, key, "'" + probe.string() + "' is not writable: " + std::strerror(errno));
+    return;
+  }
+  out.access_log = access_log_target::file;
+  out.access_log_file = std::move(p);
 }
 
 void loader::read_timeouts(const toml::table& root, config& cfg) {

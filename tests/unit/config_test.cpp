@@ -541,6 +541,9 @@ TEST_CASE("the example config validates, with and without its optional keys", "[
   CHECK(c.cache.dir == defaults.cache.dir);
   CHECK(c.cache.max_size == defaults.cache.max_size);
   CHECK(c.cache.max_object_size == defaults.cache.max_object_size);
+  CHECK(c.log.level == defaults.log.level);
+  CHECK(c.log.access_log == defaults.log.access_log);
+  CHECK(c.log.query == defaults.log.query);
   REQUIRE(c.sites.size() == 1);
   CHECK(c.sites[0].upstream_max_idle == site{}.upstream_max_idle);
   CHECK(c.sites[0].allow_http_upstream == site{}.allow_http_upstream);
