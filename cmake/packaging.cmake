@@ -6,6 +6,7 @@
 #   /lib/systemd/system/storecache.service
 #   /usr/lib/sysusers.d/storecache.conf       the storecache user and group
 #   /usr/lib/tmpfiles.d/storecache.conf       /var/cache/storecache, /etc/storecache/tls
+#   /etc/logrotate.d/storecache               rotates an access-log file (rename + SIGUSR1)
 #   /etc/storecache/storecache.toml           the example config, a dpkg conffile
 #   /usr/share/doc/storecache/                the example config again, for reference
 #
@@ -21,6 +22,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/storecache.sysusers
         DESTINATION /usr/lib/sysusers.d RENAME storecache.conf)
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/storecache.tmpfiles
         DESTINATION /usr/lib/tmpfiles.d RENAME storecache.conf)
+install(FILES ${PROJECT_SOURCE_DIR}/systemd/storecache.logrotate
+        DESTINATION /etc/logrotate.d RENAME storecache)
 install(FILES ${STORECACHE_EXAMPLE_CONFIG} DESTINATION share/doc/storecache)
 if(EXISTS ${PROJECT_SOURCE_DIR}/README.md)
   install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION share/doc/storecache)
