@@ -17,6 +17,13 @@ namespace {
 using config::access_log_query;
 using config::access_log_target;
 
+// Client-controlled values are cut to these many bytes, so that a line, escaped (up to 4x),
+// stays far below journald's LineMax (48 KiB): a longer one would be split, and its second
+// half, without the "access" prefix, could pose as a line of its own.
+constexpr std::size_t max_path_bytes = 4096;
+constexpr std::size_t max_method_bytes = 64;
+constexpr std::size_t max_why_bytes = 1024;  // may quote a client's Host
+
 bool bare_safe(char c) {
   return c > ' ' && c < 0x7f && c != '"' && c != '\\' && c != '=';
 }
@@ -49,34 +56,13 @@ void append_field(std::string& out, std::string_view key) {
   out += '=';
 }
 
-// The path as the log shows it. The redaction mark "?…" is the only non-ASCII text a line can
-// hold (everything client-sent is escaped), so it cannot be forged by a path.
-void append_path(std::string& out, std::string_view target, access_log_query query) {
-  auto q = target.find('?');
-  if (q == std::string_view::npos || query == access_log_query::keep) {
-    append_log_value(out, target);
-    return;
-  }
-  append_log_value(out, target.substr(0, q),
-                   query == access_log_query::redact ? "?…" : std::string_view());
-}
-
-int open_append(const std::filesystem::path& path) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  } while (fd < 0 && errno == EINTR);
-  return fd;
-}
-
-}  // namespace
-
-void append_log_value(std::string& out, std::string_view v) {
-  append_log_value(out, v, {});
-}
-
-void append_log_value(std::string& out, std::string_view v, std::string_view raw_suffix) {
-  bool bare = !v.empty();
+// v as one logfmt value, at most max_bytes of it (the rest counted, "…(+N bytes)"), then
+// raw_suffix (our own text, not escaped) inside the same value.
+void append_value(std::string& out, std::string_view v, std::string_view raw_suffix = {},
+                  std::size_t max_bytes = std::string_view::npos) {
+  std::size_t cut = v.size() > max_bytes ? v.size() - max_bytes : 0;
+  v.remove_suffix(cut);
+  bool bare = !v.empty() && cut == 0;
   for (char c : v)
     bare = bare && bare_safe(c);
   if (bare) {
@@ -109,8 +95,36 @@ void append_log_value(std::string& out, std::string_view v, std::string_view raw
           fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned char>(c));
     }
   }
+  if (cut > 0) fmt::format_to(std::back_inserter(out), "…(+{} bytes)", cut);
   out += raw_suffix;
   out += '"';
+}
+
+// The path as the log shows it. The marks "?…" (redacted) and "…(+N bytes)" (cut) are the only
+// non-ASCII text a line can hold (every byte a client sent above 0x7f is escaped), so a path
+// cannot forge them.
+void append_path(std::string& out, std::string_view target, access_log_query query) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos || query == access_log_query::keep) {
+    append_value(out, target, {}, max_path_bytes);
+    return;
+  }
+  append_value(out, target.substr(0, q),
+               query == access_log_query::redact ? "?…" : std::string_view(), max_path_bytes);
+}
+
+int open_append(const std::filesystem::path& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+}  // namespace
+
+void append_log_value(std::string& out, std::string_view v) {
+  append_value(out, v);
 }
 
 std::string format_access_line(const request_record& r, access_log_query query) {
@@ -124,7 +138,7 @@ std::string format_access_line(const request_record& r, access_log_query query) 
   append_field(out, "site");
   append_log_value(out, r.site != nullptr ? std::string_view(r.site->name()) : "-");
   append_field(out, "method");
-  append_log_value(out, req.method);
+  append_value(out, req.method, {}, max_method_bytes);
   append_field(out, "path");
   append_path(out, r.path, query);
   auto put = [&out](std::string_view key, auto value) {
@@ -160,7 +174,7 @@ std::string format_access_line(const request_record& r, access_log_query query) 
   put("conn", req.connection_id);
   put("stream", req.stream_id);
   append_field(out, "why");
-  append_log_value(out, r.why.empty() ? std::string_view("-") : r.why);
+  append_value(out, r.why.empty() ? std::string_view("-") : r.why, {}, max_why_bytes);
   return out;
 }
 

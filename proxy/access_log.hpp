@@ -8,6 +8,8 @@
 // (one line in the log). "-" is "none". A value that is not plain printable ASCII without
 // space, '"', '\' and '=' is quoted, with \" \\ \n \r \t and \xHH escapes, so that a
 // client-controlled path can never end a line, add a field or smuggle terminal controls.
+// Client-controlled values are cut (path at 4 KiB, method at 64 bytes, why at 1 KiB, marked
+// "…(+N bytes)") so a line stays whole in the journal.
 //
 // Targets: stderr through the journald-prefix logger ("<6>access time=..."), a file, or off.
 //
@@ -81,7 +83,5 @@ std::string format_access_line(const request_record& r, config::access_log_query
 
 // Appends v as one logfmt value (bare or quoted and escaped, as described above).
 void append_log_value(std::string& out, std::string_view v);
-// The same, with raw_suffix (trusted text, not escaped) appended inside the value.
-void append_log_value(std::string& out, std::string_view v, std::string_view raw_suffix);
 
 }  // namespace storecache::proxy

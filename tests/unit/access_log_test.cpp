@@ -213,6 +213,25 @@ TEST_CASE("access log: a hostile path cannot break the line", "[access_log]") {
   CHECK(field(line_for(s), "path") == "\"\"");
 }
 
+TEST_CASE("access log: client values are cut so a line stays whole in the journal",
+          "[access_log]") {
+  sample s;
+  s.path = "/" + std::string(9999, '\x01') + "?q=1";  // the worst case: 4 bytes per byte
+  s.req.method = std::string(100, 'M');
+  request_record r = s.record();
+  std::string why = "no site serves host '" + std::string(5000, 'h') + "'";
+  r.why = why;
+  std::string line = format_access_line(r, access_log_query::redact);
+  CHECK(line.size() < 24 * 1024);  // journald's LineMax is 48 KiB
+  std::string path = field(line, "path");
+  CHECK(path.size() == 2 + 4095 * 4 + std::string("…(+5904 bytes)?…\"").size());
+  CHECK_THAT(path, Catch::EndsWith("\\x01…(+5904 bytes)?…\""));
+  CHECK(field(line, "method") == "\"" + std::string(64, 'M') + "…(+36 bytes)\"");
+  CHECK_THAT(field(line, "why"),
+             Catch::EndsWith("hhh…(+" + std::to_string(why.size() - 1024) + " bytes)\""));
+  CHECK(field(line, "status") == "200");
+}
+
 TEST_CASE("access log: a file target, reopened after a rename", "[access_log]") {
   scratch_dir dir;
   const fs::path file = dir.path() / "access.log";
