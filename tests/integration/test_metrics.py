@@ -109,7 +109,8 @@ class MetricsTest(harness.StackTest):
         got = lines()
         self.assertEqual(len(got), 3, got)
         for ln in got:
-            self.assertRegex(ln, r"^<[0-7]>", "no journald priority prefix")
+            self.assertRegex(ln, r"^<6>access time=", "no journald priority prefix")
+            self.assertIn(f" path=/gen/{tag}?… ", ln)  # the query redacted (the default)
 
     def test_admin_not_reachable_on_tls_port(self):
         # plain HTTP to the TLS port is not the admin listener
