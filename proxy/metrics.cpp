@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "proxy/request_record.hpp"
+
 namespace storecache::proxy {
 
 std::string_view to_string(protocol p) {
@@ -32,6 +36,61 @@ site_counters& metrics::site(std::string_view name) {
   if (it == sites_.end())
     it = sites_.emplace(std::string(name), std::make_unique<site_counters>()).first;
   return *it->second;
+}
+
+void latency_histogram::observe(std::chrono::nanoseconds d) {
+  const std::int64_t ns = std::max<std::int64_t>(d.count(), 0);
+  // The first bound >= ns: Prometheus buckets count observations <= le.
+  const auto at = std::lower_bound(bounds_ns.begin(), bounds_ns.end(), ns) - bounds_ns.begin();
+  buckets_[static_cast<std::size_t>(at)].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
+}
+
+void latency_histogram::render(std::string& out, std::string_view name,
+                               std::string_view labels) const {
+  auto it = std::back_inserter(out);
+  std::uint64_t cumulative = 0;
+  for (std::size_t k = 0; k < finite_buckets; ++k) {
+    cumulative += buckets_[k].load(std::memory_order_relaxed);
+    fmt::format_to(it, "{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, bounds_text[k], cumulative);
+  }
+  cumulative += buckets_[finite_buckets].load(std::memory_order_relaxed);
+  fmt::format_to(it, "{}_bucket{{{},le=\"+Inf\"}} {}\n", name, labels, cumulative);
+  // Read after the buckets: a concurrent observe() may be in the sum and not yet in a bucket
+  // (or the reverse); Prometheus tolerates that, and the next scrape agrees again.
+  const auto sum_ns = sum_ns_.load(std::memory_order_relaxed);
+  fmt::format_to(it, "{}_sum{{{}}} {}\n", name, labels, static_cast<double>(sum_ns) / 1e9);
+  fmt::format_to(it, "{}_count{{{}}} {}\n", name, labels, cumulative);
+}
+
+void metrics::record(const request_record& r) {
+  auto& c = site(r.site ? std::string_view(r.site->name()) : "_unknown");
+  const auto outcome = static_cast<std::size_t>(r.cache);
+  c.requests[static_cast<std::size_t>(index(r.req.proto))][outcome].fetch_add(1, relaxed);
+  c.responses[static_cast<std::size_t>(code_class_index(r.status))].fetch_add(1, relaxed);
+  if (r.cache != cache_outcome::local)
+    c.response_bytes[r.bytes_from_cache ? 0 : 1].fetch_add(r.bytes, relaxed);
+
+  using std::chrono::duration_cast;
+  using std::chrono::nanoseconds;
+  duration_[outcome].observe(duration_cast<nanoseconds>(r.total));
+  if (r.ttfb > std::chrono::steady_clock::duration::zero())
+    ttfb_[outcome].observe(duration_cast<nanoseconds>(r.ttfb));
+
+  // The device mix counts the store's devices using a site, as the usage history does:
+  // local refusals (421 to scanners, 400, 405) say nothing about the fleet.
+  if (r.site != nullptr && r.cache != cache_outcome::local) {
+    const auto os = static_cast<std::size_t>(r.dev.os);
+    const auto browser = static_cast<std::size_t>(r.dev.browser);
+    if (os < os_count && browser < devices_[os].size()) devices_[os][browser].fetch_add(1, relaxed);
+    const auto major = r.dev.os_major >= 1 && r.dev.os_major <= static_cast<int>(max_os_major)
+                           ? static_cast<std::size_t>(r.dev.os_major)
+                           : 0;
+    if (os < os_count) os_versions_[os][major].fetch_add(1, relaxed);
+    const auto tls = static_cast<std::size_t>(r.tls);
+    tls_versions_[tls < tls_versions_.size() ? tls : tls_versions_.size() - 1].fetch_add(1,
+                                                                                         relaxed);
+  }
 }
 
 namespace {
@@ -113,6 +172,62 @@ std::string metrics::render() const {
     put(fmt::format("storecache_upstream_bytes_total{{site=\"{}\"}} {}\n", escape(name),
                     c->upstream_bytes.load()));
 
+  family(out, "storecache_upstream_errors_total", "counter",
+         "Upstream fetches that failed, by site and kind: resolve (DNS), connect (refused or "
+         "unreachable), tls (handshake or certificate), timeout (connect or first byte), reset "
+         "(closed before or during the response), bad_response (not parseable HTTP).");
+  constexpr std::array<upstream_error, 6> error_kinds{
+      upstream_error::resolve, upstream_error::connect, upstream_error::tls,
+      upstream_error::timeout, upstream_error::reset,   upstream_error::bad_response};
+  for (const auto& [name, c] : sites_)
+    for (auto kind : error_kinds)
+      put(fmt::format("storecache_upstream_errors_total{{site=\"{}\",kind=\"{}\"}} {}\n",
+                      escape(name), to_string(kind),
+                      c->upstream_errors[static_cast<std::size_t>(kind)].load()));
+
+  family(out, "storecache_request_duration_seconds", "histogram",
+         "Time from a request's head to the end of its response (every request, aborted ones "
+         "included), by cache status.");
+  for (int o = 0; o < cache_outcome_count; ++o)
+    duration_[static_cast<std::size_t>(o)].render(
+        out, "storecache_request_duration_seconds",
+        fmt::format("cache_status=\"{}\"", to_string(static_cast<cache_outcome>(o))));
+
+  family(out, "storecache_request_ttfb_seconds", "histogram",
+         "Time from a request's head to its response head being sent (time to first byte), by "
+         "cache status. Requests that ended before a response head was sent are not counted "
+         "here, only in storecache_request_duration_seconds.");
+  for (int o = 0; o < cache_outcome_count; ++o)
+    ttfb_[static_cast<std::size_t>(o)].render(
+        out, "storecache_request_ttfb_seconds",
+        fmt::format("cache_status=\"{}\"", to_string(static_cast<cache_outcome>(o))));
+
+  family(out, "storecache_device_requests_total", "counter",
+         "Requests served for a site (local refusals such as 421 not counted), by the client's "
+         "OS and browser family read from the User-Agent.");
+  for (std::size_t os = 0; os < os_count; ++os)
+    for (std::size_t b = 0; b < devices_[os].size(); ++b)
+      put(fmt::format("storecache_device_requests_total{{os=\"{}\",browser=\"{}\"}} {}\n",
+                      usage::label(static_cast<usage::os_family>(os)),
+                      usage::label(static_cast<usage::browser_family>(b)), devices_[os][b].load()));
+
+  family(out, "storecache_device_os_version_requests_total", "counter",
+         "Requests served for a site, by OS family and major OS version (1-99, or unknown); "
+         "only versions seen since start appear.");
+  for (std::size_t os = 0; os < os_count; ++os)
+    for (std::size_t major = 0; major <= max_os_major; ++major)
+      if (auto n = os_versions_[os][major].load(); n != 0)
+        put(fmt::format(
+            "storecache_device_os_version_requests_total{{os=\"{}\",major=\"{}\"}} {}\n",
+            usage::label(static_cast<usage::os_family>(os)),
+            major == 0 ? std::string("unknown") : std::to_string(major), n));
+
+  family(out, "storecache_tls_requests_total", "counter",
+         "Requests served for a site, by the TLS version negotiated on their connection.");
+  for (std::size_t v = 0; v < tls_versions_.size(); ++v)
+    put(fmt::format("storecache_tls_requests_total{{version=\"{}\"}} {}\n",
+                    usage::label(static_cast<usage::tls_version>(v)), tls_versions_[v].load()));
+
   family(out, "storecache_client_connections", "gauge", "Open client connections, by protocol.");
   for (int p = 0; p < 2; ++p)
     put(fmt::format("storecache_client_connections{{protocol=\"{}\"}} {}\n",
@@ -120,8 +235,12 @@ std::string metrics::render() const {
                     open_connections_[static_cast<std::size_t>(p)].load()));
 
   family(out, "storecache_tls_handshake_failures_total", "counter",
-         "Client TLS handshakes that failed or timed out.");
-  put(fmt::format("storecache_tls_handshake_failures_total {}\n", tls_handshake_failures_.load()));
+         "Client TLS handshakes that failed, by reason: timeout (nothing complete within "
+         "timeouts.client_header), closed (client closed or reset), version, cipher, "
+         "certificate (client rejected ours), plain_http (HTTP sent to the TLS port), other.");
+  for (std::size_t k = 0; k < tls_failure_count; ++k)
+    put(fmt::format("storecache_tls_handshake_failures_total{{reason=\"{}\"}} {}\n",
+                    label(static_cast<tls_failure>(k)), tls_handshake_failures_[k].load()));
 
   family(out, "storecache_connections_rejected_total", "counter",
          "Client connections closed at accept because limits.max_connections was reached.");

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,6 +17,9 @@
 #include <string_view>
 
 #include "proxy/exchange.hpp"
+#include "proxy/tls_failure.hpp"
+#include "proxy/upstream.hpp"
+#include "usage/device.hpp"
 
 namespace storecache::proxy {
 
@@ -45,16 +49,57 @@ struct site_counters {
   std::array<counter, 2> response_bytes{};                             // [byte_source]
   std::array<counter, 6> upstream_requests{};  // [code class], [5] = no response (error)
   counter upstream_bytes{0};
+  // [upstream_error]: failures before or during an upstream response (none/client unused).
+  std::array<counter, 8> upstream_errors{};
 };
+
+// A latency histogram with fixed buckets suited to a LAN cache (1 ms .. 60 s): one relaxed
+// atomic per bucket and the sum in nanoseconds, so observe() neither allocates nor locks.
+// Buckets are stored per interval and made cumulative when rendered; _count is their sum, so
+// a scrape never shows _count and the +Inf bucket disagreeing.
+class latency_histogram {
+ public:
+  static constexpr std::size_t finite_buckets = 15;
+  // Upper bounds in nanoseconds and as the le label shows them (seconds).
+  static constexpr std::array<std::int64_t, finite_buckets> bounds_ns{
+      1'000'000,     2'500'000,     5'000'000,      10'000'000,     25'000'000,
+      50'000'000,    100'000'000,   250'000'000,    500'000'000,    1'000'000'000,
+      2'500'000'000, 5'000'000'000, 10'000'000'000, 30'000'000'000, 60'000'000'000};
+  static constexpr std::array<std::string_view, finite_buckets> bounds_text{
+      "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+      "0.5",   "1",      "2.5",   "5",    "10",    "30",   "60"};
+
+  void observe(std::chrono::nanoseconds d);
+  // Appends name_bucket{labels,le="..."}, name_sum{labels} and name_count{labels} lines.
+  // labels: already formatted and escaped, e.g. cache_status="hit".
+  void render(std::string& out, std::string_view name, std::string_view labels) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, finite_buckets + 1> buckets_{};  // last: > 60 s
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+struct request_record;
+
+inline void count_upstream_error(site_counters& c, upstream_error e) {
+  c.upstream_errors[static_cast<std::size_t>(e)].fetch_add(1, std::memory_order_relaxed);
+}
 
 class metrics {
  public:
+  // Counts one answered request: requests, responses, response bytes (its site's counters),
+  // the duration histograms and the device mix. On the request path: no allocation, and no
+  // lock other than site()'s.
+  void record(const request_record& r);
+
   // The counters of a site ("_unknown" for requests that matched none). Stable address.
   site_counters& site(std::string_view name);
 
   void connection_opened(protocol p) { open_connections_[index(p)].fetch_add(1, relaxed); }
   void connection_closed(protocol p) { open_connections_[index(p)].fetch_sub(1, relaxed); }
-  void tls_handshake_failed() { tls_handshake_failures_.fetch_add(1, relaxed); }
+  void tls_handshake_failed(tls_failure why) {
+    tls_handshake_failures_[static_cast<std::size_t>(why)].fetch_add(1, relaxed);
+  }
   void connection_refused_limit() { connections_over_limit_.fetch_add(1, relaxed); }
 
   // Exchanges being answered right now; graceful shutdown waits for this to reach zero.
@@ -74,10 +119,20 @@ class metrics {
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<site_counters>, std::less<>> sites_;
   std::array<std::atomic<std::int64_t>, 2> open_connections_{};
-  std::atomic<std::uint64_t> tls_handshake_failures_{0};
+  std::array<std::atomic<std::uint64_t>, tls_failure_count> tls_handshake_failures_{};
   std::atomic<std::uint64_t> connections_over_limit_{0};
   std::atomic<std::int64_t> in_flight_{0};
   std::function<std::string()> extra_;
+
+  // Not per site: the fleet is the store's, and labels stay bounded (6 + 49 + 700 + 3 series).
+  std::array<latency_histogram, cache_outcome_count> duration_{};  // [cache_outcome]
+  std::array<latency_histogram, cache_outcome_count> ttfb_{};      // [cache_outcome]
+  using counter = std::atomic<std::uint64_t>;
+  static constexpr std::size_t os_count = usage::os_family_count;
+  static constexpr std::size_t max_os_major = 99;
+  std::array<std::array<counter, usage::browser_family_count>, os_count> devices_{};
+  std::array<std::array<counter, max_os_major + 1>, os_count> os_versions_{};  // [os][0: unknown]
+  std::array<counter, usage::tls_version_count> tls_versions_{};
 };
 
 }  // namespace storecache::proxy
