@@ -13,6 +13,14 @@ enum class level : int { err = 3, warning = 4, notice = 5, info = 6, debug = 7 }
 
 // Lines above this level are dropped before they are formatted.
 inline std::atomic<int> threshold{static_cast<int>(level::info)};
+// Set when --log-level gave the threshold: the config's [log] level then does not change it.
+inline std::atomic<bool> threshold_from_command_line{false};
+
+// The config's level, unless the command line chose one.
+inline void apply_config_level(int config_level) {
+  if (!threshold_from_command_line.load(std::memory_order_relaxed))
+    threshold.store(config_level, std::memory_order_relaxed);
+}
 
 inline bool enabled(level l) {
   return static_cast<int>(l) <= threshold.load(std::memory_order_relaxed);

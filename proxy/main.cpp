@@ -57,6 +57,7 @@ int run(const char* file) {
     log::error("{}: {} configuration error(s); not starting", file, loaded.errors.size());
     return 1;
   }
+  log::apply_config_level(static_cast<int>(loaded.cfg->log.level));
   try {
     auto rt = storecache::proxy::runtime::build(loaded.cfg);
     storecache::proxy::server s(file, rt);
@@ -137,6 +138,7 @@ bool set_log_level(std::string_view v) {
   for (const auto& [n, l] : names)
     if (v == n) {
       storecache::proxy::log::threshold = static_cast<int>(l);
+      storecache::proxy::log::threshold_from_command_line = true;
       return true;
     }
   return false;

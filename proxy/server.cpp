@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "proxy/access_log.hpp"
 #include "proxy/admin.hpp"
 #include "proxy/cache_service.hpp"
 #include "proxy/log.hpp"
@@ -97,7 +98,7 @@ struct connection_slot {
 asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const runtime> rt,
                                        std::shared_ptr<proxy_handler> handler, metrics& stats,
                                        std::atomic<std::size_t>& connections, std::uint64_t id,
-                                       const bool* stopping) {
+                                       const bool* stopping, access_log* access) {
   connection_slot slot{connections};
   error_code ec;
   tcp::endpoint client = socket.remote_endpoint(ec);
@@ -115,6 +116,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
   connection_context ctx{
       rt->cfg, *handler, stats, client, std::string(sni_name(stream.native_handle())),
       id,      stopping, rt};
+  ctx.access = access;
   ctx.tls = usage::tls_version_from(::SSL_get_version(stream.native_handle()));
   if (alpn_selected(stream.native_handle()) == "h2")
     co_await run_http2_session(stream, ctx);
@@ -144,6 +146,7 @@ int server::run() {
   cache_ = std::make_unique<cache_service>(cfg.cache);
   stats_.set_extra([c = cache_.get()] { return c->render_metrics(); });
   usage_ = std::make_unique<usage_service>(cache_->store());
+  access_ = access_log::open(cfg.log);
 
   // Bind everything first: a port in use is a start-up error, reported before READY.
   for (unsigned i = 0; i < n; ++i) {
@@ -182,7 +185,7 @@ int server::run() {
           auto id = s.next_connection_id_.fetch_add(1, std::memory_order_relaxed);
           asio::co_spawn(w.io,
                          serve_connection(std::move(socket), w.rt, w.handler, s.stats_,
-                                          s.connections_, id, &w.stopping),
+                                          s.connections_, id, &w.stopping, s.access_.get()),
                          log_exception);
         }
       };
@@ -213,6 +216,7 @@ int server::run() {
       log_exception);
 
   asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
+  signals.add(SIGUSR1);
   asio::steady_timer drain_timer(control);
   std::function<void()> wait_signal;
   auto start_drain = [&] {
@@ -251,6 +255,8 @@ int server::run() {
       if (ec) return;
       if (sig == SIGHUP) {
         reload();
+      } else if (sig == SIGUSR1) {
+        access_->reopen();
       } else {
         start_drain();
       }
@@ -339,6 +345,8 @@ void server::reload() {
       old_cfg.server.workers != next->cfg->server.workers)
     log::warn("reload: listen addresses and workers change only on restart");
   rt_ = next;
+  access_->reconfigure(next->cfg->log);
+  log::apply_config_level(static_cast<int>(next->cfg->log.level));
   for (auto& w : workers_)
     asio::post(w->io, [&w = *w, next] { w.rt = next; });
   log::notice("reloaded: {} site(s); open connections keep their settings until they close",

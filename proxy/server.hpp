@@ -21,6 +21,7 @@ namespace storecache::proxy {
 struct server_worker;
 class cache_service;
 class usage_service;
+class access_log;
 
 class server {
  public:
@@ -37,6 +38,7 @@ class server {
   std::shared_ptr<const runtime> rt_;
   metrics stats_;
   std::unique_ptr<cache_service> cache_;
+  std::unique_ptr<access_log> access_;
   std::unique_ptr<usage_service> usage_;  // in the cache's LMDB env: destroyed before cache_
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> next_connection_id_{1};
