@@ -330,6 +330,15 @@ if [ "$mode" = check ]; then
     say "FAIL /metrics did not answer"
     fail=$((fail + 1))
   fi
+  # The status page counts what was just served (it flushes the usage history first).
+  if page="$(curl -fsS --max-time 5 "http://127.0.0.1:$admin_port/" 2>/dev/null)" &&
+    grep -q '<b id="requests">[1-9]' <<<"$page"; then
+    say "ok   status page at http://127.0.0.1:$admin_port/ shows the requests"
+    pass=$((pass + 1))
+  else
+    say "FAIL status page did not answer or shows no requests"
+    fail=$((fail + 1))
+  fi
 
   cleanup
   if [ "$sc_status" != 0 ]; then
@@ -355,6 +364,10 @@ storecache demo is running. "localhost" resolves to this machine; the demo CA is
 
   A seek into the video (Range):
     curl --cacert $ca_rel -r 1000000-1999999 $base/course/video/intro.mp4 -o /dev/null -D -
+
+  Status page (browser): http://127.0.0.1:$admin_port/
+  Usage report (the figures are written every 5 s):
+    ${bin#"$repo/"} report --config ${config#"$repo/"} --since 24h
 
   Metrics and health:
     curl http://127.0.0.1:$admin_port/metrics
