@@ -1,0 +1,111 @@
+// The status page: one bar per hour and series carrying exact bytes, round scales, local hour
+// labels, and HTML escaping of names a client controls (asset paths).
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "usage/status_page.hpp"
+
+using namespace storecache::usage;
+
+namespace {
+
+const std::uint32_t h0 = 480000;  // 2024-10-04T00:00:00Z
+
+usage_summary hours(std::uint32_t from, std::uint32_t n) {
+  usage_summary s;
+  s.from_hour = from;
+  s.to_hour = from + n - 1;
+  s.hours.resize(n);
+  return s;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1))
+    ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("html_escape: markup characters, control bytes and bad UTF-8") {
+  CHECK(html_escape("a<b>&\"c'") == "a&lt;b&gt;&amp;&quot;c&#39;");
+  CHECK(html_escape("plain/path.mp4") == "plain/path.mp4");
+  CHECK(html_escape("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x8E\xA5") ==
+        "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x8E\xA5");  // é € 🎥 kept
+  CHECK(html_escape("a\nb\x7f") ==
+        "a\xEF\xBF\xBD"
+        "b\xEF\xBF\xBD");                                        // controls -> U+FFFD
+  CHECK(html_escape("\xC3") == "\xEF\xBF\xBD");                  // truncated sequence
+  CHECK(html_escape("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
+  CHECK(html_escape("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  CHECK(html_escape("\xF4\x90\x80\x80").find("\xF4") == std::string::npos);      // > U+10FFFF
+}
+
+TEST_CASE("status page: charts carry every hour's exact bytes") {
+  auto day = hours(h0, 24);
+  day.hours[5] = usage_counts{10, 5, 3000, 1000, 1500, 2};
+  day.hours[23] = usage_counts{4, 4, 800, 0, 0, 0};
+  day.total = usage_counts{14, 9, 3800, 1000, 1500, 2};
+  auto week = hours(h0 - 144, 168);
+  week.hours[167] = day.hours[23];
+  week.total = day.total;
+  status_inputs in{.day = day,
+                   .week = week,
+                   .cache_bytes = 512,
+                   .cache_max_bytes = 1024,
+                   .cache_objects = 3,
+                   .now_unix = std::int64_t{h0 + 23} * 3600 + 60,
+                   .utc_offset_seconds = 3600,
+                   .host_name = "store-042",
+                   .version = "0.1.0",
+                   .refresh_seconds = 30};
+  const std::string page = render_status_page(in);
+
+  CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(page.find("<meta http-equiv=\"refresh\" content=\"30\">") != std::string::npos);
+  CHECK(page.find("<script") == std::string::npos);
+  CHECK(count(page, "<rect class=\"served\"") == 24 + 168);
+  CHECK(count(page, "<rect class=\"upstream\"") == 24 + 168);
+  // Hour 5 of the day: 3000 + 1000 served, 1500 from upstream, labelled in UTC.
+  CHECK(page.find("data-hour=\"2024-10-04T05:00Z\" data-bytes=\"4000\"") != std::string::npos);
+  CHECK(page.find("data-hour=\"2024-10-04T05:00Z\" data-bytes=\"1500\"") != std::string::npos);
+  // The scale is the next power of two above the tallest bar (4000 -> 4096).
+  CHECK(page.find("id=\"chart-24h\" class=\"chart\" viewBox=\"0 0 960 220\" role=\"img\"") !=
+        std::string::npos);
+  CHECK(page.find("data-scale=\"4096\"") != std::string::npos);
+  // Headline figures: 14 requests, 9 of them from the cache.
+  CHECK(page.find("<b id=\"requests\">14</b>") != std::string::npos);
+  CHECK(page.find("<b id=\"hit-ratio\">64.3 %</b>") != std::string::npos);
+  CHECK(page.find("id=\"saved\" data-bytes=\"") != std::string::npos);
+  CHECK(page.find("50.0 %") != std::string::npos);  // cache fill 512 of 1024
+  CHECK(page.find("3 objects stored") != std::string::npos);
+  // Hour labels are local (UTC+1): the day's 23:00 UTC bar is labelled as midnight.
+  CHECK(page.find("Sat 05 Oct 00:00") != std::string::npos);
+}
+
+TEST_CASE("status page: a hostile asset name is text, not markup") {
+  auto day = hours(h0, 24);
+  auto week = hours(h0 - 144, 168);
+  week.top_assets.push_back(
+      {"learn.example.com/<script>alert(1)</script>\"onload=x", usage_counts{1, 0, 10, 0, 10, 10}});
+  week.devices["ios/safari"] = usage_counts{1, 0, 10, 0, 10, 0};
+  week.total = usage_counts{1, 0, 10, 0, 10, 10};
+  status_inputs in{.day = day, .week = week, .host_name = "<b>host</b>", .version = "x"};
+  const std::string page = render_status_page(in);
+  CHECK(page.find("<script") == std::string::npos);
+  CHECK(page.find("&lt;script&gt;alert(1)&lt;/script&gt;&quot;onload=x") != std::string::npos);
+  CHECK(page.find("&lt;b&gt;host&lt;/b&gt;") != std::string::npos);
+  CHECK(page.find("iOS/iPadOS · Safari") != std::string::npos);
+}
+
+TEST_CASE("status page: no traffic yet") {
+  auto day = hours(h0, 24);
+  auto week = hours(h0 - 144, 168);
+  status_inputs in{.day = day, .week = week, .host_name = "h", .version = "x"};
+  const std::string page = render_status_page(in);
+  CHECK(page.find("<b id=\"requests\">0</b>") != std::string::npos);
+  CHECK(page.find("no requests yet") != std::string::npos);
+  CHECK(page.find("none yet") != std::string::npos);
+  CHECK(count(page, "height=\"0.00\"") == 2 * (24 + 168));  // every bar empty
+}
