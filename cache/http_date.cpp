@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdio>
 
+#include "cache/cache_control.hpp"
+
 namespace storecache::cache {
 
 namespace {
@@ -10,18 +12,6 @@ namespace {
 constexpr bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
-
-namespace {
 
 constexpr std::array<std::string_view, 12> month_names = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -73,7 +63,7 @@ std::optional<clock_time> make_time(int year, unsigned month, int day, std::chro
 }  // namespace
 
 std::optional<clock_time> parse_http_date(std::string_view text) {
-  text = trim(text);
+  text = trim_ows(text);
   auto comma = text.find(',');
   if (comma == 3) {  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
     cursor c{text.substr(4)};

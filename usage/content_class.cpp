@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <initializer_list>
 
+#include "cache/cache_control.hpp"
+
 namespace storecache::usage {
 
 namespace {
@@ -47,17 +49,9 @@ bool iany(std::string_view a, std::initializer_list<std::string_view> list) {
   return false;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 // The media type without parameters: "text/html; charset=utf-8" -> "text/html".
 std::string_view media_type(std::string_view content_type) {
-  return trim(content_type.substr(0, content_type.find(';')));
+  return cache::trim_ows(content_type.substr(0, content_type.find(';')));
 }
 
 // The last path segment without query or fragment.

@@ -4,9 +4,12 @@
 // - terminal_safe: valid UTF-8 passes; control bytes (C0, DEL, C1) and invalid bytes become
 //   \xNN, so a crafted path cannot send escape sequences to the terminal of whoever runs
 //   `storecache report`.
+// - html_escape (status_page.hpp): markup characters as entities; control bytes and invalid
+//   UTF-8 as U+FFFD, so an asset name is always text on the status page, never markup.
 #include <fmt/format.h>
 
 #include "usage/report.hpp"
+#include "usage/status_page.hpp"
 
 namespace storecache::usage {
 
@@ -99,6 +102,48 @@ std::string terminal_safe(std::string_view s) {
         fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned char>(s[i + k]));
     }
     i += n;
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      if (const std::size_t n = utf8_sequence(s, i)) {
+        out.append(s.substr(i, n));
+        i += n;
+      } else {
+        out += "\xEF\xBF\xBD";  // U+FFFD
+        ++i;
+      }
+      continue;
+    }
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7F)
+          out += "\xEF\xBF\xBD";
+        else
+          out += static_cast<char>(c);
+    }
+    ++i;
   }
   return out;
 }
