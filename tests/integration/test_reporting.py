@@ -136,7 +136,7 @@ class ReportTest(harness.StackTest):
     def assert_counts(self, got, want, what):
         self.assertEqual({k: got[k] for k in want}, want, what)
 
-    def test_report_agrees_with_the_workload_and_survives_restart(self):
+    def test_report_agrees_with_the_workload_and_survives_restart_and_kill(self):
         self.run_workload(WORKLOAD)
         # A request for no site: answered 421 by storecache, not part of the usage figures.
         r = self.stack.curl("/gen/x", headers=["Host: unknown.example.com"])
@@ -166,7 +166,14 @@ class ReportTest(harness.StackTest):
         more = [("logo.png", "android", False, "hit")]
         self.run_workload(more)
         total2, by2 = expected(WORKLOAD + more)
-        self.check_report(self.wait_requests(total2["requests"]), total2, by2)
+        flushed = self.wait_requests(total2["requests"])
+        self.check_report(flushed, total2, by2)
+
+        # kill -9 after a flush: what was flushed is committed in LMDB and stays.
+        self.stack.daemon.kill()
+        self.assertEqual(self.report_json(), flushed, "the history changed across kill -9")
+        self.stack.daemon.start()
+        self.check_report(self.report_json(), total2, by2)
 
     def check_report(self, rep, total, by):
         self.assert_counts(rep, {k: v for k, v in total.items() if k != "bytes_served"} | {
