@@ -15,6 +15,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fmt/format.h>
+
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -144,9 +146,9 @@ int server::run() {
 
   // The cache first: a cache directory we cannot use is a start-up error.
   cache_ = std::make_unique<cache_service>(cfg.cache);
-  stats_.set_extra([c = cache_.get()] { return c->render_metrics(); });
   usage_ = std::make_unique<usage_service>(cache_->store());
   access_ = access_log::open(cfg.log);
+  stats_.set_extra([this] { return cache_->render_metrics() + own_failure_metrics(); });
 
   // Bind everything first: a port in use is a start-up error, reported before READY.
   for (unsigned i = 0; i < n; ++i) {
@@ -287,6 +289,20 @@ int server::run() {
   cache_.reset();  // waits for disk work, flushes access recency
   log::notice("stopped");
   return 0;
+}
+
+// Failures of storecache's own bookkeeping: nothing a request sees, but lost data ops must know of.
+std::string server::own_failure_metrics() const {
+  return fmt::format(
+      "# HELP storecache_access_log_write_errors_total Access-log lines that could not be written "
+      "to the log file (disk full, I/O error); requests are not affected.\n"
+      "# TYPE storecache_access_log_write_errors_total counter\n"
+      "storecache_access_log_write_errors_total {}\n"
+      "# HELP storecache_usage_history_errors_total Writes of usage counts to the history that "
+      "failed; those counts are missing from the status page and the report.\n"
+      "# TYPE storecache_usage_history_errors_total counter\n"
+      "storecache_usage_history_errors_total {}\n",
+      access_->write_errors(), usage_->errors());
 }
 
 std::string server::status_page() {

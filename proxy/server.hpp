@@ -34,6 +34,7 @@ class server {
  private:
   void reload();
   std::string status_page();  // the admin listener's "/"
+  std::string own_failure_metrics() const;
   std::filesystem::path config_file_;
   std::shared_ptr<const runtime> rt_;
   metrics stats_;

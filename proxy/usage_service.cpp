@@ -25,15 +25,18 @@ usage_service::usage_service(cache::store& store) : history_(open_history(store)
 void usage_service::flush() {
   auto delta = recorder_.take();
   if (!delta.empty())
-    if (auto ec = history_.add(delta))
+    if (auto ec = history_.add(delta)) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
       log::warn("usage history: adding {} bucket(s) failed: {}", delta.size(), ec.message());
+    }
   const std::uint32_t now = current_hour();
   if (now != pruned_hour_ && now > usage::history_retention_hours) {
     pruned_hour_ = now;
     auto n = history_.prune(now - usage::history_retention_hours);
-    if (!n)
+    if (!n) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
       log::warn("usage history: pruning failed: {}", n.error().message());
-    else if (*n > 0)
+    } else if (*n > 0)
       log::info("usage history: dropped {} bucket(s) older than {} days", *n,
                 usage::history_retention_hours / 24);
   }

@@ -3,6 +3,7 @@
 // page reads. Opened with the cache (it lives in the cache's LMDB environment).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <ctime>
 
@@ -25,10 +26,14 @@ class usage_service {
   // The last `hours` hours, the current one included, after a flush.
   usage::result<usage::usage_summary> last_hours(std::uint32_t hours, std::size_t top_n = 10);
 
+  // Flushes (or prunes) that failed since start: their counts are lost. For /metrics.
+  std::uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+
  private:
   usage::recorder recorder_;
   usage::history history_;
   std::uint32_t pruned_hour_ = 0;
+  std::atomic<std::uint64_t> errors_{0};
 };
 
 }  // namespace storecache::proxy

@@ -342,6 +342,29 @@ class ReloadTest(LogDirTest):
         self.assertEqual(len(self.all_lines(tag)), 2)
 
 
+class DiskFullTest(harness.StackTest):
+    """A log file on a full disk (/dev/full: every write fails with ENOSPC): every request is
+    still answered, each lost line is counted, and the failure is logged once."""
+
+    stack_args = {"overrides": {"log": {"access_log": "/dev/full"}}}
+
+    def test_lost_lines_are_counted_and_requests_served(self):
+        name = "storecache_access_log_write_errors_total"
+        before = self.metric(name)
+        n = 5
+        for i in range(n):
+            r = self.get(f"/gen/full{i}?size=2000", http2=bool(i % 2))
+            self.assertEqual((r.status, len(r.body)), (200, 2000))
+        deadline = time.monotonic() + 2
+        while self.metric(name) - before < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.metric(name) - before, n)
+        self.assertEqual(self.metric("storecache_usage_history_errors_total"), 0)
+        log = self.stack.daemon.stderr_text()
+        self.assertEqual(len(re.findall(r"access log: writing to /dev/full failed", log)), 1, log)
+        self.assertHealthy()
+
+
 class CheckConfigTest(unittest.TestCase):
     def test_missing_log_directory_is_a_config_error(self):
         stack = harness.Stack()
