@@ -280,7 +280,8 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
                              .tls = rec.tls,
                              .http2 = req.proto == protocol::http2,
                              .from_cache = out.bytes_from_cache,
-                             .bytes = out.bytes});
+                             .bytes = out.bytes,
+                             .status = out.status});
   if (ctx.access) ctx.access->write(rec);
 }
 

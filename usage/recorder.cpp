@@ -110,7 +110,7 @@ void recorder::record(const request_facts& r) {
   count_request(w.os_version[os * os_major_slots + major], r);
   count_request(w.tls[static_cast<std::size_t>(r.tls)], r);
   count_request(w.protocol[r.http2 ? 1 : 0], r);
-  count_request(w.asset(asset), r);
+  if (r.status < 400) count_request(w.asset(asset), r);
   count_request(slot(w.sites, r.site), r);
 }
 

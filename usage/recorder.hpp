@@ -32,6 +32,7 @@ struct request_facts {
   bool http2 = false;
   bool from_cache = false;  // hit, stale or revalidated: the body came from the store
   std::uint64_t bytes = 0;  // response body bytes sent
+  unsigned status = 200;    // 4xx/5xx answers count everywhere but in the asset buckets
 };
 
 // One upstream response body (or the part that arrived before a failure), or a failed
@@ -52,6 +53,8 @@ class recorder {
   recorder& operator=(const recorder&) = delete;
 
   // Adds to the buckets total, content, device, os_version, tls, protocol, asset and site.
+  // Error answers (status >= 400) skip the asset buckets: a client probing random paths must
+  // not fill an hour's asset cap and push the real content into other_assets.
   void record(const request_facts& r);
   // Adds upstream_bytes and upstream_requests (1) to total, content, asset and site.
   void record(const upstream_facts& u);

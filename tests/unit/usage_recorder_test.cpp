@@ -1,6 +1,7 @@
 // The recorder: what one request and one upstream body add, hours, the asset cap, exact totals
 // under concurrent recording and taking, and the way into the history.
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -133,6 +134,29 @@ TEST_CASE("usage recorder: distinct assets per window are capped", "[usage][reco
   d = rec.take();
   const std::string cut = ("learn.example.com" + long_path).substr(0, max_name_bytes);
   CHECK(get(d, h0, dimension::asset, cut).requests == 1);
+}
+
+TEST_CASE("usage recorder: error answers are not assets", "[usage][recorder]") {
+  recorder rec;
+  for (int i = 0; i < 3000; ++i) {  // a scanner: 3000 random paths, all 404
+    const std::string path = "/probe/" + std::to_string(i);
+    request_facts probe = iphone_hit(10);
+    probe.from_cache = false;
+    probe.status = 404;
+    probe.path = path;
+    rec.record(probe);
+  }
+  rec.record(iphone_hit(1000));
+  const usage_delta d = rec.take();
+  CHECK(get(d, h0, dimension::total, "").requests == 3001);
+  CHECK(get(d, h0, dimension::site, "learn.example.com").requests == 3001);
+  CHECK(get(d, h0, dimension::device, "ios/safari").requests == 3001);
+  CHECK(get(d, h0, dimension::asset, "learn.example.com/v/intro.mp4").requests == 1);
+  CHECK(get(d, h0, dimension::asset, std::string(other_assets)).requests == 0);
+  std::size_t assets = 0;
+  for (const auto& [k, c] : d)
+    assets += k.dim == dimension::asset ? 1 : 0;
+  CHECK(assets == 1);
 }
 
 TEST_CASE("usage recorder: exact totals with concurrent writers and takes", "[usage][recorder]") {
