@@ -99,34 +99,6 @@ class table {
   bool name_last_ = false;
 };
 
-std::string device_name(std::string_view key) {
-  const auto slash = key.find('/');
-  const std::string_view os = key.substr(0, slash);
-  const std::string_view browser = slash == std::string_view::npos ? "" : key.substr(slash + 1);
-  std::string out;
-  for (int i = 0; i < os_family_count; ++i)
-    if (label(static_cast<os_family>(i)) == os) out = display_name(static_cast<os_family>(i));
-  if (out.empty()) return terminal_safe(key);
-  if (os == label(os_family::other)) out = "Other OS";
-  if (browser == label(browser_family::other)) return out + ", other browser or player";
-  for (int i = 0; i < browser_family_count; ++i)
-    if (label(static_cast<browser_family>(i)) == browser)
-      return out + ", " + std::string(display_name(static_cast<browser_family>(i)));
-  return terminal_safe(key);
-}
-
-std::string os_version_name(std::string_view key) {
-  const auto space = key.find(' ');
-  const std::string_view os = key.substr(0, space);
-  const std::string_view v = space == std::string_view::npos ? "" : key.substr(space + 1);
-  for (int i = 0; i < os_family_count; ++i)
-    if (label(static_cast<os_family>(i)) == os) {
-      const std::string name(display_name(static_cast<os_family>(i)));
-      return v == "0" || v.empty() ? name + " (version unknown)" : name + " " + std::string(v);
-    }
-  return terminal_safe(key);
-}
-
 using named_counts = std::map<std::string, usage_counts, std::less<>>;
 
 // Requests and their share of all requests, busiest first.
@@ -214,8 +186,8 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
     content.render(out);
   }
 
-  share_table(out, "Devices", s.devices, t.requests, device_name);
-  share_table(out, "OS versions", s.os_versions, t.requests, os_version_name);
+  share_table(out, "Devices", s.devices, t.requests, device_display_name);
+  share_table(out, "OS versions", s.os_versions, t.requests, os_version_display_name);
   share_table(out, "TLS", s.tls, t.requests, plain_name);
   share_table(out, "Protocols", s.protocols, t.requests, plain_name);
 
@@ -240,6 +212,34 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
 }
 
 }  // namespace
+
+std::string device_display_name(std::string_view key) {
+  const auto slash = key.find('/');
+  const std::string_view os = key.substr(0, slash);
+  const std::string_view browser = slash == std::string_view::npos ? "" : key.substr(slash + 1);
+  std::string out;
+  for (int i = 0; i < os_family_count; ++i)
+    if (label(static_cast<os_family>(i)) == os) out = display_name(static_cast<os_family>(i));
+  if (out.empty()) return terminal_safe(key);
+  if (os == label(os_family::other)) out = "Other OS";
+  if (browser == label(browser_family::other)) return out + ", other browser or player";
+  for (int i = 0; i < browser_family_count; ++i)
+    if (label(static_cast<browser_family>(i)) == browser)
+      return out + ", " + std::string(display_name(static_cast<browser_family>(i)));
+  return terminal_safe(key);
+}
+
+std::string os_version_display_name(std::string_view key) {
+  const auto space = key.find(' ');
+  const std::string_view os = key.substr(0, space);
+  const std::string_view v = space == std::string_view::npos ? "" : key.substr(space + 1);
+  for (int i = 0; i < os_family_count; ++i)
+    if (label(static_cast<os_family>(i)) == os) {
+      const std::string name(display_name(static_cast<os_family>(i)));
+      return v == "0" || v.empty() ? name + " (version unknown)" : name + " " + std::string(v);
+    }
+  return terminal_safe(key);
+}
 
 std::optional<std::uint32_t> parse_period(std::string_view text) {
   if (text.size() < 2 || text.size() > 7) return std::nullopt;

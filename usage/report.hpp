@@ -26,6 +26,12 @@ std::optional<std::uint32_t> parse_period(std::string_view text);
 // with exact integer byte counts (schema documented in the README).
 std::string render_report(const usage_summary& s, const report_options& opts);
 
+// History keys for people: "ios/safari" -> "iOS/iPadOS, Safari", "android/other" ->
+// "Android, other browser or player"; "ios 17" -> "iOS/iPadOS 17", "ios 0" -> "iOS/iPadOS
+// (version unknown)". A key of no known family is shown terminal_safe.
+std::string device_display_name(std::string_view key);
+std::string os_version_display_name(std::string_view key);
+
 // "1.5 GiB", "312 KiB", "17 B": for people.
 std::string human_bytes(std::uint64_t n);
 

@@ -45,7 +45,7 @@ std::uint64_t nice_ceiling(std::uint64_t v) {
 // byte count (data-*) and a tooltip.
 void hourly_chart(std::string& out, std::string_view id, const usage_summary& s,
                   std::int64_t offset, bool daily_labels) {
-  constexpr double width = 960, height = 220, left = 70, right = 10, top = 12, bottom = 30;
+  constexpr double width = 960, height = 220, left = 100, right = 10, top = 12, bottom = 30;
   const double plot_w = width - left - right, plot_h = height - top - bottom;
   const std::size_t n = std::max<std::size_t>(s.hours.size(), 1);
   std::uint64_t peak = 0;
@@ -114,8 +114,10 @@ void share_table(std::string& out, std::string_view id, std::string_view first_c
     return a.c.requests > b.c.requests;
   });
   auto it = std::back_inserter(out);
-  fmt::format_to(it, "<table id=\"{}\"><thead><tr><th>{}</th><th>requests</th><th>share</th>", id,
-                 first_column);
+  fmt::format_to(it,
+                 "<div class=\"scroll\"><table "
+                 "id=\"{}\"><thead><tr><th>{}</th><th>requests</th><th>share</th>",
+                 id, first_column);
   if (bytes) out += "<th>served</th><th>from upstream</th><th>byte hit ratio</th>";
   out += "</tr></thead><tbody>\n";
   if (rows.empty())
@@ -139,21 +141,7 @@ void share_table(std::string& out, std::string_view id, std::string_view first_c
     }
     out += "</tr>\n";
   }
-  out += "</tbody></table>\n";
-}
-
-std::string device_name(std::string_view key) {
-  // "ios/safari" -> "iOS/iPadOS · Safari"
-  auto slash = key.find('/');
-  std::string_view os = key.substr(0, slash);
-  std::string_view browser = slash == std::string_view::npos ? "" : key.substr(slash + 1);
-  std::string out(os), b(browser);
-  for (int i = 0; i < os_family_count; ++i)
-    if (label(static_cast<os_family>(i)) == os) out = display_name(static_cast<os_family>(i));
-  for (int i = 0; i < browser_family_count; ++i)
-    if (label(static_cast<browser_family>(i)) == browser)
-      b = display_name(static_cast<browser_family>(i));
-  return out + " · " + b;
+  out += "</tbody></table></div>\n";
 }
 
 constexpr std::string_view style = R"(
@@ -166,7 +154,7 @@ header p{margin:4px 0 0;color:#b9c2d0;font-size:13px}
 main{padding:16px 24px;max-width:1100px}
 section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:14px 18px;margin:0 0 16px}
 h2{font-size:16px;margin:0 0 10px}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(130px,1fr));gap:10px}
 .card{border:1px solid var(--line);border-radius:6px;padding:10px}
 .card b{display:block;font-size:22px}
 .card span{color:var(--muted);font-size:12px}
@@ -187,6 +175,9 @@ td.asset{word-break:break-all}
 .fill span{display:block;height:14px;background:var(--served)}
 .cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}
 footer{color:var(--muted);font-size:12px;padding:0 24px 24px}
+.scroll{overflow-x:auto}
+@media (max-width:600px){main{padding:10px}section{padding:10px 12px}header{padding:12px}
+.card b{font-size:18px}.chart .axis{font-size:24px}th,td{padding:4px 5px}}
 )";
 
 }  // namespace
@@ -263,7 +254,8 @@ std::string render_status_page(const status_inputs& in) {
   share_table(out, "content", "content class", std::move(classes), week.total.requests, true);
   out += "</section>\n<section><h2>Top assets by upstream bytes, last 7 days</h2>\n";
   out +=
-      "<table id=\"top-assets\"><thead><tr><th>asset</th><th>requests</th><th>served</th>"
+      "<div class=\"scroll\"><table "
+      "id=\"top-assets\"><thead><tr><th>asset</th><th>requests</th><th>served</th>"
       "<th>from upstream</th></tr></thead><tbody>\n";
   if (week.top_assets.empty()) out += "<tr><td colspan=\"4\" class=\"none\">none yet</td></tr>\n";
   for (const auto& [name, c] : week.top_assets)
@@ -272,7 +264,7 @@ std::string render_status_page(const status_inputs& in) {
                    "class=\"num\">{}</td><td class=\"num\" data-bytes=\"{}\">{}</td></tr>\n",
                    html_escape(name), c.requests, human_bytes(c.bytes_served()), c.upstream_bytes,
                    human_bytes(c.upstream_bytes));
-  out += "</tbody></table></section>\n";
+  out += "</tbody></table></div></section>\n";
 
   // The device mix (7 days).
   auto rows = [](const auto& map, auto name_of) {
@@ -283,10 +275,10 @@ std::string render_status_page(const status_inputs& in) {
   };
   auto same = [](std::string_view k) { return std::string(k); };
   out += "<section><h2>Devices, last 7 days</h2><div class=\"cols\"><div>\n";
-  share_table(out, "devices", "system · browser", rows(week.devices, device_name),
+  share_table(out, "devices", "system, browser", rows(week.devices, device_display_name),
               week.total.requests, false);
   out += "</div><div>\n";
-  share_table(out, "os-versions", "system version", rows(week.os_versions, same),
+  share_table(out, "os-versions", "system version", rows(week.os_versions, os_version_display_name),
               week.total.requests, false);
   share_table(out, "tls", "TLS version", rows(week.tls, same), week.total.requests, false);
   share_table(out, "protocols", "HTTP version", rows(week.protocols, same), week.total.requests,

@@ -152,7 +152,7 @@ class StatusPageTest(harness.StackTest):
                       assets: rows('top-assets'), tls: rows('tls'), protocols: rows('protocols')};""")
             self.assertEqual(tables["content"], ["Video", "Image"])
             self.assertEqual(sorted(tables["devices"]),
-                             ["Android · Chrome", "iOS/iPadOS · Safari"])
+                             ["Android, Chrome", "iOS/iPadOS, Safari"])
             self.assertEqual(tables["assets"], [harness.SITE + "/gen/course.mp4",
                                                 harness.SITE + "/gen/badge.png"])
             self.assertEqual(tables["tls"], ["TLSv1.3"])

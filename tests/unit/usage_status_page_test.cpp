@@ -96,7 +96,7 @@ TEST_CASE("status page: a hostile asset name is text, not markup") {
   CHECK(page.find("<script") == std::string::npos);
   CHECK(page.find("&lt;script&gt;alert(1)&lt;/script&gt;&quot;onload=x") != std::string::npos);
   CHECK(page.find("&lt;b&gt;host&lt;/b&gt;") != std::string::npos);
-  CHECK(page.find("iOS/iPadOS · Safari") != std::string::npos);
+  CHECK(page.find("iOS/iPadOS, Safari") != std::string::npos);
 }
 
 TEST_CASE("status page: no traffic yet") {
