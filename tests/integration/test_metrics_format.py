@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -21,6 +22,8 @@ from harness import SITE  # noqa: E402
 
 UNKNOWN = "_unknown"
 DEAD = "dead.example.com"
+BADNAME = "badname.example.com"  # its upstream certificate does not match upstream_sni: tls
+GARBAGE = "garbage.example.com"  # its upstream answers bytes that are not HTTP: bad_response
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
           "like Gecko) Version/17.4 Mobile/15E148 Safari/604.1")
@@ -194,10 +197,20 @@ class UpstreamErrorTest(PromtoolMixin, harness.StackTest):
         cls.stack = harness.Stack(**cls.stack_args)
         try:
             cls.stack.add_site(DEAD, upstream_port=harness.free_port())
+            cls.stack.add_site(BADNAME, upstream_sni="not-the-origin.test")
+            cls.garbage = socket.create_server(("127.0.0.1", 0))
+            threading.Thread(target=answer_garbage, args=(cls.garbage,), daemon=True).start()
+            cls.stack.add_site(GARBAGE, allow_http_upstream=True,
+                               upstream=f"http://127.0.0.1:{cls.garbage.getsockname()[1]}")
             cls.stack.start()
         except BaseException:
             cls.stack.close()
             raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.garbage.close()
 
     def tearDown(self):
         self.assertHealthy()
@@ -215,16 +228,38 @@ class UpstreamErrorTest(PromtoolMixin, harness.StackTest):
                      "/gen/pass-drop?size=2000000&drop_after=100000"):
             r = self.stack.curl(path)
             self.assertNotEqual(r.exit, 0, r)
-        samples = settle(self.stack, "storecache_upstream_errors_total", 6)
+        # tls: the origin's certificate does not name upstream_sni
+        self.assertEqual(self.stack.curl("/gen/x?size=10", host=BADNAME).status, 502)
+        # bad_response: the origin answers bytes that are not HTTP
+        self.assertEqual(self.stack.curl("/gen/x?size=10", host=GARBAGE).status, 502)
+        samples = settle(self.stack, "storecache_upstream_errors_total", 8)
         got = {(dict(lab)["site"], dict(lab)["kind"]): v for (n, lab), v in samples.items()
                if n == "storecache_upstream_errors_total"}
-        want = {(s, k): 0 for s in (SITE, DEAD)
+        want = {(s, k): 0 for s in (SITE, DEAD, BADNAME, GARBAGE)
                 for k in ("resolve", "connect", "tls", "timeout", "reset", "bad_response")}
+        want[(BADNAME, "tls")] = 1
+        want[(GARBAGE, "bad_response")] = 1
         want[(DEAD, "connect")] = 2
         want[(SITE, "timeout")] = 2
         want[(SITE, "reset")] = 2
         self.assertEqual(got, want)
         self.assertPromtoolClean()
+
+
+def answer_garbage(server):
+    """A TCP origin that reads a request and answers with something that is not HTTP."""
+    while True:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2 this is not HTTP\r\n\r\n")
+            except OSError:
+                pass
 
 
 def plain_http_to_tls_port(port):
