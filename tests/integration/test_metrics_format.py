@@ -55,6 +55,7 @@ def settle(stack, name, want, timeout=3.0, **labels):
         samples = stack.metrics()
         if harness.metric_sum(samples, name, **labels) == want or time.monotonic() > deadline:
             return samples
+        time.sleep(0.05)
 
 
 class PromtoolMixin:
