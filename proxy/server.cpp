@@ -306,6 +306,7 @@ std::string server::own_failure_metrics() const {
 }
 
 std::string server::status_page() {
+  usage_->flush();  // the page shows what was served up to now
   auto day = usage_->last_hours(24);
   auto week = usage_->last_hours(7 * 24, 15);
   if (!day || !week) {

@@ -23,7 +23,8 @@ class usage_service {
   // Adds what was recorded since the last flush to the history; once an hour, drops hours
   // older than the retention. Errors are logged (the delta is then lost, never the daemon).
   void flush();
-  // The last `hours` hours, the current one included, after a flush.
+  // The last `hours` hours, the current one included, as stored (flush() first to include the
+  // last seconds).
   usage::result<usage::usage_summary> last_hours(std::uint32_t hours, std::size_t top_n = 10);
 
   // Flushes (or prunes) that failed since start: their counts are lost. For /metrics.
