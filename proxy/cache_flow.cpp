@@ -354,16 +354,7 @@ asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
   auto& svc = *cache_;
   std::vector<char> buf(chunk_size);
   bool have_fd = false;
-  // The bytes that came from the origin go into the usage history however the fill ends.
-  std::uint64_t received = 0;
-  struct tally {
-    proxy_handler& self;
-    const config::site& site;
-    const std::string& path;
-    const header_list& headers;
-    const std::uint64_t& bytes;
-    ~tally() { self.note_upstream(site, path, headers, bytes); }
-  } on_exit{*this, site, path, head.headers, received};
+  upstream_tally tally(*this, site, path, head.headers, counters);
   for (;;) {
     upstream_error err = upstream_error::none;
     std::size_t n = co_await call->read_body(asio::buffer(buf), err);
@@ -377,8 +368,7 @@ asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
       co_return;
     }
     if (n == 0) break;
-    received += n;
-    counters.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
+    tally.add(n);
     std::string_view bytes(buf.data(), n);
     if (auto ec = insert.append(bytes)) {
       // Readers read from the file being written: without it they cannot go on.

@@ -360,16 +360,7 @@ asio::awaitable<void> proxy_handler::relay(exchange& ex, upstream_call& call,
                                            const response_head& rh, const config::site& site,
                                            std::string_view path, site_counters& counters,
                                            outcome& out) {
-  // Whatever way this ends, the bytes that came from the origin go into the usage history.
-  std::uint64_t received = 0;
-  struct tally {
-    proxy_handler& self;
-    const config::site& site;
-    std::string_view path;
-    const header_list& headers;
-    const std::uint64_t& bytes;
-    ~tally() { self.note_upstream(site, path, headers, bytes); }
-  } on_exit{*this, site, path, rh.headers, received};
+  upstream_tally tally(*this, site, path, rh.headers, counters);
   const bool no_body = !call.body_expected();
   if (co_await ex.send_head(rh, no_body)) co_return;  // client gone
   if (no_body) {
@@ -390,8 +381,7 @@ asio::awaitable<void> proxy_handler::relay(exchange& ex, upstream_call& call,
       co_return;
     }
     if (n == 0) break;
-    received += n;
-    counters.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
+    tally.add(n);
     if (co_await ex.send_body(asio::buffer(buf.data(), n))) co_return;
     out.bytes += n;
   }

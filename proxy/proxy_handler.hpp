@@ -62,6 +62,35 @@ class proxy_handler final : public request_handler,
   void note_upstream(const config::site& site, std::string_view path,
                      const header_list& response_headers, std::uint64_t bytes);
 
+  // The bytes of one upstream body as they arrive: into the site's counter at once, and into
+  // the usage history (per asset) when the body ends, however it ends.
+  class upstream_tally {
+   public:
+    upstream_tally(proxy_handler& handler, const config::site& site, std::string_view path,
+                   const header_list& response_headers, site_counters& counters)
+        : handler_(handler),
+          site_(site),
+          path_(path),
+          headers_(response_headers),
+          counters_(counters) {}
+    upstream_tally(const upstream_tally&) = delete;
+    upstream_tally& operator=(const upstream_tally&) = delete;
+    ~upstream_tally() { handler_.note_upstream(site_, path_, headers_, bytes_); }
+
+    void add(std::size_t n) {
+      bytes_ += n;
+      counters_.upstream_bytes.fetch_add(n, std::memory_order_relaxed);
+    }
+
+   private:
+    proxy_handler& handler_;
+    const config::site& site_;
+    std::string_view path_;
+    const header_list& headers_;
+    site_counters& counters_;
+    std::uint64_t bytes_ = 0;
+  };
+
   // cache_flow.cpp
   asio::awaitable<void> cached(exchange& ex, connection_context& ctx, const config::site& site,
                                std::string_view path, outcome& out);
