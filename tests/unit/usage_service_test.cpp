@@ -1,0 +1,65 @@
+// The daemon's usage history service: what a flush keeps, the 35-day retention applied by the
+// flush itself, and history that a reopened store still has.
+#include <ctime>
+
+#include "proxy/usage_service.hpp"
+#include "store_test_util.hpp"
+
+using storecache::proxy::usage_service;
+using namespace storecache::usage;
+using store_test::open_store;
+using store_test::small_options;
+using store_test::temp_dir;
+
+namespace {
+
+request_facts hit_at(std::int64_t unix_seconds, std::uint64_t bytes) {
+  request_facts r;
+  r.unix_seconds = unix_seconds;
+  r.site = "learn.example.com";
+  r.path = "/v/intro.mp4";
+  r.content = content_class::video;
+  r.from_cache = true;
+  r.bytes = bytes;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("usage service: the flush keeps 35 days and drops what is older", "[usage][service]") {
+  temp_dir dir("usage_service");
+  const std::int64_t now = std::time(nullptr);
+  const std::int64_t day = 24 * 3600;
+  {
+    auto st = open_store(small_options(dir.path));
+    usage_service svc(st);
+    svc.recorder().record(hit_at(now, 100));
+    svc.recorder().record(hit_at(now - 30 * day, 200));  // inside the 35 days
+    svc.recorder().record(hit_at(now - 34 * day, 400));  // inside, near the edge
+    svc.recorder().record(hit_at(now - 36 * day, 800));  // past the retention
+    svc.flush();
+    CHECK(svc.errors() == 0);
+
+    auto all = svc.last_hours(history_retention_hours);
+    REQUIRE(all.has_value());
+    CHECK(all->total.requests == 3);
+    CHECK(all->total.bytes_from_cache == 700);
+    auto month = svc.last_hours(31 * 24);
+    REQUIRE(month.has_value());
+    CHECK(month->total.bytes_from_cache == 300);
+    auto today = svc.last_hours(1);
+    REQUIRE(today.has_value());
+    CHECK(today->total.bytes_from_cache == 100);
+
+    // Nothing recorded since: a flush adds nothing.
+    svc.flush();
+    CHECK(svc.last_hours(history_retention_hours)->total.requests == 3);
+  }
+  // The history is in the store's LMDB: a reopened store (a restart) has it.
+  auto st = open_store(small_options(dir.path));
+  usage_service svc(st);
+  auto again = svc.last_hours(history_retention_hours);
+  REQUIRE(again.has_value());
+  CHECK(again->total.requests == 3);
+  CHECK(again->total.bytes_from_cache == 700);
+}
