@@ -116,11 +116,8 @@ int report(int argc, char** argv) {
     return 1;
   }
   const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  localtime_r(&now, &local);
-  opts.utc_offset_seconds = local.tm_gmtoff;
-  const std::uint32_t to = storecache::usage::hour_of(now);
-  auto summary = h->summarize(to - (opts.hours - 1), to, 10);
+  opts.utc_offset_seconds = storecache::usage::local_utc_offset(now);
+  auto summary = h->summarize_last(opts.hours, now, 10);
   if (!summary) {
     std::fprintf(stderr, "storecache report: reading the usage history failed: %s\n",
                  summary.error().message().c_str());

@@ -31,6 +31,7 @@
 #include "proxy/sessions.hpp"
 #include "proxy/tls_failure.hpp"
 #include "proxy/usage_service.hpp"
+#include "usage/report.hpp"
 #include "usage/status_page.hpp"
 
 namespace storecache::proxy {
@@ -319,15 +320,13 @@ std::string server::status_page() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "this server");
   const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  localtime_r(&now, &local);
   return usage::render_status_page({.day = *day,
                                     .week = *week,
                                     .cache_bytes = sc.bytes,
                                     .cache_max_bytes = rt_->cfg->cache.max_size,
                                     .cache_objects = sc.objects,
                                     .now_unix = now,
-                                    .utc_offset_seconds = local.tm_gmtoff,
+                                    .utc_offset_seconds = usage::local_utc_offset(now),
                                     .host_name = host,
                                     .version = STORECACHE_VERSION,
                                     .refresh_seconds = 30});

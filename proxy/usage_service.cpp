@@ -44,8 +44,7 @@ void usage_service::flush() {
 
 usage::result<usage::usage_summary> usage_service::last_hours(std::uint32_t hours,
                                                               std::size_t top_n) {
-  const std::uint32_t to = current_hour();
-  return history_.summarize(to - (hours - 1), to, top_n);
+  return history_.summarize_last(hours, std::time(nullptr), top_n);
 }
 
 }  // namespace storecache::proxy

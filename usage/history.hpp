@@ -129,6 +129,12 @@ class history {
   // Aggregates hours [from_hour, to_hour] (one read transaction).
   result<usage_summary> summarize(std::uint32_t from_hour, std::uint32_t to_hour,
                                   std::size_t top_n = 10) const;
+  // The last `hours` hours up to the hour of now_unix, that hour included (hours >= 1).
+  result<usage_summary> summarize_last(std::uint32_t hours, std::int64_t now_unix,
+                                       std::size_t top_n = 10) const {
+    const std::uint32_t to = hour_of(now_unix);
+    return summarize(to - (hours - 1), to, top_n);
+  }
   // Oldest and newest hour stored (nullopt when empty).
   result<std::optional<std::pair<std::uint32_t, std::uint32_t>>> span() const;
 

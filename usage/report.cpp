@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <vector>
 
 #include "usage/report.hpp"
@@ -259,6 +260,13 @@ std::optional<std::uint32_t> parse_period(std::string_view text) {
   const std::uint64_t hours = std::uint64_t{n} * per;
   if (hours < 1 || hours > history_retention_hours) return std::nullopt;
   return static_cast<std::uint32_t>(hours);
+}
+
+std::int64_t local_utc_offset(std::int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm local{};
+  localtime_r(&t, &local);
+  return local.tm_gmtoff;
 }
 
 std::string human_bytes(std::uint64_t n) {

@@ -32,6 +32,9 @@ std::string render_report(const usage_summary& s, const report_options& opts);
 std::string device_display_name(std::string_view key);
 std::string os_version_display_name(std::string_view key);
 
+// The machine's local time offset east of UTC at that moment, in seconds (for hour labels).
+std::int64_t local_utc_offset(std::int64_t unix_seconds);
+
 // "1.5 GiB", "312 KiB", "17 B": for people.
 std::string human_bytes(std::uint64_t n);
 
