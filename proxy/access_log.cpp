@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "proxy/log.hpp"
+#include "usage/report.hpp"
 
 namespace storecache::proxy {
 
@@ -72,28 +73,12 @@ void append_value(std::string& out, std::string_view v, std::string_view raw_suf
   }
   out += '"';
   for (char c : v) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c >= ' ' && c < 0x7f)
-          out += c;
-        else  // control bytes, DEL, and every non-ASCII byte (no bidi or terminal tricks)
-          fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned char>(c));
-    }
+    if (const auto e = usage::backslash_escape(c); !e.empty())
+      out += e;
+    else if (c >= ' ' && c < 0x7f)
+      out += c;
+    else  // control bytes, DEL, and every non-ASCII byte (no bidi or terminal tricks)
+      fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned char>(c));
   }
   if (cut > 0) fmt::format_to(std::back_inserter(out), "…(+{} bytes)", cut);
   out += raw_suffix;

@@ -46,6 +46,9 @@ std::string iso_utc(std::int64_t unix_seconds);
 
 // s as a quoted JSON string: escapes, and U+FFFD for each byte of invalid UTF-8.
 std::string json_string(std::string_view s);
+// The two-character escape of a double quote, backslash, newline, CR or tab, or "" for any other
+// byte: what JSON strings and the access log's quoted values share.
+std::string_view backslash_escape(char c);
 // s for a terminal: valid UTF-8 as is; control bytes (C0, DEL, C1) and invalid UTF-8 as \xNN.
 std::string terminal_safe(std::string_view s);
 

@@ -43,6 +43,23 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
 
 }  // namespace
 
+std::string_view backslash_escape(char c) {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return "\\r";
+    case '\t':
+      return "\\t";
+    default:
+      return {};
+  }
+}
+
 std::string json_string(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
@@ -50,28 +67,12 @@ std::string json_string(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out += "\\\"";
-          break;
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        default:
-          if (c < 0x20 || c == 0x7F)
-            fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-          else
-            out += static_cast<char>(c);
-      }
+      if (const auto e = backslash_escape(static_cast<char>(c)); !e.empty())
+        out += e;
+      else if (c < 0x20 || c == 0x7F)
+        fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+      else
+        out += static_cast<char>(c);
       ++i;
       continue;
     }
