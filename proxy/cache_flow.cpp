@@ -354,7 +354,7 @@ asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
   auto& svc = *cache_;
   std::vector<char> buf(chunk_size);
   bool have_fd = false;
-  upstream_tally tally(*this, site, path, head.headers, counters);
+  upstream_tally tally(usage_, site, path, head.headers, counters);
   for (;;) {
     upstream_error err = upstream_error::none;
     std::size_t n = co_await call->read_body(asio::buffer(buf), err);

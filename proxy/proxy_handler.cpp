@@ -345,22 +345,49 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
   co_await relay(ex, call, rh, site, path, counters, out);
 }
 
+namespace {
+
+usage::content_class content_of(const header_list& response_headers, std::string_view path) {
+  return usage::classify_content(
+      find_header(response_headers, "content-type").value_or(std::string_view{}), path);
+}
+
+void record_upstream(usage::recorder* usage, std::string_view site, std::string_view path,
+                     usage::content_class content, std::uint64_t bytes) {
+  if (usage == nullptr) return;
+  usage->record(usage::upstream_facts{.unix_seconds = std::time(nullptr),
+                                      .site = site,
+                                      .path = path,
+                                      .content = content,
+                                      .bytes = bytes});
+}
+
+}  // namespace
+
 void proxy_handler::note_upstream(const config::site& site, std::string_view path,
                                   const header_list& response_headers, std::uint64_t bytes) {
-  if (usage_ == nullptr) return;
-  auto type = find_header(response_headers, "content-type").value_or(std::string_view{});
-  usage_->record(usage::upstream_facts{.unix_seconds = std::time(nullptr),
-                                       .site = site.name(),
-                                       .path = path,
-                                       .content = usage::classify_content(type, path),
-                                       .bytes = bytes});
+  record_upstream(usage_, site.name(), path, content_of(response_headers, path), bytes);
+}
+
+proxy_handler::upstream_tally::upstream_tally(usage::recorder* usage, const config::site& site,
+                                              std::string_view path,
+                                              const header_list& response_headers,
+                                              site_counters& counters)
+    : usage_(usage),
+      site_(usage ? site.name() : std::string()),
+      path_(usage ? path.substr(0, path.find('?')) : std::string_view{}),
+      content_(content_of(response_headers, path)),
+      counters_(counters) {}
+
+proxy_handler::upstream_tally::~upstream_tally() {
+  record_upstream(usage_, site_, path_, content_, bytes_);
 }
 
 asio::awaitable<void> proxy_handler::relay(exchange& ex, upstream_call& call,
                                            const response_head& rh, const config::site& site,
                                            std::string_view path, site_counters& counters,
                                            outcome& out) {
-  upstream_tally tally(*this, site, path, rh.headers, counters);
+  upstream_tally tally(usage_, site, path, rh.headers, counters);
   const bool no_body = !call.body_expected();
   if (co_await ex.send_head(rh, no_body)) co_return;  // client gone
   if (no_body) {

@@ -63,19 +63,17 @@ class proxy_handler final : public request_handler,
                      const header_list& response_headers, std::uint64_t bytes);
 
   // The bytes of one upstream body as they arrive: into the site's counter at once, and into
-  // the usage history (per asset) when the body ends, however it ends.
+  // the usage history (per asset) when the body ends, however it ends. It owns what it records
+  // and refers only to objects the server outlives its workers with (the recorder, the
+  // counters): a detached fill's frame may be destroyed after this handler and the config,
+  // when the daemon stops.
   class upstream_tally {
    public:
-    upstream_tally(proxy_handler& handler, const config::site& site, std::string_view path,
-                   const header_list& response_headers, site_counters& counters)
-        : handler_(handler),
-          site_(site),
-          path_(path),
-          headers_(response_headers),
-          counters_(counters) {}
+    upstream_tally(usage::recorder* usage, const config::site& site, std::string_view path,
+                   const header_list& response_headers, site_counters& counters);
     upstream_tally(const upstream_tally&) = delete;
     upstream_tally& operator=(const upstream_tally&) = delete;
-    ~upstream_tally() { handler_.note_upstream(site_, path_, headers_, bytes_); }
+    ~upstream_tally();
 
     void add(std::size_t n) {
       bytes_ += n;
@@ -83,10 +81,10 @@ class proxy_handler final : public request_handler,
     }
 
    private:
-    proxy_handler& handler_;
-    const config::site& site_;
-    std::string_view path_;
-    const header_list& headers_;
+    usage::recorder* usage_;
+    std::string site_;
+    std::string path_;
+    usage::content_class content_;
     site_counters& counters_;
     std::uint64_t bytes_ = 0;
   };
