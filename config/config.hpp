@@ -31,6 +31,8 @@ struct timeouts {
   std::chrono::milliseconds upstream_first_byte{std::chrono::seconds(30)};
   std::chrono::milliseconds upstream_idle{std::chrono::seconds(30)};   // between body reads
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(30)};  // SIGTERM drain
+  // How long a request may wait for an upstream slot (limits.upstream_fetches) before 503.
+  std::chrono::milliseconds upstream_queue{std::chrono::seconds(10)};
 };
 
 struct limits {
@@ -38,6 +40,19 @@ struct limits {
   std::size_t max_header_count = 100;
   std::size_t max_connections = 10000;  // client connections, whole process
   std::uint32_t h2_max_concurrent_streams = 100;
+
+  // The WAN's protection against one device (issue: one device pulls gigabytes).
+  std::size_t upstream_fetches = 64;           // upstream requests at once, all sites
+  std::size_t upstream_fetches_per_site = 32;  // upstream requests at once, per site
+  std::size_t upstream_queue = 1024;           // requests waiting for a slot; over: 503
+  std::size_t misses_per_connection = 16;      // cold misses one client connection leads at once
+  std::size_t misses_per_client = 32;          // cold misses one client address leads at once
+  // Requests a client abandons (HTTP/2 RST_STREAM, HTTP/1.1 close) before their response
+  // completed, per client_reset_window: beyond, the HTTP/2 connection gets GOAWAY
+  // (ENHANCE_YOUR_CALM) and the address may start no upstream fetch for reset_penalty.
+  std::size_t client_resets = 100;
+  std::chrono::milliseconds client_reset_window{std::chrono::seconds(10)};
+  std::chrono::milliseconds reset_penalty{std::chrono::seconds(30)};
 };
 
 struct tls_files {
@@ -90,6 +105,13 @@ struct cache_settings {
   std::filesystem::path dir = "/var/cache/storecache";
   std::uint64_t max_size = 10ull << 30;
   std::uint64_t max_object_size = 4ull << 30;
+  // A fill whose every client has gone stops (the partial body is discarded) unless one of
+  // these holds: the object is at most finish_orphans_below bytes (declared length), at least
+  // finish_orphans_after of it has arrived, or finish_orphans_wanted_by client addresses or
+  // more asked for it. Background fills (stale-while-revalidate) always finish.
+  std::uint64_t finish_orphans_below = 1024 * 1024;
+  double finish_orphans_after = 0.5;           // 0..1; 1: never for this reason
+  std::uint32_t finish_orphans_wanted_by = 2;  // 0: never for this reason
 };
 
 struct server_settings {

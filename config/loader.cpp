@@ -31,10 +31,20 @@ constexpr std::array server_keys{"listen"sv, "workers"sv, "tls_cert"sv, "tls_key
 constexpr std::array admin_keys{"listen"sv};
 constexpr std::array log_keys{"level"sv, "access_log"sv, "access_log_query"sv};
 constexpr std::array timeout_keys{"client_header"sv,       "client_idle"sv,   "upstream_connect"sv,
-                                  "upstream_first_byte"sv, "upstream_idle"sv, "shutdown_grace"sv};
-constexpr std::array limit_keys{"max_header_bytes"sv, "max_header_count"sv, "max_connections"sv,
-                                "h2_max_concurrent_streams"sv};
-constexpr std::array cache_keys{"dir"sv, "max_size"sv, "max_object_size"sv};
+                                  "upstream_first_byte"sv, "upstream_idle"sv, "shutdown_grace"sv,
+                                  "upstream_queue"sv};
+constexpr std::array limit_keys{"max_header_bytes"sv,    "max_header_count"sv,
+                                "max_connections"sv,     "h2_max_concurrent_streams"sv,
+                                "upstream_fetches"sv,    "upstream_fetches_per_site"sv,
+                                "upstream_queue"sv,      "misses_per_connection"sv,
+                                "misses_per_client"sv,   "client_resets"sv,
+                                "client_reset_window"sv, "reset_penalty"sv};
+constexpr std::array cache_keys{"dir"sv,
+                                "max_size"sv,
+                                "max_object_size"sv,
+                                "finish_orphans_below"sv,
+                                "finish_orphans_after"sv,
+                                "finish_orphans_wanted_by"sv};
 constexpr std::array site_keys{
     "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,          "tls_key"sv,
     "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv, "cache"sv};
@@ -291,13 +301,14 @@ void loader::read_timeouts(const toml::table& root, config& cfg) {
     std::string_view name;
     std::chrono::milliseconds timeouts::*member;
   };
-  static constexpr std::array<field, 6> fields{{
+  static constexpr std::array<field, 7> fields{{
       {"client_header", &timeouts::client_header},
       {"client_idle", &timeouts::client_idle},
       {"upstream_connect", &timeouts::upstream_connect},
       {"upstream_first_byte", &timeouts::upstream_first_byte},
       {"upstream_idle", &timeouts::upstream_idle},
       {"shutdown_grace", &timeouts::shutdown_grace},
+      {"upstream_queue", &timeouts::upstream_queue},
   }};
   for (const auto& f : fields)
     if (const toml::node* n = t->get(f.name))
@@ -321,6 +332,27 @@ void loader::read_limits(const toml::table& root, config& cfg) {
   if (const toml::node* n = t->get("h2_max_concurrent_streams"))
     if (auto v = integer(*n, "limits.h2_max_concurrent_streams", 1, 1000))
       cfg.limit.h2_max_concurrent_streams = static_cast<std::uint32_t>(*v);
+  struct count_field {
+    std::string_view name;
+    std::size_t limits::*member;
+    std::int64_t min, max;
+  };
+  static constexpr std::array<count_field, 6> counts{{
+      {"upstream_fetches", &limits::upstream_fetches, 1, 100000},
+      {"upstream_fetches_per_site", &limits::upstream_fetches_per_site, 1, 100000},
+      {"upstream_queue", &limits::upstream_queue, 0, 1000000},
+      {"misses_per_connection", &limits::misses_per_connection, 1, 100000},
+      {"misses_per_client", &limits::misses_per_client, 1, 100000},
+      {"client_resets", &limits::client_resets, 1, 1000000},
+  }};
+  for (const auto& f : counts)
+    if (const toml::node* n = t->get(f.name))
+      if (auto v = integer(*n, join("limits", f.name), f.min, f.max))
+        cfg.limit.*f.member = static_cast<std::size_t>(*v);
+  if (const toml::node* n = t->get("client_reset_window"))
+    if (auto d = duration(*n, "limits.client_reset_window")) cfg.limit.client_reset_window = *d;
+  if (const toml::node* n = t->get("reset_penalty"))
+    if (auto d = duration(*n, "limits.reset_penalty")) cfg.limit.reset_penalty = *d;
 }
 
 void loader::read_cache(const toml::table& root, config& cfg) {
@@ -342,6 +374,15 @@ void loader::read_cache(const toml::table& root, config& cfg) {
     if (v) cfg.cache.max_object_size = *v;
     sizes_ok = sizes_ok && v.has_value();
   }
+  if (const toml::node* n = t->get("finish_orphans_below"))
+    if (auto v = size(*n, "cache.finish_orphans_below", 0, size_max))
+      cfg.cache.finish_orphans_below = *v;
+  if (const toml::node* n = t->get("finish_orphans_after"))
+    if (auto v = number(*n, "cache.finish_orphans_after", 0.0, 1.0))
+      cfg.cache.finish_orphans_after = *v;
+  if (const toml::node* n = t->get("finish_orphans_wanted_by"))
+    if (auto v = integer(*n, "cache.finish_orphans_wanted_by", 0, 1000))
+      cfg.cache.finish_orphans_wanted_by = static_cast<std::uint32_t>(*v);
   // Compared only when both are valid, so one typo is reported once. The default max_size
   // counts: a lone max_object_size above it is as wrong as an explicit pair.
   if (sizes_ok && cfg.cache.max_object_size > cfg.cache.max_size) {

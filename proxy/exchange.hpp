@@ -80,6 +80,9 @@ class exchange {
   virtual void abort() = 0;
 
   virtual bool head_sent() const = 0;
+  // The client has given up on this exchange (HTTP/2: it reset the stream or the connection
+  // ended). Work done only for it can stop; a front end that cannot tell answers false.
+  virtual bool client_gone() const { return false; }
 };
 
 }  // namespace storecache::proxy

@@ -34,6 +34,7 @@ class http2_stream final : public exchange {
   asio::awaitable<error_code> finish() override;
   void abort() override;
   bool head_sent() const override { return state_ != h2_response_state::idle; }
+  bool client_gone() const override { return !alive(); }
 
   // From the connection, while nghttp2 parses the request.
   std::int32_t id() const { return id_; }

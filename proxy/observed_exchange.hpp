@@ -36,6 +36,7 @@ class observed_exchange final : public exchange {
   asio::awaitable<error_code> finish() override { return inner_.finish(); }
   void abort() override { inner_.abort(); }
   bool head_sent() const override { return inner_.head_sent(); }
+  bool client_gone() const override { return inner_.client_gone(); }
 
  private:
   exchange& inner_;
