@@ -45,8 +45,9 @@ struct limits {
   std::size_t upstream_fetches = 64;           // upstream requests at once, all sites
   std::size_t upstream_fetches_per_site = 32;  // upstream requests at once, per site
   std::size_t upstream_queue = 1024;           // requests waiting for a slot; over: 503
-  std::size_t misses_per_connection = 16;      // cold misses one client connection leads at once
-  std::size_t misses_per_client = 32;          // cold misses one client address leads at once
+  // Cold misses one client connection / address leads at once; more wait (upstream_queue).
+  std::size_t misses_per_connection = 32;
+  std::size_t misses_per_client = 64;
   // Requests a client abandons (HTTP/2 RST_STREAM, HTTP/1.1 close) before their response
   // completed, per client_reset_window: beyond, the HTTP/2 connection gets GOAWAY
   // (ENHANCE_YOUR_CALM) and the address may start no upstream fetch for reset_penalty.
@@ -112,6 +113,10 @@ struct cache_settings {
   std::uint64_t finish_orphans_below = 1024 * 1024;
   double finish_orphans_after = 0.5;           // 0..1; 1: never for this reason
   std::uint32_t finish_orphans_wanted_by = 2;  // 0: never for this reason
+  // An orphan that would stop first pauses (reads nothing from upstream, holds no upstream
+  // slot) this long for a client to come back: players probe, fetch range by range, cancel
+  // and re-request.
+  std::chrono::milliseconds orphan_grace{std::chrono::seconds(5)};
 };
 
 struct server_settings {

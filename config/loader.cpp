@@ -44,7 +44,8 @@ constexpr std::array cache_keys{"dir"sv,
                                 "max_object_size"sv,
                                 "finish_orphans_below"sv,
                                 "finish_orphans_after"sv,
-                                "finish_orphans_wanted_by"sv};
+                                "finish_orphans_wanted_by"sv,
+                                "orphan_grace"sv};
 constexpr std::array site_keys{
     "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,          "tls_key"sv,
     "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv, "cache"sv};
@@ -383,6 +384,9 @@ void loader::read_cache(const toml::table& root, config& cfg) {
   if (const toml::node* n = t->get("finish_orphans_wanted_by"))
     if (auto v = integer(*n, "cache.finish_orphans_wanted_by", 0, 1000))
       cfg.cache.finish_orphans_wanted_by = static_cast<std::uint32_t>(*v);
+  if (const toml::node* n = t->get("orphan_grace"))
+    if (auto d = duration(*n, "cache.orphan_grace", zero_duration::allowed))
+      cfg.cache.orphan_grace = *d;
   // Compared only when both are valid, so one typo is reported once. The default max_size
   // counts: a lone max_object_size above it is as wrong as an explicit pair.
   if (sizes_ok && cfg.cache.max_object_size > cfg.cache.max_size) {

@@ -139,6 +139,23 @@ struct proxy_handler::lead_result {
   unsigned status = 0;
 };
 
+// Everything the pump needs, owned: it outlives the request that started it.
+struct proxy_handler::fill_job {
+  cache_service* cache;     // the server destroys its workers (and this frame) before the cache
+  usage::recorder* usage;   // likewise
+  site_counters* counters;  // stable for the process's life (metrics)
+  std::shared_ptr<fill> f;
+  std::unique_ptr<upstream_call> call;
+  std::shared_ptr<upstream_pool> pool;  // outlives the call, which returns its connection to it
+  std::shared_ptr<const config::site> site;
+  std::string path;
+  cache::insert_handle insert;
+  cache::stored_head head;
+  fetch_ticket ticket;
+  upstream::orphan_policy orphans;
+  upstream::fetch_limiter* limiter;  // the server's; outlives its workers
+};
+
 asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ctx,
                                             const config::site& site, std::string_view path,
                                             outcome& out) {
@@ -150,6 +167,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   const cache::key_rules rules{site.cache.ignore_query_params};
   const std::string primary = cache::primary_key("https", site.name(), path, rules);
   const auto request_cc = cache::request_cache_control(req.headers);
+  // The site, kept alive by its config for as long as a fill started here runs.
+  const std::shared_ptr<const config::site> site_ref(ctx.cfg, &site);
 
   auto stored = find_stored(svc.store(), primary, req.headers);
   std::optional<cache::reuse_decision> decision;
@@ -169,7 +188,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
           svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
           asio::co_spawn(
               ex_,
-              shared_from_this()->background_fill(req, std::string(path), ctx.rt, site, primary,
+              shared_from_this()->background_fill(req, std::string(path), ctx.rt, site_ref, primary,
                                                   stored->meta, policy, ctx.stats),
               asio::detached);
         }
@@ -193,31 +212,46 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
         ex, ctx, site, path, out,
         req.method == "HEAD" ? cache::forward_reason::uri_miss : cache::forward_reason::request);
 
-  auto pool = pool_for(ctx.rt, site);
   auto& counters = ctx.stats.site(site.name());
   const std::uint64_t start = range_start(req);
-  auto [f, created] = svc.inflight().join_or_create(primary);
-  if (!created) {
+  auto joined = svc.inflight().join_or_create(primary, req.client_address);
+  auto& f = joined.f;
+  if (!joined.created) {
     auto snap = f->snapshot();
     if (!stored && start > snap.available + range_wait_window) {
+      joined.reader.reset();
       svc.counters().cold_range_passthrough.fetch_add(1, std::memory_order_relaxed);
       co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
     }
     svc.counters().collapsed.fetch_add(1, std::memory_order_relaxed);
     co_return co_await serve_fill(ex, ctx, site, path, f, false, stored.has_value(), out);
   }
+
+  // This request leads the fill: may it use the WAN?
+  auto ticket = co_await admit_fetch(ex, ctx, site,
+                                     stored ? fetch_kind::refresh : fetch_kind::cold_miss, out);
+  if (!ticket) {
+    // Refused or gone (answered by admit_fetch): a client that joined meanwhile fetches alone.
+    f->finish(fill::state::abandoned);
+    svc.inflight().remove(f);
+    co_return;
+  }
+  auto pool = pool_for(ctx.rt, site);
+  const auto orphans = upstream::orphan_policy::from_config(ctx.cfg->cache);
   if (!stored && start > range_wait_window) {
     // A seek into an object nobody has fetched: this client gets its range from the origin
-    // now; the whole object is fetched into the cache meanwhile for everyone after it.
+    // now; the whole object is fetched into the cache meanwhile. The fill counts this client
+    // as its reader while its range is being sent: a seek that is abandoned stops it too.
     svc.counters().cold_range_passthrough.fetch_add(1, std::memory_order_relaxed);
     svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
     asio::co_spawn(
         ex_,
-        [self = shared_from_this(), f, req, p = std::string(path), rt = ctx.rt, &site, pool,
-         &counters, policy]() -> asio::awaitable<void> {
-          auto r = co_await self->lead(f, req, p, site, pool, counters, std::nullopt, policy);
+        [self = shared_from_this(), f, req, p = std::string(path), site_ref, pool, &counters,
+         policy, orphans, t = std::move(*ticket)]() mutable -> asio::awaitable<void> {
+          auto r = co_await self->lead(f, req, p, site_ref, pool, counters, std::nullopt, policy,
+                                       orphans, std::move(t));
           // not_shared: nobody waits for it; dropping it closes it
-          if (r.k == lead_result::not_shared) self->note_upstream(site, p, {}, 0);
+          if (r.k == lead_result::not_shared) self->note_upstream(*site_ref, p, {}, 0);
         },
         asio::detached);
     co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
@@ -226,7 +260,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   std::optional<cache::object_meta> stored_meta;
   if (stored) stored_meta = stored->meta;
   auto t0 = std::chrono::steady_clock::now();
-  auto led = co_await lead(f, req, std::string(path), site, pool, counters, stored_meta, policy);
+  auto led = co_await lead(f, req, std::string(path), site_ref, pool, counters, stored_meta, policy,
+                           orphans, std::move(*ticket));
   out.upstream_time = std::chrono::steady_clock::now() - t0;
   out.upstream_status = led.status;
   switch (led.k) {
@@ -252,9 +287,10 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
 }
 
 asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
-    std::shared_ptr<fill> f, const request_head& req, std::string path, const config::site& site,
-    std::shared_ptr<upstream_pool> pool, site_counters& counters,
-    std::optional<cache::object_meta> stored, cache::site_policy policy) {
+    std::shared_ptr<fill> f, const request_head& req, std::string path,
+    std::shared_ptr<const config::site> site, std::shared_ptr<upstream_pool> pool,
+    site_counters& counters, std::optional<cache::object_meta> stored, cache::site_policy policy,
+    upstream::orphan_policy orphans, fetch_ticket ticket) {
   auto& svc = *cache_;
   lead_result res;
   header_list validators;
@@ -267,10 +303,10 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   if (res.err != upstream_error::none) {
     counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
     count_upstream_error(counters, res.err);
-    note_upstream(site, path, {}, 0);
+    note_upstream(*site, path, {}, 0);
     if (stored) svc.counters().revalidation_failed.fetch_add(1, std::memory_order_relaxed);
-    log::warn("site={} upstream {} failed ({}): {}", site.name(), site.upstream, to_string(res.err),
-              call->error_detail());
+    log::warn("site={} upstream {} failed ({}): {}", site->name(), site->upstream,
+              to_string(res.err), call->error_detail());
     f->finish(fill::state::failed, res.err);
     svc.inflight().remove(f);
     res.k = lead_result::failed;
@@ -283,7 +319,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
 
   if (stored && res.status == 304 && cache::not_modified_matches(stored->head.headers, headers)) {
     call->done();
-    note_upstream(site, path, headers, 0);
+    ticket = {};  // the upstream exchange is over
+    note_upstream(*site, path, headers, 0);
     cache::stored_head fresh = stored->head;
     cache::apply_not_modified(fresh.headers, headers, policy.use_cdn_cache_control);
     fresh.request_time = request_time;
@@ -305,7 +342,7 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   }
   if (stored && res.status >= 500) {
     svc.counters().revalidation_failed.fetch_add(1, std::memory_order_relaxed);
-    note_upstream(site, path, headers, 0);
+    note_upstream(*site, path, headers, 0);
     // The origin is failing: readers may serve the stale copy (stale-if-error).
     f->finish(fill::state::failed, upstream_error::none, res.status);
     svc.inflight().remove(f);
@@ -326,7 +363,7 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     if (ins) insert = std::move(*ins);
   }
   if (!insert) {
-    log::debug("site={} not stored: {}", site.name(),
+    log::debug("site={} not stored: {}", site->name(),
                too_big ? "larger than max_object_size" : decision.reason);
     f->finish(fill::state::not_shared, upstream_error::none, res.status);
     svc.inflight().remove(f);
@@ -338,87 +375,149 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
                         request_time, response_time};
   f->publish_head(sh, variant, length);
   asio::co_spawn(ex_,
-                 shared_from_this()->pump(f, std::move(call), std::move(path), site,
-                                          std::move(*insert), std::move(sh), pool, counters),
+                 pump(fill_job{.cache = cache_,
+                               .usage = usage_,
+                               .counters = &counters,
+                               .f = f,
+                               .call = std::move(call),
+                               .pool = std::move(pool),
+                               .site = std::move(site),
+                               .path = std::move(path),
+                               .insert = std::move(*insert),
+                               .head = std::move(sh),
+                               .ticket = std::move(ticket),
+                               .orphans = orphans,
+                               .limiter = &limiter_}),
                  asio::detached);
   res.k = lead_result::streaming;
   co_return res;
 }
 
-asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
-                                          std::unique_ptr<upstream_call> call, std::string path,
-                                          const config::site& site, cache::insert_handle insert,
-                                          cache::stored_head head,
-                                          std::shared_ptr<upstream_pool> pool,
-                                          site_counters& counters) {
-  auto& svc = *cache_;
+asio::awaitable<void> proxy_handler::pump(fill_job job) {
+  auto& svc = *job.cache;
+  fill& f = *job.f;
   std::vector<char> buf(chunk_size);
   bool have_fd = false;
-  upstream_tally tally(usage_, site, path, head.headers, counters);
+  // What the policy last said while no client read the fill (counted when it ends).
+  std::optional<upstream::orphan_verdict> orphaned;
+  upstream_tally tally(job.usage, *job.site, job.path, job.head.headers, *job.counters);
+  auto end_failed = [&](upstream_error err) {
+    job.insert.abandon();
+    f.finish(fill::state::failed, err);
+    svc.inflight().remove(job.f);
+  };
   for (;;) {
     upstream_error err = upstream_error::none;
-    std::size_t n = co_await call->read_body(asio::buffer(buf), err);
+    std::size_t n = co_await job.call->read_body(asio::buffer(buf), err);
     if (err != upstream_error::none) {
-      count_upstream_error(counters, err);
-      log::warn("upstream failed mid-body after {} bytes ({}): {}; nothing stored", insert.size(),
-                to_string(err), call->error_detail());
-      insert.abandon();
-      f->finish(fill::state::failed, err);
-      svc.inflight().remove(f);
+      count_upstream_error(*job.counters, err);
+      log::warn("upstream failed mid-body after {} bytes ({}): {}; nothing stored",
+                job.insert.size(), to_string(err), job.call->error_detail());
+      end_failed(err);
       co_return;
     }
     if (n == 0) break;
     tally.add(n);
     std::string_view bytes(buf.data(), n);
-    if (auto ec = insert.append(bytes)) {
+    if (auto ec = job.insert.append(bytes)) {
       // Readers read from the file being written: without it they cannot go on.
       if (ec != cache::store_errc::too_big) svc.storing_failed();
-      log::warn("cache: storing {} failed after {} bytes: {}", f->primary(),
-                f->snapshot().available, ec.message());
-      f->finish(fill::state::failed, upstream_error::none);
-      svc.inflight().remove(f);
+      log::warn("cache: storing {} failed after {} bytes: {}", f.primary(), f.snapshot().available,
+                ec.message());
+      end_failed(upstream_error::none);
       co_return;
     }
     if (!have_fd) {
-      int fd = insert.open_reader();
+      int fd = job.insert.open_reader();
       if (fd >= 0) {
-        f->set_reader_fd(fd);
+        f.set_reader_fd(fd);
         have_fd = true;
       }
     }
-    f->advance(bytes);
+    f.advance(bytes);
+    if (auto verdict = f.judge_if_orphaned(job.orphans)) {
+      orphaned = verdict;
+      if (*verdict == upstream::orphan_verdict::stop) {
+        // Every client left and nothing argues for finishing: the rest of the body would
+        // cross the WAN for nobody. Pause (TCP back-pressure holds the upstream; the slot goes
+        // to others) in case a client comes back, then stop: closing the connection (call
+        // not done) ends the transfer.
+        job.ticket.permit.reset();
+        svc.counters().orphan_fills_paused.fetch_add(1, std::memory_order_relaxed);
+        const bool back = co_await f.wait_for_reader(job.orphans.grace);
+        svc.counters().orphan_fills_paused.fetch_sub(1, std::memory_order_relaxed);
+        if (!back && f.abandon_if_orphaned()) {
+          svc.counters().orphan_fills[0].fetch_add(1, std::memory_order_relaxed);
+          log::debug("site={} {}: every client left after {} bytes; fetch stopped, nothing stored",
+                     job.site->name(), job.path, f.snapshot().available);
+          job.insert.abandon();
+          svc.inflight().remove(job.f);
+          co_return;
+        }
+        svc.counters().orphan_fills[5].fetch_add(1, std::memory_order_relaxed);
+        orphaned.reset();
+        upstream::fetch_limiter::refusal why{};
+        job.ticket.permit =
+            co_await job.limiter->acquire(job.site->name(), job.ticket.queue_timeout, why);
+        if (!job.ticket.permit) {
+          log::warn("site={} {}: no upstream slot to resume a paused fill ({})", job.site->name(),
+                    job.path, upstream::to_string(why));
+          end_failed(upstream_error::timeout);
+          co_return;
+        }
+      }
+    }
   }
-  call->done();
-  call.reset();
-  (void)pool;  // kept alive until the call has returned its connection
+  job.call->done();
+  job.call.reset();
+  job.ticket = {};  // the upstream exchange is over: its slots go to the next fetch
+  if (const auto length = f.snapshot().length; length && *length != job.insert.size()) {
+    log::warn("upstream sent {} of {} declared bytes of {}; nothing stored", job.insert.size(),
+              *length, f.primary());
+    end_failed(upstream_error::reset);  // a short body is never presented as complete
+    co_return;
+  }
+  if (orphaned)
+    svc.counters().orphan_fills[static_cast<std::size_t>(*orphaned)].fetch_add(
+        1, std::memory_order_relaxed);
+  f.finish_body();  // every reader can end its response now; the commit follows
   // fsync + rename + index write on the disk pool; readers already have every byte.
   auto ec = co_await asio::co_spawn(
       svc.disk(),
-      [&insert, &head]() -> asio::awaitable<cache::error_code> { co_return insert.commit(head); },
+      [&job]() -> asio::awaitable<cache::error_code> { co_return job.insert.commit(job.head); },
       asio::use_awaitable);
   if (ec) {
-    log::warn("cache: committing {} failed: {}", f->primary(), ec.message());
-    if (ec == cache::store_errc::size_mismatch) {
-      f->finish(fill::state::failed, upstream_error::reset);  // the origin sent a short body
-      svc.inflight().remove(f);
-      co_return;
-    }
-    if (ec != cache::store_errc::too_big) svc.storing_failed();
+    log::warn("cache: committing {} failed: {}", f.primary(), ec.message());
+    if (ec != cache::store_errc::too_big && ec != cache::store_errc::size_mismatch)
+      svc.storing_failed();
   }
-  f->complete();
-  svc.inflight().remove(f);
+  f.complete();
+  svc.inflight().remove(job.f);
 }
 
 asio::awaitable<void> proxy_handler::background_fill(request_head req, std::string path,
                                                      std::shared_ptr<const runtime> rt,
-                                                     const config::site& site, std::string primary,
+                                                     std::shared_ptr<const config::site> site,
+                                                     std::string primary,
                                                      std::optional<cache::object_meta> stored,
                                                      cache::site_policy policy, metrics& stats) {
-  auto [f, created] = cache_->inflight().join_or_create(primary);
-  if (!created) co_return;
-  auto pool = pool_for(rt, site);
+  auto joined = cache_->inflight().join_or_create(primary, req.client_address, true);
+  if (!joined.created) co_return;
+  // A refresh nobody waits for: only with a free upstream slot, never queued; the next
+  // request for the object tries again.
+  fetch_ticket ticket{.permit = limiter_.try_acquire(site->name()),
+                      .connection_miss = {},
+                      .queue_timeout = rt->cfg->timeout.upstream_queue};
+  if (!ticket.permit) {
+    joined.f->finish(fill::state::abandoned);
+    cache_->inflight().remove(joined.f);
+    co_return;
+  }
+  auto pool = pool_for(rt, *site);
+  auto& counters = stats.site(site->name());
   auto r =
-      co_await lead(f, req, path, site, pool, stats.site(site.name()), std::move(stored), policy);
+      co_await lead(joined.f, req, path, std::move(site), pool, counters, std::move(stored), policy,
+                    upstream::orphan_policy::from_config(rt->cfg->cache), std::move(ticket));
   (void)r;
 }
 
@@ -554,6 +653,7 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
       break;  // failed mid-body: fall through to abort below
     }
     case fill::state::not_shared:
+    case fill::state::abandoned:  // its leader was refused or left before fetching
       co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
     default:
       break;
@@ -572,7 +672,7 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
   out.bytes_from_cache = !owner;
   out.upstream_status = f->upstream_status();
   cache::cache_status cs;
-  if (!owner && snap.st == fill::state::complete) {
+  if (!owner && (snap.st == fill::state::complete || snap.st == fill::state::body_done)) {
     // The whole body is here already (its commit is still under way): a hit in all but name.
     cs.hit = true;
     out.cache = cache_outcome::hit;
@@ -630,7 +730,9 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
       continue;
     }
     snap = f->snapshot();
-    if (snap.st == fill::state::complete && pos >= snap.available) break;
+    if ((snap.st == fill::state::complete || snap.st == fill::state::body_done) &&
+        pos >= snap.available)
+      break;
     if (snap.st == fill::state::failed ||
         std::chrono::steady_clock::now() - last_progress > 2 * t.upstream_idle) {
       out.why = "upstream failed mid-body";

@@ -30,8 +30,9 @@ cache::store open_store(const config::cache_settings& s) {
 
 }  // namespace
 
-cache_service::cache_service(const config::cache_settings& settings)
-    : store_(open_store(settings)) {}
+cache_service::cache_service(const config::cache_settings& settings,
+                             std::shared_ptr<const upstream::wake_gate> gate)
+    : store_(open_store(settings)), inflight_(std::move(gate)) {}
 
 cache_service::~cache_service() {
   disk_.join();
@@ -89,6 +90,23 @@ std::string cache_service::render_metrics() const {
          "Fetches started without a waiting client (stale-while-revalidate, cold ranges).");
   fmt::format_to(std::back_inserter(out), "storecache_background_fills_total {}\n",
                  counters_.background_fills.load());
+  family("storecache_orphan_fills_total", "counter",
+         "Fills whose every client went away, by what happened: stop (paused for "
+         "cache.orphan_grace, then stopped: nothing more fetched, nothing stored), resumed (a "
+         "client came back during the pause), or finished because the object was small, mostly "
+         "there, wanted by several devices, or a background refresh.");
+  for (std::size_t v = 0; v < counters_.orphan_fills.size(); ++v)
+    fmt::format_to(std::back_inserter(out), "storecache_orphan_fills_total{{outcome=\"{}\"}} {}\n",
+                   v == 5 ? std::string_view("resumed")
+                          : upstream::to_string(static_cast<upstream::orphan_verdict>(v)),
+                   counters_.orphan_fills[v].load());
+  family("storecache_orphan_fills_paused", "gauge",
+         "Fills paused now because no client reads them (they stop after cache.orphan_grace).");
+  fmt::format_to(std::back_inserter(out), "storecache_orphan_fills_paused {}\n",
+                 counters_.orphan_fills_paused.load());
+  family("storecache_fills_in_flight", "gauge",
+         "Upstream fetches into the cache in progress (the in-flight table).");
+  fmt::format_to(std::back_inserter(out), "storecache_fills_in_flight {}\n", inflight_.size());
   return out;
 }
 

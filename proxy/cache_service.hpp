@@ -3,6 +3,7 @@
 // (commit: fsync + rename + index write), and the cache's counters for /metrics.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include "cache/store.hpp"
 #include "config/config.hpp"
 #include "proxy/fill.hpp"
+#include "upstream/orphan_policy.hpp"
 
 namespace storecache::proxy {
 
@@ -25,12 +27,19 @@ struct cache_counters {
   counter store_failures{0};  // insert I/O errors: the fill went on without storing
   counter cold_range_passthrough{0};
   counter background_fills{0};
+  // Fills whose every client left: stopped, or finished for a reason (upstream::orphan_verdict
+  // order), and [5]: paused, then resumed by a client coming back within the grace.
+  std::array<counter, 6> orphan_fills{};
+  std::atomic<std::int64_t> orphan_fills_paused{0};  // gauge: paused now, waiting for a reader
+  counter misses_refused_connection{0};  // cold misses over limits.misses_per_connection
 };
 
 class cache_service {
  public:
   // Opens (creating if needed) the store under settings.dir; throws std::runtime_error.
-  explicit cache_service(const config::cache_settings& settings);
+  // gate: closed by the server once its workers are gone (fills then post no wake-ups).
+  cache_service(const config::cache_settings& settings,
+                std::shared_ptr<const upstream::wake_gate> gate);
   ~cache_service();
 
   cache::store& store() { return store_; }

@@ -1,6 +1,7 @@
 // What a front-end session needs from the worker that accepted its connection.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
@@ -28,6 +29,11 @@ struct connection_context {
   std::shared_ptr<const runtime> rt;  // TLS contexts etc. derived from cfg (proxy/tls.hpp)
   usage::tls_version tls = usage::tls_version::other;  // negotiated on this connection
   access_log* access = nullptr;                        // where access-log lines go, if anywhere
+
+  // Cold misses this connection leads now (limits.misses_per_connection); shared with the
+  // fills it started, which may outlive it.
+  std::shared_ptr<std::atomic<std::size_t>> misses_led =
+      std::make_shared<std::atomic<std::size_t>>(0);
 
   // The last User-Agent seen on this connection and its device: a connection rarely changes it.
   std::string last_user_agent{};

@@ -3,10 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 
 namespace storecache::proxy {
@@ -15,7 +11,14 @@ namespace {
 // Readers get the first bytes from memory: the store keeps small bodies in memory until they
 // outgrow its inline limit (16 KiB), and only then does a file exist to read from.
 constexpr std::size_t prefix_limit = 256 * 1024;
+
+bool terminal(fill::state s) {
+  return s != fill::state::head_pending && s != fill::state::streaming;
+}
 }  // namespace
+
+fill::fill(std::string primary, bool background, std::shared_ptr<const upstream::wake_gate> gate)
+    : primary_(std::move(primary)), background_(background), gate_(std::move(gate)) {}
 
 fill::~fill() {
   if (fd_ >= 0) ::close(fd_);
@@ -36,32 +39,60 @@ unsigned fill::upstream_status() const {
   return upstream_status_;
 }
 
+bool fill::body_arrived() const {
+  std::lock_guard lock(mutex_);
+  return state_ == state::body_done || state_ == state::complete;
+}
+
+std::size_t fill::readers() const {
+  std::lock_guard lock(mutex_);
+  return readers_;
+}
+
+std::uint32_t fill::requesters() const {
+  std::lock_guard lock(mutex_);
+  return requester_count_;
+}
+
+bool fill::try_attach(const boost::asio::ip::address& client) {
+  std::unique_lock lock(mutex_);
+  if (state_ == state::abandoned) return false;
+  ++readers_;
+  auto known = requesters_.begin() + requester_count_;
+  if (requester_count_ < max_requesters && std::find(requesters_.begin(), known, client) == known)
+    requesters_[requester_count_++] = client;
+  set_state_and_wake(lock, state_);  // a paused writer resumes
+  return true;
+}
+
+void fill::detach() {
+  std::lock_guard lock(mutex_);
+  --readers_;
+}
+
+void fill::set_state_and_wake(std::unique_lock<std::mutex>& lock, state s) {
+  state_ = s;
+  auto woken = waiters_.take();
+  lock.unlock();
+  upstream::waiter_list::wake(woken, gate_.get());
+}
+
 void fill::publish_head(cache::stored_head head, std::string variant,
                         std::optional<std::uint64_t> length) {
-  std::vector<std::shared_ptr<asio::steady_timer>> timers;
-  {
-    std::lock_guard lock(mutex_);
-    upstream_status_ = head.status;
-    head_ = std::move(head);
-    variant_ = std::move(variant);
-    length_ = length;
-    state_ = state::streaming;
-    wake_locked(timers);
-  }
-  wake(timers);
+  std::unique_lock lock(mutex_);
+  upstream_status_ = head.status;
+  head_ = std::move(head);
+  variant_ = std::move(variant);
+  length_ = length;
+  set_state_and_wake(lock, state::streaming);
 }
 
 void fill::advance(std::string_view bytes) {
-  std::vector<std::shared_ptr<asio::steady_timer>> timers;
-  {
-    std::lock_guard lock(mutex_);
-    if (available_ < prefix_limit)
-      prefix_.append(
-          bytes.substr(0, std::min<std::size_t>(bytes.size(), prefix_limit - available_)));
-    available_ += bytes.size();
-    wake_locked(timers);
-  }
-  wake(timers);
+  std::unique_lock lock(mutex_);
+  if (available_ < prefix_limit)
+    prefix_.append(bytes.substr(0, std::min<std::size_t>(bytes.size(), prefix_limit - available_)));
+  available_ += bytes.size();
+  set_state_and_wake(lock, state_);
 }
 
 void fill::set_reader_fd(int fd) {
@@ -70,42 +101,64 @@ void fill::set_reader_fd(int fd) {
   fd_ = fd;
 }
 
+void fill::finish_body() {
+  std::unique_lock lock(mutex_);
+  set_state_and_wake(lock, state::body_done);
+}
+
 void fill::complete() {
   finish(state::complete);
 }
 
-void fill::finish(state terminal, upstream_error err, unsigned status) {
-  std::vector<std::shared_ptr<asio::steady_timer>> timers;
+void fill::finish(state terminal_state, upstream_error err, unsigned status) {
+  std::unique_lock lock(mutex_);
+  error_ = err;
+  if (status != 0) upstream_status_ = status;
+  set_state_and_wake(lock, terminal_state);
+}
+
+std::optional<upstream::orphan_verdict> fill::judge_if_orphaned(
+    const upstream::orphan_policy& policy) const {
+  std::lock_guard lock(mutex_);
+  if (readers_ > 0 || terminal(state_)) return std::nullopt;
+  return upstream::judge_orphan(policy, {.length = length_,
+                                         .arrived = available_,
+                                         .requesters = requester_count_,
+                                         .background = background_});
+}
+
+boost::asio::awaitable<bool> fill::wait_for_reader(std::chrono::milliseconds grace) {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (;;) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    auto slot = co_await upstream::make_wake_slot(std::max(left, decltype(left){}));
+    {
+      std::lock_guard lock(mutex_);
+      if (readers_ > 0) co_return true;
+      if (left <= decltype(left){}) co_return false;
+      waiters_.add(slot);  // try_attach wakes it
+    }
+    co_await upstream::wait_on(*slot);
+  }
+}
+
+bool fill::abandon_if_orphaned() {
+  std::unique_lock lock(mutex_);
+  if (readers_ > 0 || terminal(state_)) return false;
+  set_state_and_wake(lock, state::abandoned);
+  return true;
+}
+
+boost::asio::awaitable<void> fill::wait(std::uint64_t pos, std::chrono::milliseconds timeout) {
+  // Between registering and waiting nothing suspends, and a wake-up is posted to this very
+  // (single-threaded) executor: it cannot run before the wait has begun.
+  auto slot = co_await upstream::make_wake_slot(timeout);
   {
     std::lock_guard lock(mutex_);
-    state_ = terminal;
-    error_ = err;
-    if (status != 0) upstream_status_ = status;
-    wake_locked(timers);
+    if (available_ > pos || terminal(state_) || state_ == state::body_done) co_return;
+    waiters_.add(slot);
   }
-  wake(timers);
-}
-
-void fill::wake_locked(std::vector<std::shared_ptr<asio::steady_timer>>& out) {
-  out.swap(waiters_);
-}
-
-void fill::wake(std::vector<std::shared_ptr<asio::steady_timer>>& timers) {
-  // Each waiter's timer lives on its reader's executor: cancel it there, never from here.
-  for (auto& t : timers)
-    asio::post(t->get_executor(), [t] { t->cancel(); });
-}
-
-asio::awaitable<void> fill::wait(std::uint64_t pos, std::chrono::milliseconds timeout) {
-  auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, timeout);
-  {
-    std::lock_guard lock(mutex_);
-    const bool ready =
-        available_ > pos || (state_ != state::head_pending && state_ != state::streaming);
-    if (ready) co_return;
-    waiters_.push_back(timer);
-  }
-  co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  co_await upstream::wait_on(*slot);
 }
 
 std::size_t fill::read(std::uint64_t pos, std::span<char> out) const {
@@ -124,11 +177,20 @@ std::size_t fill::read(std::uint64_t pos, std::span<char> out) const {
   return got > 0 ? static_cast<std::size_t>(got) : 0;
 }
 
-std::pair<std::shared_ptr<fill>, bool> inflight_table::join_or_create(const std::string& primary) {
+inflight_table::joined inflight_table::join_or_create(const std::string& primary,
+                                                      const boost::asio::ip::address& client,
+                                                      bool background) {
   std::lock_guard lock(mutex_);
-  auto [it, fresh] = fills_.try_emplace(primary);
-  if (fresh) it->second = std::make_shared<fill>(primary);
-  return {it->second, fresh};
+  auto& slot = fills_[primary];
+  if (slot) {
+    if (background) return {slot, {}, false};  // a fetch is on its way already
+    if (slot->try_attach(client)) return {slot, fill::reader(slot), false};
+    // Abandoned: its pump is stopping. A new fill takes its place for this client.
+  }
+  slot = std::make_shared<fill>(primary, background, gate_);
+  if (background) return {slot, {}, true};
+  slot->try_attach(client);
+  return {slot, fill::reader(slot), true};
 }
 
 std::shared_ptr<fill> inflight_table::find(const std::string& primary) {
@@ -141,6 +203,11 @@ void inflight_table::remove(const std::shared_ptr<fill>& f) {
   std::lock_guard lock(mutex_);
   auto it = fills_.find(f->primary());
   if (it != fills_.end() && it->second == f) fills_.erase(it);
+}
+
+std::size_t inflight_table::size() const {
+  std::lock_guard lock(mutex_);
+  return fills_.size();
 }
 
 }  // namespace storecache::proxy

@@ -2,17 +2,24 @@
 // arrives (request collapsing). The body goes into the store's insert handle; readers pread
 // the bytes written so far from the same temporary file (or from the in-memory prefix).
 //
-// Life cycle (one mutex guards it; waiters are woken by posting to their own executor):
-//   head_pending --publish_head--> streaming --complete--> complete
-//        |                             '------fail------> failed (readers abort: never short)
-//        '--fail / not_shared / not_modified (terminal before any body)
-// The fill is found through the in-flight table until it ends; readers keep it alive with a
-// shared_ptr until they have read what they need.
+// Life cycle (one mutex guards it; waiters are woken on their own executors, waiter_list):
+//   head_pending --publish_head--> streaming --finish_body--> body_done --complete--> complete
+//        |                             |                        (every byte is here; the
+//        |                             |                         commit is under way)
+//        |                             +--fail--> failed (readers abort: never short)
+//        |                             '--abandon_if_orphaned--> abandoned (no reader left)
+//        '--fail / not_shared / not_modified / abandoned (terminal before any body: the
+//                                                      leader was refused a fetch)
+//
+// Readers: every client that answers from the fill holds a `reader` (the leader included).
+// A fill whose readers are all gone is an orphan: upstream::judge_orphan decides whether it
+// goes on (small, mostly there, wanted by several devices, a background refresh) or stops.
+// An abandoned fill takes no new reader; the in-flight table then starts a new fill instead.
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
+#include <array>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -21,16 +28,26 @@
 #include <span>
 #include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "cache/store_meta.hpp"
 #include "proxy/upstream.hpp"
+#include "upstream/orphan_policy.hpp"
+#include "upstream/waiter_list.hpp"
 
 namespace storecache::proxy {
 
 class fill {
  public:
-  enum class state { head_pending, streaming, complete, failed, not_shared, not_modified };
+  enum class state {
+    head_pending,
+    streaming,
+    body_done,
+    complete,
+    failed,
+    not_shared,
+    not_modified,
+    abandoned
+  };
 
   struct view {  // a consistent snapshot for a reader
     state st = state::head_pending;
@@ -38,16 +55,44 @@ class fill {
     std::optional<std::uint64_t> length;  // declared Content-Length
   };
 
-  explicit fill(std::string primary) : primary_(std::move(primary)) {}
+  // A client reading (or about to read) the fill. Move-only; leaving is its destruction.
+  class reader {
+   public:
+    reader() = default;
+    explicit reader(std::shared_ptr<fill> f) : f_(std::move(f)) {}
+    reader(reader&&) noexcept = default;
+    reader& operator=(reader&& o) noexcept {
+      if (this != &o) {
+        reset();
+        f_ = std::move(o.f_);
+      }
+      return *this;
+    }
+    ~reader() { reset(); }
+    void reset() {
+      if (f_) f_->detach();
+      f_.reset();
+    }
+
+   private:
+    std::shared_ptr<fill> f_;
+  };
+
+  fill(std::string primary, bool background, std::shared_ptr<const upstream::wake_gate> gate);
   ~fill();
 
   const std::string& primary() const { return primary_; }
   view snapshot() const;
-  // Valid once the state left head_pending with streaming/complete.
+  // Valid once the state left head_pending with streaming/body_done/complete.
   const cache::stored_head& head() const { return head_; }
   const std::string& variant() const { return variant_; }
   upstream_error error() const;
   unsigned upstream_status() const;
+  bool body_arrived() const;  // body_done or complete
+
+  // --- readers (through inflight_table::join_or_create) ---
+  std::size_t readers() const;
+  std::uint32_t requesters() const;
 
   // --- writer side (the coroutine that pumps the upstream body) ---
   void publish_head(cache::stored_head head, std::string variant,
@@ -55,8 +100,17 @@ class fill {
   // Bytes [available, available + bytes.size()) were appended to the insert handle.
   void advance(std::string_view bytes);
   void set_reader_fd(int fd);  // takes ownership
-  void complete();
+  void finish_body();          // every byte arrived; readers may end their responses
+  void complete();             // committed (or not storable after all): it leaves the table
   void finish(state terminal, upstream_error err = upstream_error::none, unsigned status = 0);
+  // With no reader left: what the policy says (nullopt while someone reads).
+  std::optional<upstream::orphan_verdict> judge_if_orphaned(
+      const upstream::orphan_policy& policy) const;
+  // The writer, paused on a `stop` verdict: true as soon as a reader is back, false when
+  // `grace` passed without one.
+  boost::asio::awaitable<bool> wait_for_reader(std::chrono::milliseconds grace);
+  // Stops the fill if it still has no reader (state abandoned); true when it stopped.
+  bool abandon_if_orphaned();
 
   // --- reader side ---
   // Returns when the fill has more than `pos` bytes, changed state, or `timeout` passed.
@@ -65,10 +119,14 @@ class fill {
   std::size_t read(std::uint64_t pos, std::span<char> out) const;
 
  private:
-  void wake_locked(std::vector<std::shared_ptr<boost::asio::steady_timer>>& out);
-  static void wake(std::vector<std::shared_ptr<boost::asio::steady_timer>>& timers);
+  friend class inflight_table;
+  bool try_attach(const boost::asio::ip::address& client);
+  void detach();
+  void set_state_and_wake(std::unique_lock<std::mutex>& lock, state s);
 
   const std::string primary_;
+  const bool background_;
+  const std::shared_ptr<const upstream::wake_gate> gate_;
   mutable std::mutex mutex_;
   state state_ = state::head_pending;
   cache::stored_head head_;
@@ -79,19 +137,36 @@ class fill {
   int fd_ = -1;
   upstream_error error_ = upstream_error::none;
   unsigned upstream_status_ = 0;
-  std::vector<std::shared_ptr<boost::asio::steady_timer>> waiters_;
+  upstream::waiter_list waiters_;
+  std::size_t readers_ = 0;
+  // Distinct client addresses that asked, up to the most any policy needs.
+  static constexpr std::size_t max_requesters = 8;
+  std::array<boost::asio::ip::address, max_requesters> requesters_{};
+  std::uint32_t requester_count_ = 0;
 };
 
 // Primary key -> the fill in flight for it. Shared by all workers.
 class inflight_table {
  public:
-  // The fill for this key, and whether the caller created it (and must run it).
-  std::pair<std::shared_ptr<fill>, bool> join_or_create(const std::string& primary);
+  explicit inflight_table(std::shared_ptr<const upstream::wake_gate> gate)
+      : gate_(std::move(gate)) {}
+
+  struct joined {
+    std::shared_ptr<fill> f;
+    fill::reader reader;   // empty for a background fill that no client reads
+    bool created = false;  // the caller leads it: it must run or end it
+  };
+  // Joins the fill in flight for this key as a reader, or creates one (replacing an abandoned
+  // fill). background: a fill storecache starts for itself, with no reader.
+  joined join_or_create(const std::string& primary, const boost::asio::ip::address& client,
+                        bool background = false);
   std::shared_ptr<fill> find(const std::string& primary);
   void remove(const std::shared_ptr<fill>& f);
+  std::size_t size() const;
 
  private:
-  std::mutex mutex_;
+  std::shared_ptr<const upstream::wake_gate> gate_;
+  mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<fill>> fills_;
 };
 

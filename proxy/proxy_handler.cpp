@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <ctime>
 
@@ -285,10 +288,64 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
   if (ctx.access) ctx.access->write(rec);
 }
 
+asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit_fetch(
+    exchange& ex, connection_context& ctx, const config::site& site, fetch_kind kind,
+    outcome& out) {
+  const auto& limit = ctx.cfg->limit;
+  const auto deadline = steady::now() + ctx.cfg->timeout.upstream_queue;
+  // Refused: 503 with Retry-After. Gone (HEADERS + RST_STREAM, or reset while waiting):
+  // nothing to answer, and no WAN used for it.
+  auto refuse = [&](std::string why) -> asio::awaitable<std::optional<fetch_ticket>> {
+    out.cache = cache_outcome::local;
+    out.status = 503;
+    out.why = std::move(why);
+    header_list extra;
+    extra.push_back({"retry-after", "1"});
+    co_await respond_local(ex, 503, out.why, std::move(extra));
+    co_return std::nullopt;
+  };
+  auto gone = [&] {
+    out.cache = cache_outcome::local;
+    out.why = "client gone before the upstream fetch";
+    return std::nullopt;
+  };
+  if (ex.client_gone()) co_return gone();
+  fetch_ticket ticket;
+  ticket.queue_timeout = ctx.cfg->timeout.upstream_queue;
+  if (kind == fetch_kind::cold_miss) {
+    // Over the cap a page load's burst waits for its own earlier misses (they end at LAN
+    // speed), a client that resets its requests leaves at once. The slots are released on
+    // this worker (the fills run here): a short poll costs nothing measurable.
+    while (!(ticket.connection_miss =
+                 upstream::counted_slot::try_take(ctx.misses_led, limit.misses_per_connection))) {
+      if (ex.client_gone()) co_return gone();
+      if (steady::now() >= deadline) {
+        if (cache_)
+          cache_->counters().misses_refused_connection.fetch_add(1, std::memory_order_relaxed);
+        co_return co_await refuse(
+            fmt::format("over limits.misses_per_connection ({}) for timeouts.upstream_queue",
+                        limit.misses_per_connection));
+      }
+      asio::steady_timer pause(ex_, std::chrono::milliseconds(20));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+  upstream::fetch_limiter::refusal why{};
+  ticket.permit = co_await limiter_.acquire(
+      site.name(), std::max(deadline - steady::now(), steady::duration{}), why);
+  if (!ticket.permit)
+    co_return co_await refuse(
+        fmt::format("no upstream slot: {} (limits.upstream_fetches)", upstream::to_string(why)));
+  if (ex.client_gone()) co_return gone();  // it left while queued
+  co_return ticket;
+}
+
 asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& ctx,
                                              const config::site& site, std::string_view path,
                                              outcome& out, cache::forward_reason why) {
   const request_head& req = ex.request();
+  auto ticket = co_await admit_fetch(ex, ctx, site, fetch_kind::pass, out);
+  if (!ticket) co_return;
   auto pool = pool_for(ctx.rt, site);
   auto& counters = ctx.stats.site(site.name());
   out.cache = cache_outcome::pass;

@@ -19,6 +19,9 @@
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/upstream.hpp"
+#include "upstream/counted_slot.hpp"
+#include "upstream/fetch_limiter.hpp"
+#include "upstream/orphan_policy.hpp"
 #include "usage/recorder.hpp"
 
 namespace storecache::proxy {
@@ -30,8 +33,11 @@ class proxy_handler final : public request_handler,
                             public std::enable_shared_from_this<proxy_handler> {
  public:
   // cache may be null: every site is then pass-through. usage may be null: no history.
-  proxy_handler(asio::any_io_executor ex, cache_service* cache, usage::recorder* usage)
-      : ex_(std::move(ex)), cache_(cache), usage_(usage) {}
+  // The limiter bounds upstream requests over all workers; the server outlives its workers
+  // with all three.
+  proxy_handler(asio::any_io_executor ex, cache_service* cache, usage::recorder* usage,
+                upstream::fetch_limiter& limiter)
+      : ex_(std::move(ex)), cache_(cache), usage_(usage), limiter_(limiter) {}
   asio::awaitable<void> handle(exchange& ex, connection_context& ctx) override;
 
   // What happened to one request, for the access log and the counters.
@@ -89,21 +95,41 @@ class proxy_handler final : public request_handler,
     std::uint64_t bytes_ = 0;
   };
 
+  // What lets one request use the WAN: a slot of the fetch limiter and, for a cold miss, one
+  // of its client connection's (and address's) misses. Held until the upstream body ends.
+  struct fetch_ticket {
+    upstream::fetch_limiter::permit permit;
+    upstream::counted_slot connection_miss;
+    // How long to wait for a slot again (timeouts.upstream_queue): a paused fill resuming.
+    std::chrono::milliseconds queue_timeout{0};
+  };
+  enum class fetch_kind { pass, cold_miss, refresh };
+  // May this request start an upstream fetch now? Waits for a limiter slot (bounded); on
+  // refusal answers 503 with Retry-After (or nothing, if the client is gone) and returns
+  // nothing.
+  asio::awaitable<std::optional<fetch_ticket>> admit_fetch(exchange& ex, connection_context& ctx,
+                                                           const config::site& site,
+                                                           fetch_kind kind, outcome& out);
+
   // cache_flow.cpp
   asio::awaitable<void> cached(exchange& ex, connection_context& ctx, const config::site& site,
                                std::string_view path, outcome& out);
   struct lead_result;
+  // The fill's upstream fetch. Everything a fill needs after its first co_await is held by
+  // value or shared_ptr (the site through its config), never by reference to the request.
   asio::awaitable<lead_result> lead(std::shared_ptr<fill> f, const request_head& req,
-                                    std::string path, const config::site& site,
+                                    std::string path, std::shared_ptr<const config::site> site,
                                     std::shared_ptr<upstream_pool> pool, site_counters& counters,
                                     std::optional<cache::object_meta> stored,
-                                    cache::site_policy policy);
-  asio::awaitable<void> pump(std::shared_ptr<fill> f, std::unique_ptr<upstream_call> call,
-                             std::string path, const config::site& site,
-                             cache::insert_handle insert, cache::stored_head head,
-                             std::shared_ptr<upstream_pool> pool, site_counters& counters);
+                                    cache::site_policy policy, upstream::orphan_policy orphans,
+                                    fetch_ticket ticket);
+  struct fill_job;
+  // Reads the upstream body into the fill and the store; a static coroutine owning its job,
+  // so it depends on no handler (a reload or shutdown may drop the handler first).
+  static asio::awaitable<void> pump(fill_job job);
   asio::awaitable<void> background_fill(request_head req, std::string path,
-                                        std::shared_ptr<const runtime> rt, const config::site& site,
+                                        std::shared_ptr<const runtime> rt,
+                                        std::shared_ptr<const config::site> site,
                                         std::string primary,
                                         std::optional<cache::object_meta> stored,
                                         cache::site_policy policy, metrics& stats);
@@ -123,6 +149,7 @@ class proxy_handler final : public request_handler,
   asio::any_io_executor ex_;
   cache_service* cache_;
   usage::recorder* usage_;
+  upstream::fetch_limiter& limiter_;
   std::shared_ptr<const runtime> pools_runtime_;  // pools below belong to this runtime
   std::map<std::string, std::shared_ptr<upstream_pool>, std::less<>> pools_;
 };

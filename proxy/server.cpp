@@ -85,8 +85,8 @@ struct server_worker {
   bool stopping = false;  // likewise
   std::thread thread;
 
-  server_worker(cache_service* cache, usage::recorder* usage)
-      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache, usage)) {}
+  server_worker(cache_service* cache, usage::recorder* usage, upstream::fetch_limiter& limiter)
+      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache, usage, limiter)) {}
 };
 
 namespace {
@@ -146,14 +146,17 @@ int server::run() {
   std::signal(SIGPIPE, SIG_IGN);
 
   // The cache first: a cache directory we cannot use is a start-up error.
-  cache_ = std::make_unique<cache_service>(cfg.cache);
+  limiter_ = std::make_unique<upstream::fetch_limiter>(
+      upstream::fetch_limiter::from_config(cfg.limit), gate_);
+  cache_ = std::make_unique<cache_service>(cfg.cache, gate_);
   usage_ = std::make_unique<usage_service>(cache_->store());
   access_ = access_log::open(cfg.log);
-  stats_.set_extra([this] { return cache_->render_metrics() + own_failure_metrics(); });
+  stats_.set_extra(
+      [this] { return cache_->render_metrics() + upstream_metrics() + own_failure_metrics(); });
 
   // Bind everything first: a port in use is a start-up error, reported before READY.
   for (unsigned i = 0; i < n; ++i) {
-    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder());
+    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder(), *limiter_);
     w->rt = rt_;
     for (const auto& a : cfg.server.listen)
       w->acceptors.push_back(open_acceptor(w->io, a, true));
@@ -284,12 +287,37 @@ int server::run() {
   // Disk work (commits) still running posts its completion to a worker's executor: let it
   // finish while the io_contexts still exist (stopped, they only queue it).
   cache_->disk().join();
+  // Frames destroyed below (fills, queued requests) release permits and leave fills: from
+  // now on nothing may post to another worker, whose io_context may already be gone.
+  gate_->close();
   workers_.clear();  // destroys each io_context, and with it every connection's frame
   usage_->flush();   // the last seconds of usage
   usage_.reset();
   cache_.reset();  // waits for disk work, flushes access recency
   log::notice("stopped");
   return 0;
+}
+
+std::string server::upstream_metrics() const {
+  const auto s = limiter_->snapshot();
+  return fmt::format(
+      "# HELP storecache_upstream_fetches Upstream requests in progress (limits.upstream_fetches "
+      "caps them).\n"
+      "# TYPE storecache_upstream_fetches gauge\n"
+      "storecache_upstream_fetches {}\n"
+      "# HELP storecache_upstream_fetch_queue Requests waiting for an upstream slot now.\n"
+      "# TYPE storecache_upstream_fetch_queue gauge\n"
+      "storecache_upstream_fetch_queue {}\n"
+      "# HELP storecache_upstream_fetches_queued_total Requests that had to wait for an upstream "
+      "slot.\n"
+      "# TYPE storecache_upstream_fetches_queued_total counter\n"
+      "storecache_upstream_fetches_queued_total {}\n"
+      "# HELP storecache_upstream_fetches_refused_total Requests answered 503 for want of an "
+      "upstream slot: the queue was full, or no slot came within timeouts.upstream_queue.\n"
+      "# TYPE storecache_upstream_fetches_refused_total counter\n"
+      "storecache_upstream_fetches_refused_total{{reason=\"queue_full\"}} {}\n"
+      "storecache_upstream_fetches_refused_total{{reason=\"timeout\"}} {}\n",
+      s.active, s.waiting, s.queued, s.queue_full, s.timed_out);
 }
 
 // Failures of storecache's own bookkeeping: nothing a request sees, but lost data ops must know of.
@@ -361,6 +389,7 @@ void server::reload() {
       old_cfg.server.workers != next->cfg->server.workers)
     log::warn("reload: listen addresses and workers change only on restart");
   rt_ = next;
+  limiter_->set_limits(upstream::fetch_limiter::from_config(next->cfg->limit));
   access_->reconfigure(next->cfg->log);
   log::apply_config_level(static_cast<int>(next->cfg->log.level));
   for (auto& w : workers_)

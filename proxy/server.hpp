@@ -15,6 +15,8 @@
 
 #include "proxy/metrics.hpp"
 #include "proxy/tls.hpp"
+#include "upstream/fetch_limiter.hpp"
+#include "upstream/waiter_list.hpp"
 
 namespace storecache::proxy {
 
@@ -35,9 +37,13 @@ class server {
   void reload();
   std::string status_page();  // the admin listener's "/"
   std::string own_failure_metrics() const;
+  std::string upstream_metrics() const;
   std::filesystem::path config_file_;
   std::shared_ptr<const runtime> rt_;
   metrics stats_;
+  // Closed once the workers are joined, before their io_contexts go (see waiter_list.hpp).
+  std::shared_ptr<upstream::wake_gate> gate_ = std::make_shared<upstream::wake_gate>();
+  std::unique_ptr<upstream::fetch_limiter> limiter_;  // outlives the workers
   std::unique_ptr<cache_service> cache_;
   std::unique_ptr<access_log> access_;
   std::unique_ptr<usage_service> usage_;  // in the cache's LMDB env: destroyed before cache_

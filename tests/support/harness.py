@@ -360,12 +360,14 @@ def nghttp(url, *, authority=None, headers=(), extra=(), timeout=30):
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
-def tls_socket(port, sni, ca, alpn=("http/1.1",), timeout=5.0, host="127.0.0.1"):
-    """A verified TLS connection to the daemon with the given SNI (for hand-written requests)."""
+def tls_socket(port, sni, ca, alpn=("http/1.1",), timeout=5.0, host="127.0.0.1", source=None):
+    """A verified TLS connection to the daemon with the given SNI (for hand-written requests).
+    source: a loopback address to connect from (127.0.0.2, ...), to be another device."""
     ctx = ssl.create_default_context(cafile=ca)
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
-    raw = socket.create_connection((host, port), timeout=timeout)
+    raw = socket.create_connection((host, port), timeout=timeout,
+                                   source_address=(source, 0) if source else None)
     try:
         return ctx.wrap_socket(raw, server_hostname=sni)
     except BaseException:
@@ -676,6 +678,23 @@ class StackTest(unittest.TestCase):
     def metric(self, name, **labels):
         """Sum of a metric family's samples matching labels, scraped now."""
         return metric_sum(self.stack.metrics(), name, **labels)
+
+    def wait_metric(self, name, pred, timeout=10.0, **labels):
+        """Polls a metric until pred(value) holds; fails the test with the last value if not."""
+        value = poll(lambda: self.metric(name, **labels), pred, timeout)
+        self.assertTrue(pred(value), f"{name}{labels} = {value} after {timeout}s")
+        return value
+
+
+def poll(fn, pred, timeout=10.0, interval=0.05):
+    """Calls fn() until pred(result) holds or timeout passes; returns the last result. The one
+    way tests wait for something the daemon does after answering (counters, commits)."""
+    deadline = time.monotonic() + timeout
+    value = fn()
+    while not pred(value) and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = fn()
+    return value
 
 
 @contextlib.contextmanager

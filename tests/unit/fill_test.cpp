@@ -1,0 +1,172 @@
+// The fill on its own: readers and the orphan decision, the in-flight table replacing an
+// abandoned fill, body_done before the commit, and waiters on other threads' io_contexts.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "proxy/fill.hpp"
+
+using namespace storecache;
+using namespace storecache::proxy;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+const auto client1 = asio::ip::make_address("192.0.2.1");
+const auto client2 = asio::ip::make_address("192.0.2.2");
+constexpr std::uint64_t MiB = 1024 * 1024;
+const upstream::orphan_policy policy{.finish_below = MiB, .finish_after = 0.5, .wanted_by = 2};
+
+cache::stored_head head200() {
+  cache::stored_head h;
+  h.status = 200;
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("a fill with a reader is never judged; without one the policy decides") {
+  inflight_table table(std::make_shared<upstream::wake_gate>());
+  auto j = table.join_or_create("k", client1);
+  REQUIRE(j.created);
+  j.f->publish_head(head200(), "", 20 * MiB);
+  j.f->advance(std::string(64 * 1024, 'x'));
+  CHECK(j.f->readers() == 1);
+  CHECK_FALSE(j.f->judge_if_orphaned(policy));
+  j.reader.reset();
+  CHECK(j.f->readers() == 0);
+  auto v = j.f->judge_if_orphaned(policy);
+  REQUIRE(v);
+  CHECK(*v == upstream::orphan_verdict::stop);
+  CHECK(j.f->snapshot().st == fill::state::streaming);  // judging changes nothing
+  CHECK(j.f->abandon_if_orphaned());
+  CHECK(j.f->snapshot().st == fill::state::abandoned);
+
+  SECTION("a client arriving now gets a new fill, not the abandoned one") {
+    auto k = table.join_or_create("k", client2);
+    CHECK(k.created);
+    CHECK(k.f != j.f);
+    table.remove(j.f);  // the old pump's remove leaves the new fill in place
+    CHECK(table.find("k") == k.f);
+  }
+}
+
+TEST_CASE("two devices asking make an orphan worth finishing") {
+  inflight_table table(std::make_shared<upstream::wake_gate>());
+  auto a = table.join_or_create("k", client1);
+  auto b = table.join_or_create("k", client2);
+  auto c = table.join_or_create("k", client2);  // same address again: still two requesters
+  CHECK_FALSE(b.created);
+  CHECK(a.f == b.f);
+  CHECK(a.f->readers() == 3);
+  CHECK(a.f->requesters() == 2);
+  a.f->publish_head(head200(), "", 20 * MiB);
+  a.reader.reset();
+  b.reader.reset();
+  c.reader.reset();
+  auto v = a.f->judge_if_orphaned(policy);
+  REQUIRE(v);
+  CHECK(*v == upstream::orphan_verdict::wanted);
+  CHECK(a.f->snapshot().st == fill::state::streaming);
+}
+
+TEST_CASE("a paused writer resumes when a reader comes back, or gives up after the grace") {
+  inflight_table table(std::make_shared<upstream::wake_gate>());
+  auto j = table.join_or_create("k", client1);
+  j.f->publish_head(head200(), "", 20 * MiB);
+  j.reader.reset();
+  asio::io_context io;
+  std::optional<bool> back;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { back = co_await j.f->wait_for_reader(5s); },
+      asio::detached);
+  io.poll();
+  CHECK_FALSE(back);
+  auto k = table.join_or_create("k", client2);  // a player's next range
+  CHECK_FALSE(k.created);
+  io.run_for(1s);
+  REQUIRE(back);
+  CHECK(*back);
+  CHECK_FALSE(j.f->abandon_if_orphaned());  // it has a reader
+
+  k.reader.reset();
+  back.reset();
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { back = co_await j.f->wait_for_reader(50ms); },
+      asio::detached);
+  io.restart();
+  io.run_for(1s);
+  REQUIRE(back);
+  CHECK_FALSE(*back);
+  CHECK(j.f->abandon_if_orphaned());
+}
+
+TEST_CASE("a background fill has no reader and always finishes") {
+  inflight_table table(std::make_shared<upstream::wake_gate>());
+  auto j = table.join_or_create("k", client1, true);
+  CHECK(j.created);
+  CHECK(j.f->readers() == 0);
+  j.f->publish_head(head200(), "", 20 * MiB);
+  CHECK(*j.f->judge_if_orphaned(policy) == upstream::orphan_verdict::background);
+  auto again = table.join_or_create("k", client1, true);
+  CHECK_FALSE(again.created);  // one refresh at a time
+}
+
+TEST_CASE("readers on other threads are woken by the writer and see body_done") {
+  auto gate = std::make_shared<upstream::wake_gate>();
+  inflight_table table(gate);
+  auto j = table.join_or_create("k", client1);
+  const std::string body(300 * 1024, 'b');  // past the in-memory prefix: only its start is kept
+  std::atomic<int> finished{0};
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    ios.push_back(std::make_unique<asio::io_context>(1));
+    auto r = table.join_or_create("k", client2);
+    asio::co_spawn(
+        *ios.back(),
+        [f = r.f, rd = std::move(r.reader), &finished]() mutable -> asio::awaitable<void> {
+          std::uint64_t pos = 0;
+          for (;;) {
+            auto snap = f->snapshot();
+            if (snap.st == fill::state::body_done && pos >= snap.available) break;
+            if (snap.available > pos) {
+              pos = snap.available;
+              continue;
+            }
+            co_await f->wait(pos, 5s);
+          }
+          ++finished;
+        },
+        asio::detached);
+    threads.emplace_back([io = ios.back().get()] { io->run(); });
+  }
+  std::this_thread::sleep_for(20ms);
+  j.f->publish_head(head200(), "", body.size());
+  for (std::size_t off = 0; off < body.size(); off += 16 * 1024)
+    j.f->advance(std::string_view(body).substr(off, 16 * 1024));
+  j.f->finish_body();
+  for (auto& t : threads)
+    t.join();
+  CHECK(finished == 3);
+  CHECK(j.f->snapshot().available == body.size());
+}
+
+TEST_CASE("a waiter whose io_context is gone is skipped, and a closed gate posts nothing") {
+  auto gate = std::make_shared<upstream::wake_gate>();
+  inflight_table table(gate);
+  auto j = table.join_or_create("k", client1);
+  {
+    asio::io_context io;
+    asio::co_spawn(
+        io, [f = j.f]() -> asio::awaitable<void> { co_await f->wait(0, 10s); }, asio::detached);
+    io.poll();  // waiting now
+    gate->close();
+  }                                      // io destroyed with the waiting frame; its slot expired
+  j.f->publish_head(head200(), "", 10);  // wakes nobody, posts nowhere
+  j.f->finish(fill::state::failed);
+  CHECK(j.f->snapshot().st == fill::state::failed);
+}
