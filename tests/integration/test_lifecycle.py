@@ -92,6 +92,29 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(code, 0, st.daemon.stderr_text()[-3000:])
         self.assertLess(took, 5, "an idle keep-alive connection held shutdown for the grace time")
 
+    def test_sigterm_cuts_collapsed_followers_of_a_slow_fill_cleanly(self):
+        # Issue 13's reproduction: the grace period ends while six clients wait on one slow
+        # fill (followers waiting for bytes on two workers). Under ASan a timer of one worker
+        # destroyed after its io_context was a heap-use-after-free; the exit must be clean.
+        st = self.start(overrides={"timeouts": {"shutdown_grace": "1s"}})
+        path = "/gen/slowfill?size=5242880&rate=1048576&cc=max-age%3D600"
+        cmd = ["curl", "-sS", "--http1.1", "--cacert", st.ca, "--resolve", st.resolve()[0],
+               "-o", "/dev/null", "--max-time", "30", st.url(path)]
+        clients = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for _ in range(6)]
+        try:
+            harness.poll(lambda: st.origin.count("/gen/slowfill"), lambda n: n >= 1, timeout=5)
+            self.assertEqual(st.origin.count("/gen/slowfill"), 1, "one upstream fetch")
+            time.sleep(1.5)
+            st.daemon.signal(signal.SIGTERM)
+            code = st.daemon.wait(20)
+        finally:
+            for c in clients:
+                c.kill()
+                c.wait()
+        self.assertEqual(code, 0, "daemon exit code; stderr:\n" + st.daemon.stderr_text()[-3000:])
+        self.assertNotIn("AddressSanitizer", st.daemon.stderr_text())
+
     def test_sighup_keeps_open_connection_and_reloads_upstream_and_cert(self):
         st = self.start()
         origin2 = Origin(*st.pki.leaf(harness.ORIGIN_NAME, tag="-2")).start()

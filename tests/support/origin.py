@@ -237,6 +237,8 @@ class Origin:
         self._log = []
         self._programs = []  # (prefix, {param: [values]})
         self._conn_count = 0
+        self._active = 0  # requests being answered now
+        self.max_active = 0  # the most answered at once since reset()
         self._writers = set()
         self._loop = None
         self._server = None
@@ -315,6 +317,7 @@ class Origin:
             self._log.clear()
             self._programs.clear()
             self._conn_count = 0
+            self.max_active = self._active
 
     def program(self, prefix, **params):
         """Default params for paths starting with prefix, e.g. program('/', silent=1)."""
@@ -360,7 +363,14 @@ class Origin:
                 req = await self._read_request(reader, writer)
                 if req is None:
                     break
-                keep = await self._dispatch(req, reader, writer, peer, conn)
+                with self._lock:
+                    self._active += 1
+                    self.max_active = max(self.max_active, self._active)
+                try:
+                    keep = await self._dispatch(req, reader, writer, peer, conn)
+                finally:
+                    with self._lock:
+                        self._active -= 1
                 if not keep:
                     break
         except (_Close, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
