@@ -16,6 +16,10 @@
 #include "proxy/metrics.hpp"
 #include "proxy/tls.hpp"
 
+namespace storecache::access {
+class client_ledger;
+}
+
 namespace storecache::proxy {
 
 struct server_worker;
@@ -38,6 +42,9 @@ class server {
   std::filesystem::path config_file_;
   std::shared_ptr<const runtime> rt_;
   metrics stats_;
+  // Per client address, shared by all workers. Declared before cache_ and workers_, so it is
+  // destroyed after them: fills (which hold miss slots) and connections end first.
+  std::unique_ptr<access::client_ledger> ledger_;
   std::unique_ptr<cache_service> cache_;
   std::unique_ptr<access_log> access_;
   std::unique_ptr<usage_service> usage_;  // in the cache's LMDB env: destroyed before cache_
