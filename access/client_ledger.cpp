@@ -60,6 +60,9 @@ struct client_ledger::state {
     std::unordered_map<key, entry, key_hash, key_eq> table;
     clock::time_point latest{};      // the latest time this shard was told
     clock::time_point next_sweep{};  // note_reset drops expired entries once this has passed
+    // A full shard is swept for room at most once per window/8 of its time, so a client
+    // spraying new addresses at the bound does not buy a walk of the shard per address.
+    clock::time_point full_sweep_after{};
     explicit shard(std::uint64_t seed) : table(16, key_hash{seed}) {}
   };
 
@@ -112,7 +115,10 @@ struct client_ledger::state {
   // Under s.mutex: the entry for k, created if there is room; null at the bound.
   entry* find_or_add(shard& s, const key& k) {
     if (auto it = s.table.find(k); it != s.table.end()) return &it->second;
-    if (s.table.size() >= per_shard.load(relaxed)) drop_idle(s, s.latest);
+    if (s.table.size() >= per_shard.load(relaxed) && s.latest >= s.full_sweep_after) {
+      drop_idle(s, s.latest);
+      s.full_sweep_after = s.latest + window_d() / event_window::bucket_count;
+    }
     if (s.table.size() >= per_shard.load(relaxed)) {
       untracked.fetch_add(1, relaxed);
       return nullptr;

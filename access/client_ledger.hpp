@@ -11,12 +11,12 @@
 // few seconds) and when a shard is full. So the table holds only addresses active within
 // max(reset_window, reset_penalty) or with a fetch in flight.
 //
-// Bound: at most limits::max_clients entries (16 shards of max_clients/16 each; about 150 bytes
-// an entry, so ~10 MB at the default 65,536). At the bound, after dropping what has expired, a
-// new address is not tracked: its resets are not remembered (the HTTP/2 connection's own
-// budget still ends a flood) and its begin_miss is refused, because a full table means tens of
-// thousands of active addresses, which in a store is an attack on the WAN, not a busy day.
-// Both are counted (counters::untracked).
+// Bound: at most limits::max_clients entries (16 shards of max_clients/16 each; a hash node of
+// 88 bytes plus its bucket, under 10 MB at the default 65,536). At the bound, after dropping what
+// has expired (a full shard looks at most once per reset_window/8), a new address is not tracked:
+// its resets are not remembered (the HTTP/2 connection's own budget still ends a flood) and its
+// begin_miss is refused, because a full table means tens of thousands of active addresses, which in
+// a store is an attack on the WAN, not a busy day. Both are counted (counters::untracked).
 //
 // Thread-safe: any thread, any order; each shard has its own mutex, never held across a call
 // out. Time is an argument (STYLE rule 4): tests drive it with a fake clock.
