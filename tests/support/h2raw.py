@@ -183,13 +183,14 @@ class FloodResult:
 class Response:
     def __init__(self):
         self.status = None
-        self.body = b""
+        self.body = b""         # the body (empty when get(keep_body=False))
+        self.body_size = 0      # body bytes received
         self.complete = False   # END_STREAM seen
         self.reset = None       # RST_STREAM error code from the server
         self.goaway = None
 
     def __repr__(self):
-        return (f"Response(status={self.status}, body={len(self.body)}B, "
+        return (f"Response(status={self.status}, body={self.body_size}B, "
                 f"complete={self.complete}, reset={self.reset}, goaway={self.goaway})")
 
 
@@ -214,7 +215,9 @@ class H2Conn:
             raise AssertionError(f"ALPN chose {self.sock.selected_alpn_protocol()!r}, not h2")
         self.sni = sni
         self.timeout = timeout
-        self.inbuf = b""
+        self.inbuf = bytearray()
+        self.inpos = 0
+        self.received = 0  # bytes read from the socket (after TLS)
         self.closed = False
         self.goaway = None
         self.next_stream = 1
@@ -239,15 +242,23 @@ class H2Conn:
         self.close()
 
     # Frames in: returns (type, flags, stream id, payload) or None when nothing complete yet.
+    # inbuf is consumed from inpos and compacted now and then, so a large body costs no copy
+    # of everything behind each frame.
     def _next_frame(self):
-        if len(self.inbuf) < 9:
+        avail = len(self.inbuf) - self.inpos
+        if avail < 9:
             return None
-        hi, lo, ftype, flags, sid = struct.unpack(">BHBBI", self.inbuf[:9])
+        hi, lo, ftype, flags, sid = struct.unpack_from(">BHBBI", self.inbuf, self.inpos)
         n = (hi << 16) | lo
-        if len(self.inbuf) < 9 + n:
+        if avail < 9 + n:
             return None
-        payload = self.inbuf[9:9 + n]
-        self.inbuf = self.inbuf[9 + n:]
+        start = self.inpos + 9
+        payload = bytes(self.inbuf[start:start + n])
+        self.inpos = start + n
+        if self.inpos == len(self.inbuf) or (self.inpos > (1 << 20) and
+                                             self.inpos * 2 > len(self.inbuf)):
+            del self.inbuf[:self.inpos]
+            self.inpos = 0
         return ftype, flags, sid & 0x7FFFFFFF, payload
 
     def _recv_some(self, wait):
@@ -269,6 +280,7 @@ class H2Conn:
             self.closed = True
             return False
         self.inbuf += data
+        self.received += len(data)
         return True
 
     def _control(self, ftype, flags, sid, payload):
@@ -351,9 +363,9 @@ class H2Conn:
                         self.closed = True
                     if self.sent >= len(data) or self.closed:
                         send_done = time.monotonic()
-                got_before = len(self.inbuf)
+                got_before = self.received
                 alive = self._recv_some(0 if self.sent < len(data) and not self.closed else 0.2)
-                if len(self.inbuf) != got_before:
+                if self.received != got_before:
                     last_news = time.monotonic()
                 while (f := self._next_frame()) is not None:
                     ftype, flags, sid, payload = f
@@ -386,12 +398,14 @@ class H2Conn:
 
     # --- one request ---------------------------------------------------------------------------
 
-    def get(self, path, authority=None, headers=(), timeout=None):
-        """GET path on a new stream and read its whole response (body kept in memory)."""
+    def get(self, path, authority=None, headers=(), timeout=None, keep_body=True):
+        """GET path on a new stream and read its whole response; keep_body=False only counts
+        the body's bytes (large objects)."""
         sid = self.next_stream
         self.next_stream += 2
         self._send_quiet(headers_frame(sid, path, authority or self.sni, headers))
         resp = Response()
+        body = bytearray()
         block = b""
         deadline = time.monotonic() + (timeout or self.timeout)
         while time.monotonic() < deadline:
@@ -412,13 +426,17 @@ class H2Conn:
                 if flags & END_HEADERS and resp.status is None:
                     resp.status = status_of(block)
             elif ftype == DATA:
-                resp.body += _data_payload(flags, payload)
+                chunk = _data_payload(flags, payload)
+                resp.body_size += len(chunk)
+                if keep_body:
+                    body += chunk
             elif ftype == RST_STREAM:
                 resp.reset = struct.unpack(">I", payload[:4])[0]
                 break
             if flags & END_STREAM and ftype in (HEADERS, DATA):
                 resp.complete = True
                 break
+        resp.body = bytes(body)
         resp.goaway = self.goaway
         return resp
 
@@ -448,7 +466,9 @@ def reset_flood(port, sni, ca, paths, source=None, authority=None, read_after=5.
         return c.reset_flood(paths, authority=authority, read_after=read_after)
 
 
-def get(port, sni, ca, path, source=None, authority=None, headers=(), timeout=30.0):
-    """One GET on a fresh connection, the whole response read."""
+def get(port, sni, ca, path, source=None, authority=None, headers=(), timeout=30.0,
+        keep_body=True):
+    """One GET on a fresh connection, the whole response read (see H2Conn.get)."""
     with H2Conn(port, sni, ca, source=source, timeout=timeout) as c:
-        return c.get(path, authority=authority, headers=headers, timeout=timeout)
+        return c.get(path, authority=authority, headers=headers, timeout=timeout,
+                     keep_body=keep_body)
