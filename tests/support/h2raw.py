@@ -43,7 +43,8 @@ MAX_WINDOW = (1 << 31) - 1
 
 def frame(ftype, flags, stream_id, payload=b""):
     n = len(payload)
-    return struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, stream_id & 0x7FFFFFFF) + payload
+    head = struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, stream_id & 0x7FFFFFFF)
+    return head + payload
 
 
 def hpack_int(value, prefix_bits, first=0):
@@ -205,6 +206,8 @@ class H2Conn:
         ctx.set_alpn_protocols(["h2"])
         raw = socket.create_connection((host, port), timeout=timeout,
                                        source_address=(source, 0) if source else None)
+        # Frames go out when written: Nagle would hold a record's tail for the peer's ACK.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.sock = ctx.wrap_socket(raw, server_hostname=sni)
         except BaseException:
