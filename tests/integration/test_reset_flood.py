@@ -9,6 +9,7 @@ never touches another's; the well-behaved device is 127.0.0.2.
 """
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -188,6 +189,30 @@ class ResetFloodTest(harness.StackTest):
         r = self.good_get("/gen/good-cold-c?size=300000", http2=False)
         self.assertEqual(len(r.body), 300000)
         self.assertEqual(self.counters()["over"] - before["over"], 1)
+
+    def test_d_reload_changes_the_budget(self):
+        """SIGHUP: the address budget follows the new client_resets at once."""
+        before = self.counters()
+        log_before = self.stack.daemon.stderr_text().count("reloaded:")
+        self.stack.config["limits"]["client_resets"] = 5
+        self.stack.rewrite_config()
+        try:
+            self.stack.daemon.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while self.stack.daemon.stderr_text().count("reloaded:") == log_before:
+                self.assertLess(time.monotonic(), deadline, "no reload within 10 s")
+                time.sleep(0.05)
+            res = h2raw.reset_flood(self.stack.port, SITE, self.stack.ca, [CACHED] * 500,
+                                    source="127.0.0.13")
+            report("flood after reload to client_resets = 5", res)
+            # Over at the 6th reset (stream 11): far below the 101 of RESETS = 50.
+            self.assert_calm_goaway(res, 4 * (2 * 5 + 1))
+            self.assertEqual(self.wait_for("over", before["over"] + 1)["over"] - before["over"],
+                             1)
+        finally:
+            self.stack.config["limits"]["client_resets"] = RESETS
+            self.stack.rewrite_config()
+            self.stack.daemon.signal(signal.SIGHUP)
 
 
 if __name__ == "__main__":
