@@ -166,7 +166,8 @@ class http1_exchange final : public exchange {
   // The client went away: a write or body read failed for that reason, or the kernel holds
   // its FIN or reset (a peek, while no read is pending: between requests nobody reads).
   // A close_notify alert ahead of the FIN is bytes, not EOF, so a client that closes TLS
-  // politely is seen only when a write fails.
+  // politely is seen only when a write fails; a client that half-closes after its request
+  // (rare over TLS) looks gone.
   bool client_gone() const override {
     if (!client_left_ && !broken_ && peer_closed()) client_left_ = true;
     return client_left_;
