@@ -11,6 +11,10 @@
 #include "proxy/exchange.hpp"
 #include "usage/device.hpp"
 
+namespace storecache::access {
+class client_ledger;
+}
+
 namespace storecache::proxy {
 
 class access_log;
@@ -29,6 +33,8 @@ struct connection_context {
   std::shared_ptr<const runtime> rt;  // TLS contexts etc. derived from cfg (proxy/tls.hpp)
   usage::tls_version tls = usage::tls_version::other;  // negotiated on this connection
   access_log* access = nullptr;                        // where access-log lines go, if anywhere
+  // Per client address, process-wide (the server's): misses in flight, abandoned requests.
+  access::client_ledger* ledger = nullptr;
 
   // Cold misses this connection leads now (limits.misses_per_connection); shared with the
   // fills it started, which may outlive it.

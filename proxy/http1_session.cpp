@@ -4,7 +4,14 @@
 // -> reading head (client_header timeout, header byte/count limits) -> in exchange (the handler
 // owns it; body reads use client_idle) -> back to waiting, or closed when either side asked
 // for close, the response could not complete, or the daemon is draining.
+//
+// A response that could not complete because the client went away (a write failed, a body
+// read met EOF or a reset, or the client's FIN is seen while the handler runs) counts as one
+// abandoned request for its address (client_resets.hpp), as an HTTP/2 stream reset does.
 #include <fmt/format.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,6 +24,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include "proxy/client_resets.hpp"
 #include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
@@ -75,6 +83,7 @@ class http1_exchange final : public exchange {
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         broken_ = true;
+        if (ec != beast::error::timeout) client_left_ = true;  // EOF, reset, truncation
         co_return 0;
       }
       std::size_t n = buf.size() - body.size;
@@ -154,6 +163,16 @@ class http1_exchange final : public exchange {
   bool complete() const { return complete_ && !broken_; }
   bool broken() const { return broken_; }
 
+  // The client went away: a write or body read failed for that reason, or the kernel holds
+  // its FIN or reset (a peek, while no read is pending: between requests nobody reads).
+  // A close_notify alert ahead of the FIN is bytes, not EOF, so a client that closes TLS
+  // politely is seen only when a write fails; a client that half-closes after its request
+  // (rare over TLS) looks gone.
+  bool client_gone() const override {
+    if (!client_left_ && !broken_ && peer_closed()) client_left_ = true;
+    return client_left_;
+  }
+
  private:
   // Writes pending_ (head or chunk framing) and data, in one buffer when both are small.
   asio::awaitable<error_code> flush(asio::const_buffer data) {
@@ -166,8 +185,20 @@ class http1_exchange final : public exchange {
       if (!ec && data.size() > 0) ec = co_await write(data);
     }
     pending_.clear();
-    if (ec) broken_ = true;
+    if (ec) {
+      broken_ = true;
+      // A client that stops reading for client_idle is slow, not gone.
+      if (ec != beast::error::timeout) client_left_ = true;
+    }
     co_return ec;
+  }
+
+  bool peer_closed() const {
+    auto& socket = stream_.next_layer().socket();
+    if (!socket.is_open()) return false;
+    char byte = 0;
+    const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
   }
 
   asio::awaitable<error_code> write(asio::const_buffer data) {
@@ -188,6 +219,7 @@ class http1_exchange final : public exchange {
   bool chunked_ = false;
   bool complete_ = false;
   bool broken_ = false;
+  mutable bool client_left_ = false;  // see client_gone()
   std::uint64_t remaining_ = 0;
   std::string pending_;
 };
@@ -295,7 +327,12 @@ asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& 
     const bool keep_alive = parser.keep_alive() && !(ctx.stopping && *ctx.stopping);
     http1_exchange ex(stream, buffer, parser, std::move(head), cfg, keep_alive);
     co_await ctx.handler.handle(ex, ctx);
-    if (!ex.complete() || !keep_alive) co_return;
+    if (!ex.complete()) {
+      if (ex.client_gone())
+        note_client_reset(ctx, protocol::http1_1, std::chrono::steady_clock::now());
+      co_return;
+    }
+    if (!keep_alive) co_return;
     // A request body the handler did not read must be skipped before the next request;
     // a large one is not worth reading: close instead.
     if (!parser.is_done()) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "access/event_window.hpp"
 #include "proxy/connection_context.hpp"
 #include "proxy/tls_stream.hpp"
 
@@ -66,6 +67,9 @@ class http2_connection {
   void on_tick();
   void stop_io();  // ends all three loops: cancels socket operations and timers
   void start_handler(std::shared_ptr<http2_stream> st);
+  // The client reset a stream whose response was not complete: count it; over the budget
+  // (this connection's, or its address's), end the connection with ENHANCE_YOUR_CALM.
+  void on_peer_reset(std::int32_t stream_id);
   std::shared_ptr<http2_stream> find(std::int32_t stream_id) const;
 
   tls_stream& stream_;
@@ -90,6 +94,11 @@ class http2_connection {
   bool notice_sent_ = false;
   bool goaway_sent_ = false;
   bool terminated_ = false;  // nghttp2_session_terminate_session was called
+  // Streams the client reset before their response completed, within client_reset_window
+  // (rapid reset, CVE-2023-44487). The address's count in the ledger is what usually ends a
+  // flood first; this one holds when the ledger cannot track the address.
+  access::event_window peer_resets_;
+  bool calmed_ = false;  // ended for resets: what the client still sends is not parsed
   clock::time_point stop_started_{};
 };
 

@@ -33,6 +33,7 @@
 #include <boost/beast/core/stream_traits.hpp>
 #include <exception>
 
+#include "proxy/client_resets.hpp"
 #include "proxy/http2_connection.hpp"
 #include "proxy/http2_stream.hpp"
 #include "proxy/log.hpp"
@@ -173,6 +174,10 @@ int http2_connection::on_header(const nghttp2_frame& frame, std::string_view nam
 }
 
 int http2_connection::on_frame_recv(const nghttp2_frame& frame) {
+  if (frame.hd.type == NGHTTP2_RST_STREAM) {  // called before nghttp2 closes the stream
+    on_peer_reset(frame.hd.stream_id);
+    return 0;
+  }
   if (frame.hd.type != NGHTTP2_HEADERS && frame.hd.type != NGHTTP2_DATA) return 0;
   auto st = find(frame.hd.stream_id);
   if (!st) return 0;
@@ -242,6 +247,34 @@ int http2_connection::on_stream_close(std::int32_t stream_id, std::uint32_t erro
   return 0;
 }
 
+void http2_connection::on_peer_reset(std::int32_t stream_id) {
+  auto st = find(stream_id);
+  if (!st || st->response_complete() || terminated_) return;
+  const auto now = clock::now();
+  const auto& lim = cfg().limit;
+  const bool conn_over = peer_resets_.add(now, lim.client_reset_window) > lim.client_resets;
+  const bool client_over = note_client_reset(ctx_, protocol::http2, now);
+  if (!conn_over && !client_over) return;
+  // GOAWAY naming the last stream we processed, then close once it is sent: nghttp2 wants
+  // neither read nor write after it, so write_loop shuts our side and lingers (see the top).
+  terminated_ = true;
+  calmed_ = true;
+  nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+  ctx_.stats.connection_closed_for_resets();
+  // The address's warning (client_resets.cpp) comes once per penalty; a line per connection
+  // only when this connection alone went over, since a penalized client may open many.
+  if (conn_over)
+    log::info(
+        "conn={} client={} h2: more than {} streams reset within {} ms: GOAWAY "
+        "ENHANCE_YOUR_CALM",
+        ctx_.connection_id, ctx_.client.address().to_string(), lim.client_resets,
+        lim.client_reset_window.count());
+  else
+    log::debug("conn={} client={} h2: client over its reset budget: GOAWAY ENHANCE_YOUR_CALM",
+               ctx_.connection_id, ctx_.client.address().to_string());
+  wake_writer();
+}
+
 // --- handlers -------------------------------------------------------------------------------
 
 void http2_connection::start_handler(std::shared_ptr<http2_stream> st) {
@@ -297,7 +330,9 @@ asio::awaitable<void> http2_connection::read_loop() {
         log::debug("conn={} h2 read ended: {}", ctx_.connection_id, ec.message());
       break;
     }
-    if (lingering_) continue;  // our side is done; only waiting for the peer's EOF
+    // Our side is done (only waiting for the peer's EOF), or ended for resets: a flood's
+    // remaining frames are not worth decoding.
+    if (lingering_ || calmed_) continue;
     const ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), n);
     if (rv < 0) {
       log::info("conn={} h2 session error: {}", ctx_.connection_id,

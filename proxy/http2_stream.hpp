@@ -54,6 +54,7 @@ class http2_stream final : public exchange {
   void on_close(std::uint32_t error_code, bool conn_gone);
   bool handler_done() const { return handler_done_; }
   bool request_complete() const { return in_end_; }
+  bool response_complete() const { return state_ == h2_response_state::complete; }
   // The handler returned without completing the response: 500 if nothing was sent yet,
   // otherwise a reset, so the client never takes a partial response as whole.
   void complete_abandoned();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "access/client_ledger.hpp"
 #include "proxy/request_record.hpp"
 
 namespace storecache::proxy {
@@ -245,6 +246,42 @@ std::string metrics::render() const {
   family(out, "storecache_connections_rejected_total", "counter",
          "Client connections closed at accept because limits.max_connections was reached.");
   put(fmt::format("storecache_connections_rejected_total {}\n", connections_over_limit_.load()));
+
+  family(out, "storecache_client_resets_total", "counter",
+         "Requests clients abandoned before their response completed (HTTP/2 RST_STREAM from "
+         "the client, HTTP/1.1 connection closed mid-response), by protocol.");
+  for (int p = 0; p < 2; ++p)
+    put(fmt::format("storecache_client_resets_total{{protocol=\"{}\"}} {}\n",
+                    to_string(protocols[static_cast<std::size_t>(p)]),
+                    client_resets_[static_cast<std::size_t>(p)].load()));
+
+  family(out, "storecache_connections_closed_for_resets_total", "counter",
+         "HTTP/2 connections ended with GOAWAY (ENHANCE_YOUR_CALM) because the connection or its "
+         "client address abandoned more than limits.client_resets requests per "
+         "limits.client_reset_window.");
+  put(fmt::format("storecache_connections_closed_for_resets_total {}\n",
+                  connections_closed_for_resets_.load()));
+
+  const auto ledger = ledger_ ? ledger_->totals() : access::client_ledger::counters{};
+  family(out, "storecache_clients_over_budget_total", "counter",
+         "Times a client address went over its budget of abandoned requests and started a "
+         "penalty of limits.reset_penalty (a warning names the address).");
+  put(fmt::format("storecache_clients_over_budget_total {}\n", ledger.over_budget));
+
+  family(out, "storecache_client_misses_refused_total", "counter",
+         "Cold misses refused because their client address already led "
+         "limits.misses_per_client, or could not be tracked (the client table was full).");
+  put(fmt::format("storecache_client_misses_refused_total {}\n", ledger.misses_refused));
+
+  family(out, "storecache_client_ledger_untracked_total", "counter",
+         "New client addresses the client table could not track because it held its maximum "
+         "(65,536) of active addresses.");
+  put(fmt::format("storecache_client_ledger_untracked_total {}\n", ledger.untracked));
+
+  family(out, "storecache_client_ledger_entries", "gauge",
+         "Client addresses tracked: with a cold miss in flight, a request abandoned within "
+         "limits.client_reset_window, or a penalty running.");
+  put(fmt::format("storecache_client_ledger_entries {}\n", ledger_ ? ledger_->entries() : 0));
 
   family(out, "storecache_requests_in_flight", "gauge", "Requests being answered right now.");
   put(fmt::format("storecache_requests_in_flight {}\n", in_flight_.load()));

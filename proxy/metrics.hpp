@@ -21,6 +21,10 @@
 #include "proxy/upstream.hpp"
 #include "usage/device.hpp"
 
+namespace storecache::access {
+class client_ledger;
+}
+
 namespace storecache::proxy {
 
 // What the cache did for a request (the cache_status label).
@@ -101,6 +105,10 @@ class metrics {
     tls_handshake_failures_[static_cast<std::size_t>(why)].fetch_add(1, relaxed);
   }
   void connection_refused_limit() { connections_over_limit_.fetch_add(1, relaxed); }
+  // A request the client abandoned before its response completed (proxy/client_resets.hpp).
+  void client_reset(protocol p) { client_resets_[index(p)].fetch_add(1, relaxed); }
+  // An HTTP/2 connection ended with GOAWAY(ENHANCE_YOUR_CALM) for its resets.
+  void connection_closed_for_resets() { connections_closed_for_resets_.fetch_add(1, relaxed); }
 
   // Exchanges being answered right now; graceful shutdown waits for this to reach zero.
   void request_started() { in_flight_.fetch_add(1, relaxed); }
@@ -111,6 +119,9 @@ class metrics {
   std::string render() const;
   // Families owned elsewhere (the cache), appended to render(). Set before serving.
   void set_extra(std::function<std::string()> f) { extra_ = std::move(f); }
+  // The client ledger whose counters and size are rendered (zeros without one). Set before
+  // serving; it must outlive every render().
+  void set_ledger(const access::client_ledger* l) { ledger_ = l; }
 
  private:
   static constexpr auto relaxed = std::memory_order_relaxed;
@@ -121,6 +132,9 @@ class metrics {
   std::array<std::atomic<std::int64_t>, 2> open_connections_{};
   std::array<std::atomic<std::uint64_t>, tls_failure_count> tls_handshake_failures_{};
   std::atomic<std::uint64_t> connections_over_limit_{0};
+  std::array<std::atomic<std::uint64_t>, 2> client_resets_{};  // [protocol]
+  std::atomic<std::uint64_t> connections_closed_for_resets_{0};
+  const access::client_ledger* ledger_ = nullptr;
   std::atomic<std::int64_t> in_flight_{0};
   std::function<std::string()> extra_;
 

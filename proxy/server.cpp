@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "access/client_ledger.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/admin.hpp"
 #include "proxy/cache_service.hpp"
@@ -101,7 +102,8 @@ struct connection_slot {
 asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const runtime> rt,
                                        std::shared_ptr<proxy_handler> handler, metrics& stats,
                                        std::atomic<std::size_t>& connections, std::uint64_t id,
-                                       const bool* stopping, access_log* access) {
+                                       const bool* stopping, access_log* access,
+                                       access::client_ledger* ledger) {
   connection_slot slot{connections};
   error_code ec;
   tcp::endpoint client = socket.remote_endpoint(ec);
@@ -120,6 +122,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
       rt->cfg, *handler, stats, client, std::string(sni_name(stream.native_handle())),
       id,      stopping, rt};
   ctx.access = access;
+  ctx.ledger = ledger;
   ctx.tls = usage::tls_version_from(::SSL_get_version(stream.native_handle()));
   if (alpn_selected(stream.native_handle()) == "h2")
     co_await run_http2_session(stream, ctx);
@@ -145,6 +148,8 @@ int server::run() {
                                        : std::max(1u, std::thread::hardware_concurrency());
   std::signal(SIGPIPE, SIG_IGN);
 
+  ledger_ = std::make_unique<access::client_ledger>(access::client_ledger::from_config(cfg.limit));
+  stats_.set_ledger(ledger_.get());
   // The cache first: a cache directory we cannot use is a start-up error.
   limiter_ = std::make_unique<upstream::fetch_limiter>(
       upstream::fetch_limiter::from_config(cfg.limit), gate_);
@@ -189,10 +194,11 @@ int server::run() {
           error_code ignored;
           socket.set_option(tcp::no_delay(true), ignored);
           auto id = s.next_connection_id_.fetch_add(1, std::memory_order_relaxed);
-          asio::co_spawn(w.io,
-                         serve_connection(std::move(socket), w.rt, w.handler, s.stats_,
-                                          s.connections_, id, &w.stopping, s.access_.get()),
-                         log_exception);
+          asio::co_spawn(
+              w.io,
+              serve_connection(std::move(socket), w.rt, w.handler, s.stats_, s.connections_, id,
+                               &w.stopping, s.access_.get(), s.ledger_.get()),
+              log_exception);
         }
       };
       asio::co_spawn(w.io, loop(acc, w, *this), log_exception);
@@ -217,6 +223,8 @@ int server::run() {
           if (ec) co_return;
           if (auto fe = cache_->store().flush_access()) log::warn("cache: {}", fe.message());
           usage_->flush();
+          // Addresses with nothing left to remember leave, so the gauge shows real activity.
+          ledger_->sweep(std::chrono::steady_clock::now());
         }
       },
       log_exception);
@@ -390,6 +398,7 @@ void server::reload() {
     log::warn("reload: listen addresses and workers change only on restart");
   rt_ = next;
   limiter_->set_limits(upstream::fetch_limiter::from_config(next->cfg->limit));
+  ledger_->set_limits(access::client_ledger::from_config(next->cfg->limit));
   access_->reconfigure(next->cfg->log);
   log::apply_config_level(static_cast<int>(next->cfg->log.level));
   for (auto& w : workers_)

@@ -18,6 +18,10 @@
 #include "upstream/fetch_limiter.hpp"
 #include "upstream/waiter_list.hpp"
 
+namespace storecache::access {
+class client_ledger;
+}
+
 namespace storecache::proxy {
 
 struct server_worker;
@@ -41,6 +45,9 @@ class server {
   std::filesystem::path config_file_;
   std::shared_ptr<const runtime> rt_;
   metrics stats_;
+  // Per client address, shared by all workers. Declared before cache_ and workers_, so it is
+  // destroyed after them: fills (which hold miss slots) and connections end first.
+  std::unique_ptr<access::client_ledger> ledger_;
   // Closed once the workers are joined, before their io_contexts go (see waiter_list.hpp).
   std::shared_ptr<upstream::wake_gate> gate_ = std::make_shared<upstream::wake_gate>();
   std::unique_ptr<upstream::fetch_limiter> limiter_;  // outlives the workers

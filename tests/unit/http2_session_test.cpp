@@ -18,11 +18,13 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "access/client_ledger.hpp"
 #include "proxy/connection_context.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
@@ -266,7 +268,8 @@ struct test_server {
   std::shared_ptr<storecache::config::config> cfg = std::make_shared<storecache::config::config>();
   test_handler handler;
   storecache::proxy::metrics stats;
-  bool stopping = false;  // touched on the io thread only
+  storecache::access::client_ledger* ledger = nullptr;  // set before connecting
+  bool stopping = false;                                // touched on the io thread only
   std::atomic<int> active{0};
   std::atomic<int> sessions_done{0};
   std::thread thread;
@@ -335,6 +338,7 @@ struct test_server {
                              .connection_id = id,
                              .stopping = &stopping};
 #pragma GCC diagnostic pop
+      ctx.ledger = ledger;
       co_await storecache::proxy::run_http2_session(stream, ctx);
       handler.record("session-end");
       ++sessions_done;
@@ -761,4 +765,97 @@ TEST_CASE("h2: a bounded load with h2load: every request succeeds", "[http2][loa
   CHECK(r.out.find("status codes: 2000 2xx") != std::string::npos);
   CHECK(elapsed < 20s);
   CHECK(srv.handler.max_running <= 4 * 16);  // never more than the streams clients may open
+}
+
+// --- reset floods (issue 15) ------------------------------------------------------------------
+
+namespace {
+
+std::string reset_pairs(std::uint32_t first_stream, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    const auto id = first_stream + 2 * static_cast<std::uint32_t>(i);
+    out += get_request(id, "/head") + rst_stream(id, 0x8);  // CANCEL
+  }
+  return out;
+}
+
+// The GOAWAY's (last stream id, error code), or nullopt.
+std::optional<std::pair<std::uint32_t, std::uint32_t>> goaway_of(const raw_result& r) {
+  for (const auto& f : r.frames) {
+    if (f.type != GOAWAY || f.payload.size() < 8) continue;
+    const auto word = [&](std::size_t at) {
+      std::uint32_t v = 0;
+      for (std::size_t i = 0; i < 4; ++i)
+        v = (v << 8) | static_cast<std::uint8_t>(f.payload[at + i]);
+      return v;
+    };
+    return std::pair{word(0) & 0x7fffffffu, word(4)};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("h2: a reset flood gets GOAWAY ENHANCE_YOUR_CALM naming the last stream", "[http2]") {
+  test_server srv;
+  srv.cfg->limit.client_resets = 10;
+  srv.cfg->limit.client_reset_window = 10s;
+  // No ledger: the connection's own budget ends it.
+  const auto r = raw_h2(srv.port(), reset_pairs(1, 500), raw_mode::read_all, nullptr, 5s);
+  CHECK(r.finished);
+  const auto g = goaway_of(r);
+  REQUIRE(g);
+  CHECK(g->second == 0xb);  // ENHANCE_YOUR_CALM
+  // Over at the 11th reset (stream 21); a stream answered before its RST was read does not
+  // count, hence the slack.
+  CHECK(g->first >= 21);
+  CHECK(g->first <= 61);
+  CHECK(srv.wait_sessions_done(1));
+  const auto text = srv.stats.render();
+  CHECK(text.find("storecache_connections_closed_for_resets_total 1\n") != std::string::npos);
+  CHECK(text.find("storecache_client_resets_total{protocol=\"h2\"} 11\n") != std::string::npos);
+}
+
+TEST_CASE("h2: resets within the budget leave the connection open", "[http2]") {
+  test_server srv;
+  srv.cfg->limit.client_resets = 10;
+  const auto r = raw_h2(
+      srv.port(), reset_pairs(1, 10) + get_request(21, "/head"), raw_mode::read_all,
+      [&] { srv.stop_gracefully(); }, 5s);
+  CHECK(r.finished);
+  CHECK(has_frame(r, HEADERS, 21));
+  const auto g = goaway_of(r);
+  REQUIRE(g);
+  CHECK(g->second == 0);  // the graceful stop's NO_ERROR, not ENHANCE_YOUR_CALM
+}
+
+TEST_CASE("h2: the address's budget spans connections; while penalized, one reset ends one",
+          "[http2]") {
+  test_server srv;
+  srv.cfg->limit.client_resets = 10;
+  storecache::access::client_ledger::limits lim;
+  lim.resets = 10;
+  lim.reset_window = 10s;
+  lim.penalty = 30s;
+  storecache::access::client_ledger ledger(lim);
+  srv.ledger = &ledger;
+  // Two connections of 6 resets each: each within its own budget, the address over at 11.
+  raw_h2(srv.port(), reset_pairs(1, 6), raw_mode::never_read, nullptr, 300ms);
+  REQUIRE(srv.wait_sessions_done(1));
+  CHECK(ledger.totals().resets_noted == 6);
+  CHECK(ledger.totals().over_budget == 0);
+  const auto second = raw_h2(srv.port(), reset_pairs(1, 6), raw_mode::read_all, nullptr, 5s);
+  const auto g = goaway_of(second);
+  REQUIRE(g);
+  CHECK(g->second == 0xb);
+  CHECK(ledger.penalized(asio::ip::make_address("127.0.0.1"), std::chrono::steady_clock::now()));
+  CHECK(ledger.totals().over_budget == 1);
+  // Penalized: the next connection is ended at its first reset.
+  const auto third = raw_h2(srv.port(), reset_pairs(1, 3), raw_mode::read_all, nullptr, 5s);
+  const auto g3 = goaway_of(third);
+  REQUIRE(g3);
+  CHECK(g3->second == 0xb);
+  CHECK(g3->first == 1);
+  CHECK(srv.wait_sessions_done(3));
 }

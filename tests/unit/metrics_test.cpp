@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "access/client_ledger.hpp"
 #include "config/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_record.hpp"
@@ -193,6 +194,37 @@ TEST_CASE("upstream errors by kind, TLS failures by reason, escaped site names",
   CHECK_LINE(text, R"(storecache_tls_handshake_failures_total{reason="version"} 2)");
   CHECK_LINE(text, R"(storecache_tls_handshake_failures_total{reason="timeout"} 0)");
   CHECK_LINE(text, R"(storecache_upstream_bytes_total{site="we\"ird\\na\nme"} 0)");
+}
+
+TEST_CASE("abandoned requests, connections closed for them, and the client ledger", "[metrics]") {
+  metrics m;
+  // Without a ledger the ledger's families are there, at zero.
+  CHECK_LINE(m.render(), "storecache_client_ledger_entries 0");
+  CHECK_LINE(m.render(), "storecache_clients_over_budget_total 0");
+
+  storecache::access::client_ledger::limits lim;
+  lim.resets = 2;
+  lim.misses_per_client = 1;
+  storecache::access::client_ledger ledger(lim);
+  m.set_ledger(&ledger);
+  const auto a = boost::asio::ip::make_address("10.0.0.9");
+  const auto now = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i)
+    ledger.note_reset(a, now);
+  auto slot = ledger.begin_miss(boost::asio::ip::make_address("10.0.0.10"));
+  CHECK_FALSE(ledger.begin_miss(boost::asio::ip::make_address("10.0.0.10")));
+  m.client_reset(protocol::http2);
+  m.client_reset(protocol::http2);
+  m.client_reset(protocol::http1_1);
+  m.connection_closed_for_resets();
+  const auto text = m.render();
+  CHECK_LINE(text, R"(storecache_client_resets_total{protocol="h2"} 2)");
+  CHECK_LINE(text, R"(storecache_client_resets_total{protocol="http/1.1"} 1)");
+  CHECK_LINE(text, "storecache_connections_closed_for_resets_total 1");
+  CHECK_LINE(text, "storecache_clients_over_budget_total 1");
+  CHECK_LINE(text, "storecache_client_misses_refused_total 1");
+  CHECK_LINE(text, "storecache_client_ledger_untracked_total 0");
+  CHECK_LINE(text, "storecache_client_ledger_entries 2");
 }
 
 TEST_CASE("every family has HELP and TYPE once, and only its own samples", "[metrics]") {
