@@ -212,6 +212,16 @@ void client_ledger::miss_slot::release() {
 }
 
 client_ledger::miss_slot client_ledger::begin_miss(const boost::asio::ip::address& client) {
+  auto slot = try_begin_miss(client);
+  if (!slot) note_miss_refused();
+  return slot;
+}
+
+void client_ledger::note_miss_refused() {
+  state_->misses_refused.fetch_add(1, state::relaxed);
+}
+
+client_ledger::miss_slot client_ledger::try_begin_miss(const boost::asio::ip::address& client) {
   const key k = key_of(client);
   auto& s = state_->shard_of(k);
   {
@@ -227,7 +237,6 @@ client_ledger::miss_slot client_ledger::begin_miss(const boost::asio::ip::addres
       }
     }
   }
-  state_->misses_refused.fetch_add(1, state::relaxed);
   return {};
 }
 

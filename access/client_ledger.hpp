@@ -38,7 +38,7 @@ class client_ledger {
   using clock = std::chrono::steady_clock;
 
   struct limits {
-    std::size_t misses_per_client = 32;
+    std::size_t misses_per_client = 16;
     std::size_t resets = 100;
     clock::duration reset_window = std::chrono::seconds(10);
     clock::duration penalty = std::chrono::seconds(30);
@@ -82,6 +82,10 @@ class client_ledger {
   };
 
   miss_slot begin_miss(const boost::asio::ip::address& client);
+  // The same without counting a refusal: for a caller that waits and tries again, and counts
+  // its final refusal with note_miss_refused().
+  miss_slot try_begin_miss(const boost::asio::ip::address& client);
+  void note_miss_refused();
   // The same; `now` also lets a full shard drop what expired by then.
   miss_slot begin_miss(const boost::asio::ip::address& client, clock::time_point now);
 

@@ -46,8 +46,8 @@ struct limits {
   std::size_t upstream_fetches_per_site = 32;  // upstream requests at once, per site
   std::size_t upstream_queue = 1024;           // requests waiting for a slot; over: 503
   // Cold misses one client connection / address leads at once; more wait (upstream_queue).
-  std::size_t misses_per_connection = 32;
-  std::size_t misses_per_client = 64;
+  std::size_t misses_per_connection = 16;
+  std::size_t misses_per_client = 16;
   // Requests a client abandons (HTTP/2 RST_STREAM, HTTP/1.1 close) before their response
   // completed, per client_reset_window: beyond, the HTTP/2 connection gets GOAWAY
   // (ENHANCE_YOUR_CALM) and the address may start no upstream fetch for reset_penalty.

@@ -153,7 +153,6 @@ struct proxy_handler::fill_job {
   cache::stored_head head;
   fetch_ticket ticket;
   upstream::orphan_policy orphans;
-  upstream::fetch_limiter* limiter;  // the server's; outlives its workers
 };
 
 asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ctx,
@@ -386,8 +385,7 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
                                .insert = std::move(*insert),
                                .head = std::move(sh),
                                .ticket = std::move(ticket),
-                               .orphans = orphans,
-                               .limiter = &limiter_}),
+                               .orphans = orphans}),
                  asio::detached);
   res.k = lead_result::streaming;
   co_return res;
@@ -407,6 +405,31 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
     svc.inflight().remove(job.f);
   };
   for (;;) {
+    // Asked before every read, the first included: a leader gone before the body started
+    // costs no more than what the upstream has already pushed into the socket.
+    if (auto verdict = f.judge_if_orphaned(job.orphans)) {
+      orphaned = verdict;
+      if (*verdict == upstream::orphan_verdict::stop) {
+        // Every client left and nothing argues for finishing: the rest of the body would
+        // cross the WAN for nobody. Pause (TCP back-pressure holds the upstream) in case a
+        // client comes back, then stop: closing the connection (call not done) ends the
+        // transfer. The fill keeps its upstream slot meanwhile, so the caps count every open
+        // upstream request; misses_per_client bounds what one device can park here.
+        svc.counters().orphan_fills_paused.fetch_add(1, std::memory_order_relaxed);
+        const bool back = co_await f.wait_for_reader(job.orphans.grace);
+        svc.counters().orphan_fills_paused.fetch_sub(1, std::memory_order_relaxed);
+        if (!back && f.abandon_if_orphaned()) {
+          svc.counters().orphan_fills[0].fetch_add(1, std::memory_order_relaxed);
+          log::debug("site={} {}: every client left after {} bytes; fetch stopped, nothing stored",
+                     job.site->name(), job.path, f.snapshot().available);
+          job.insert.abandon();
+          svc.inflight().remove(job.f);
+          co_return;
+        }
+        svc.counters().orphan_fills[5].fetch_add(1, std::memory_order_relaxed);
+        orphaned.reset();
+      }
+    }
     upstream_error err = upstream_error::none;
     std::size_t n = co_await job.call->read_body(asio::buffer(buf), err);
     if (err != upstream_error::none) {
@@ -435,38 +458,6 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
       }
     }
     f.advance(bytes);
-    if (auto verdict = f.judge_if_orphaned(job.orphans)) {
-      orphaned = verdict;
-      if (*verdict == upstream::orphan_verdict::stop) {
-        // Every client left and nothing argues for finishing: the rest of the body would
-        // cross the WAN for nobody. Pause (TCP back-pressure holds the upstream; the slot goes
-        // to others) in case a client comes back, then stop: closing the connection (call
-        // not done) ends the transfer.
-        job.ticket.permit.reset();
-        svc.counters().orphan_fills_paused.fetch_add(1, std::memory_order_relaxed);
-        const bool back = co_await f.wait_for_reader(job.orphans.grace);
-        svc.counters().orphan_fills_paused.fetch_sub(1, std::memory_order_relaxed);
-        if (!back && f.abandon_if_orphaned()) {
-          svc.counters().orphan_fills[0].fetch_add(1, std::memory_order_relaxed);
-          log::debug("site={} {}: every client left after {} bytes; fetch stopped, nothing stored",
-                     job.site->name(), job.path, f.snapshot().available);
-          job.insert.abandon();
-          svc.inflight().remove(job.f);
-          co_return;
-        }
-        svc.counters().orphan_fills[5].fetch_add(1, std::memory_order_relaxed);
-        orphaned.reset();
-        upstream::fetch_limiter::refusal why{};
-        job.ticket.permit =
-            co_await job.limiter->acquire(job.site->name(), job.ticket.queue_timeout, why);
-        if (!job.ticket.permit) {
-          log::warn("site={} {}: no upstream slot to resume a paused fill ({})", job.site->name(),
-                    job.path, upstream::to_string(why));
-          end_failed(upstream_error::timeout);
-          co_return;
-        }
-      }
-    }
   }
   job.call->done();
   job.call.reset();
@@ -507,6 +498,7 @@ asio::awaitable<void> proxy_handler::background_fill(request_head req, std::stri
   // request for the object tries again.
   fetch_ticket ticket{.permit = limiter_.try_acquire(site->name()),
                       .connection_miss = {},
+                      .client_miss = {},
                       .queue_timeout = rt->cfg->timeout.upstream_queue};
   if (!ticket.permit) {
     joined.f->finish(fill::state::abandoned);
@@ -703,6 +695,12 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
     extra.push_back({"content-range", plan.content_range});
     co_return co_await respond_local(ex, 416, "range not satisfiable", std::move(extra));
   }
+  // A client gone already (HTTP/1.1: its FIN is here) is not a reader: leaving now lets an
+  // orphaned fill pause before it reads more.
+  if (ex.client_gone()) {
+    out.why = "client gone before the response";
+    co_return;
+  }
   response_head rh;
   rh.status = plan.status;
   rh.headers =
@@ -722,6 +720,11 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
     std::size_t want = buf.size();
     if (plan.end) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *plan.end - pos));
     std::size_t n = f->read(pos, std::span<char>(buf.data(), want));
+    if (n > 0 && ex.client_gone()) {
+      out.why = "client gone mid-response";
+      ex.abort();
+      co_return;
+    }
     if (n > 0) {
       if (co_await ex.send_body(asio::buffer(buf.data(), n))) co_return;  // the fill goes on
       pos += n;

@@ -310,21 +310,35 @@ asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit
     return std::nullopt;
   };
   if (ex.client_gone()) co_return gone();
+  const auto& client = ex.request().client_address;
+  if (ctx.ledger && ctx.ledger->penalized(client, steady::now()))
+    co_return co_await refuse("client over its reset budget (limits.reset_penalty)");
   fetch_ticket ticket;
   ticket.queue_timeout = ctx.cfg->timeout.upstream_queue;
   if (kind == fetch_kind::cold_miss) {
-    // Over the cap a page load's burst waits for its own earlier misses (they end at LAN
-    // speed), a client that resets its requests leaves at once. The slots are released on
-    // this worker (the fills run here): a short poll costs nothing measurable.
-    while (!(ticket.connection_miss =
-                 upstream::counted_slot::try_take(ctx.misses_led, limit.misses_per_connection))) {
+    // Over a cap a page load's burst waits for its own earlier misses (they end at LAN
+    // speed), a client that resets its requests leaves at once. Slots are released as fills
+    // end, mostly on this worker: a short poll costs nothing measurable.
+    for (;;) {
+      if (!ticket.connection_miss)
+        ticket.connection_miss =
+            upstream::counted_slot::try_take(ctx.misses_led, limit.misses_per_connection);
+      if (ticket.connection_miss && !ticket.client_miss && ctx.ledger)
+        ticket.client_miss = ctx.ledger->try_begin_miss(client);
+      if (ticket.connection_miss && (ticket.client_miss || !ctx.ledger)) break;
       if (ex.client_gone()) co_return gone();
       if (steady::now() >= deadline) {
-        if (cache_)
-          cache_->counters().misses_refused_connection.fetch_add(1, std::memory_order_relaxed);
+        if (!ticket.connection_miss) {
+          if (cache_)
+            cache_->counters().misses_refused_connection.fetch_add(1, std::memory_order_relaxed);
+          co_return co_await refuse(
+              fmt::format("over limits.misses_per_connection ({}) for timeouts.upstream_queue",
+                          limit.misses_per_connection));
+        }
+        ctx.ledger->note_miss_refused();
         co_return co_await refuse(
-            fmt::format("over limits.misses_per_connection ({}) for timeouts.upstream_queue",
-                        limit.misses_per_connection));
+            fmt::format("over limits.misses_per_client ({}) for timeouts.upstream_queue",
+                        limit.misses_per_client));
       }
       asio::steady_timer pause(ex_, std::chrono::milliseconds(20));
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "access/client_ledger.hpp"
 #include "cache/cache_status.hpp"
 #include "cache/policy.hpp"
 #include "cache/store.hpp"
@@ -100,6 +101,7 @@ class proxy_handler final : public request_handler,
   struct fetch_ticket {
     upstream::fetch_limiter::permit permit;
     upstream::counted_slot connection_miss;
+    access::client_ledger::miss_slot client_miss;
     // How long to wait for a slot again (timeouts.upstream_queue): a paused fill resuming.
     std::chrono::milliseconds queue_timeout{0};
   };

@@ -39,6 +39,7 @@ import json
 import mimetypes
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -237,6 +238,7 @@ class Origin:
         self._log = []
         self._programs = []  # (prefix, {param: [values]})
         self._conn_count = 0
+        self.sndbuf = None  # bytes: SO_SNDBUF of accepted connections (None: the system's)
         self._active = 0  # requests being answered now
         self.max_active = 0  # the most answered at once since reset()
         self._writers = set()
@@ -357,6 +359,12 @@ class Origin:
             self._conn_count += 1
             conn = self._conn_count
         self._writers.add(writer)
+        if self.sndbuf:
+            # A small kernel send buffer: "sent" then means what left for the client, not what
+            # waits in this host's socket buffer (loopback autotuning allows 4 MiB of it).
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.sndbuf)
         peer = writer.get_extra_info("peername")
         try:
             while True:
