@@ -394,11 +394,9 @@ asio::awaitable<void> proxy_handler::pump(std::shared_ptr<fill> f,
   // The commit may wait behind others: a fill waiting for it must not hold its 64 KiB buffer
   // (issue 14: a burst of misses kept thousands of them, 1.2 GB).
   std::vector<char>().swap(buf);
-  // fsync + rename + index write on the disk pool; readers already have every byte.
-  auto ec = co_await asio::co_spawn(
-      svc.disk(),
-      [&insert, &head]() -> asio::awaitable<cache::error_code> { co_return insert.commit(head); },
-      asio::use_awaitable);
+  // Group commit on the committer thread (rename, flush, index write, together with whatever
+  // else is waiting); readers already have every byte.
+  auto ec = co_await svc.commit(std::move(insert), std::move(head));
   if (ec) {
     log::warn("cache: committing {} failed: {}", f->primary(), ec.message());
     if (ec == cache::store_errc::size_mismatch) {

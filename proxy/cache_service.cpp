@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
 #include "proxy/log.hpp"
@@ -9,6 +14,31 @@
 namespace storecache::proxy {
 
 namespace {
+
+// A transaction of this many small objects takes a few milliseconds; larger ones would only
+// make the other index writers (head refreshes, recency flushes) wait longer.
+constexpr std::size_t max_batch_objects = 1024;
+
+// The commit backlog's bound. Each waiting commit keeps its fill alive: up to 256 KiB of body
+// prefix (fill.cpp, prefix_limit), a small body's inline copy in the insert handle (<= 16 KiB),
+// the head, the pump coroutine's frame (~6 KiB with heaptrack). Over either bound, new misses
+// pass through unstored until the backlog is down to half of it.
+constexpr std::uint64_t commit_backlog_max_objects = 8192;
+constexpr std::uint64_t commit_backlog_max_memory = 256ull << 20;
+constexpr std::uint64_t fill_prefix_limit = 256 * 1024;
+constexpr std::uint64_t per_commit_overhead = 8 * 1024;
+
+std::uint64_t held_by_commit(std::uint64_t body_size, std::uint64_t inline_max) {
+  return std::min(body_size, fill_prefix_limit) + (body_size <= inline_max ? body_size : 0) +
+         per_commit_overhead;
+}
+
+// Resumes the waiting coroutine on its own executor, never on the committer thread.
+void complete(asio::any_completion_handler<void(cache::error_code)> h, cache::error_code ec) {
+  auto ex = asio::get_associated_executor(h);
+  // (from this thread, dispatch to a worker's io_context queues it there)
+  asio::dispatch(ex, [h = std::move(h), ec]() mutable { std::move(h)(ec); });
+}
 
 cache::store open_store(const config::cache_settings& s) {
   cache::store_options opts;
@@ -31,11 +61,101 @@ cache::store open_store(const config::cache_settings& s) {
 }  // namespace
 
 cache_service::cache_service(const config::cache_settings& settings)
-    : store_(open_store(settings)) {}
+    : store_(open_store(settings)), committer_([this] { run_committer(); }) {}
 
 cache_service::~cache_service() {
-  disk_.join();
+  finish_disk_work();
   store_.flush_access();
+}
+
+void cache_service::finish_disk_work() {
+  disk_.join();
+  {
+    std::lock_guard lock(commit_mu_);
+    committer_stop_ = true;
+  }
+  commit_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+asio::awaitable<cache::error_code> cache_service::commit(cache::insert_handle insert,
+                                                         cache::stored_head head) {
+  cache::pending_commit item{std::move(insert), std::move(head), {}};
+  auto token = asio::as_tuple(asio::use_awaitable);
+  auto [ec] = co_await asio::async_initiate<decltype(token), void(cache::error_code)>(
+      [this, &item](auto handler) { enqueue(std::move(item), commit_handler(std::move(handler))); },
+      token);
+  co_return ec;
+}
+
+void cache_service::enqueue(cache::pending_commit item, commit_handler done) {
+  const std::uint64_t size = item.insert.size();
+  std::unique_lock lock(commit_mu_);
+  if (committer_stop_) {  // stopping: nobody else will commit it
+    lock.unlock();
+    store_.commit_batch({&item, 1});
+    complete(std::move(done), item.result);
+    return;
+  }
+  ++backlog_.objects;
+  backlog_.bytes += size;
+  backlog_memory_ += held_by_commit(size, store_.options().inline_max);
+  if (backlog_.objects >= commit_backlog_max_objects ||
+      backlog_memory_ >= commit_backlog_max_memory) {
+    if (!backlog_full_.exchange(true))
+      log::warn(
+          "cache: {} commits ({} bytes) waiting: passing new misses through until the "
+          "disk catches up",
+          backlog_.objects, backlog_.bytes);
+  }
+  commit_queue_.push_back({std::move(item), std::move(done)});
+  lock.unlock();
+  commit_cv_.notify_one();
+}
+
+void cache_service::run_committer() {
+  std::vector<cache::pending_commit> items;
+  std::vector<commit_handler> handlers;
+  for (;;) {
+    {
+      std::unique_lock lock(commit_mu_);
+      commit_cv_.wait(lock, [this] { return committer_stop_ || !commit_queue_.empty(); });
+      if (commit_queue_.empty()) return;  // stopping, and everything is committed
+      while (!commit_queue_.empty() && items.size() < max_batch_objects) {
+        items.push_back(std::move(commit_queue_.front().item));
+        handlers.push_back(std::move(commit_queue_.front().done));
+        commit_queue_.pop_front();
+      }
+    }
+    store_.commit_batch(items);
+    commit_batches_.fetch_add(1, std::memory_order_relaxed);
+    std::uint64_t bytes = 0;
+    std::uint64_t memory = 0;
+    for (const auto& i : items) {
+      bytes += i.insert.size();
+      memory += held_by_commit(i.insert.size(), store_.options().inline_max);
+    }
+    {
+      std::lock_guard lock(commit_mu_);
+      backlog_.objects -= items.size();
+      backlog_.bytes -= bytes;
+      backlog_memory_ -= memory;
+      if (backlog_full_ && backlog_.objects <= commit_backlog_max_objects / 2 &&
+          backlog_memory_ <= commit_backlog_max_memory / 2) {
+        backlog_full_ = false;
+        log::notice("cache: commits caught up ({} waiting): storing again", backlog_.objects);
+      }
+    }
+    for (std::size_t i = 0; i < items.size(); ++i)
+      complete(std::move(handlers[i]), items[i].result);
+    items.clear();
+    handlers.clear();
+  }
+}
+
+commit_backlog cache_service::backlog() const {
+  std::lock_guard lock(commit_mu_);
+  return backlog_;
 }
 
 void cache_service::storing_failed() {
@@ -46,8 +166,9 @@ void cache_service::storing_failed() {
 }
 
 bool cache_service::storing_paused() const {
-  return std::chrono::steady_clock::now().time_since_epoch().count() <
-         paused_until_.load(std::memory_order_relaxed);
+  return backlog_full_.load(std::memory_order_relaxed) ||
+         std::chrono::steady_clock::now().time_since_epoch().count() <
+             paused_until_.load(std::memory_order_relaxed);
 }
 
 std::string cache_service::render_metrics() const {

@@ -1,13 +1,20 @@
 // The cache as the daemon holds it: the store (cache/), the in-flight table for request
-// collapsing, a small pool of threads for the disk work that must not block a worker
-// (commit: fsync + rename + index write), and the cache's counters for /metrics.
+// collapsing, the committer thread (group commit: every finished body waiting is committed in
+// one index transaction with one flush), a small pool of threads for the other disk work that
+// must not block a worker (head refresh, invalidation), and the cache's counters for /metrics.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "cache/store.hpp"
 #include "config/config.hpp"
@@ -27,11 +34,28 @@ struct cache_counters {
   counter background_fills{0};
 };
 
+// Commits waiting for the committer, for /metrics (a snapshot).
+struct commit_backlog {
+  std::uint64_t objects = 0;
+  std::uint64_t bytes = 0;  // their bodies
+};
+
 class cache_service {
  public:
   // Opens (creating if needed) the store under settings.dir; throws std::runtime_error.
   explicit cache_service(const config::cache_settings& settings);
   ~cache_service();
+
+  // Commits a finished body together with whatever else is waiting (store::commit_batch) on
+  // the committer thread, and resumes the caller on its own executor with this object's
+  // outcome (store_errc::size_mismatch, too_big, I/O errors).
+  boost::asio::awaitable<cache::error_code> commit(cache::insert_handle insert,
+                                                   cache::stored_head head);
+  commit_backlog backlog() const;
+  // At stop, after the workers' threads ended and while their io_contexts still exist (to
+  // queue the completions): waits for the disk pool, commits what is queued, ends the
+  // committer.
+  void finish_disk_work();
 
   cache::store& store() { return store_; }
   inflight_table& inflight() { return inflight_; }
@@ -39,7 +63,8 @@ class cache_service {
   cache_counters& counters() { return counters_; }
 
   // After an insert I/O error (disk full, ...) storing pauses for a while: requests pass
-  // through instead of failing one after the other.
+  // through instead of failing one after the other. Storing also pauses while the commit
+  // backlog is over its bound (commit_backlog_max_*), until the committer has caught up.
   void storing_failed();
   bool storing_paused() const;
 
@@ -47,11 +72,29 @@ class cache_service {
   std::string render_metrics() const;
 
  private:
+  using commit_handler = boost::asio::any_completion_handler<void(cache::error_code)>;
+  struct queued_commit {
+    cache::pending_commit item;
+    commit_handler done;
+  };
+  void enqueue(cache::pending_commit item, commit_handler done);
+  void run_committer();
+
   cache::store store_;
   inflight_table inflight_;
   boost::asio::thread_pool disk_{2};
   cache_counters counters_;
   std::atomic<std::int64_t> paused_until_{0};  // steady_clock ticks
+
+  mutable std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::deque<queued_commit> commit_queue_;
+  commit_backlog backlog_;            // queued + being committed
+  std::uint64_t backlog_memory_ = 0;  // estimated memory its fills hold (see enqueue)
+  std::atomic<bool> backlog_full_{false};
+  bool committer_stop_ = false;
+  std::atomic<std::uint64_t> commit_batches_{0};
+  std::thread committer_;  // last: starts once everything above exists
 };
 
 }  // namespace storecache::proxy

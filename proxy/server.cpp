@@ -283,7 +283,7 @@ int server::run() {
   }
   // Disk work (commits) still running posts its completion to a worker's executor: let it
   // finish while the io_contexts still exist (stopped, they only queue it).
-  cache_->disk().join();
+  cache_->finish_disk_work();
   workers_.clear();  // destroys each io_context, and with it every connection's frame
   usage_->flush();   // the last seconds of usage
   usage_.reset();
