@@ -436,6 +436,10 @@ store_counters store::counters() const {
   c.insert_failures = s_->insert_failures.load();
   c.too_big = s_->too_big.load();
   c.corrupt_drops = s_->corrupt_drops.load();
+  {
+    std::lock_guard lock(s_->access_mu);
+    c.access_pending = s_->access.size();
+  }
   if (const auto info = s_->env.info())
     c.index_file_bytes = (info->last_page + 1) * info->page_size;
   return c;

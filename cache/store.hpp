@@ -54,6 +54,7 @@ struct store_counters {
   // The LMDB file's high-water mark. Not part of `bytes`, which charges each object an
   // estimate of its index share instead: LMDB never shrinks its file but reuses freed pages.
   std::uint64_t index_file_bytes = 0;
+  std::uint64_t access_pending = 0;  // hits' recency kept in memory until the next flush
 };
 
 // A finished body and the head to store with it, for store::commit_batch.

@@ -171,7 +171,7 @@ bool cache_service::storing_paused() const {
              paused_until_.load(std::memory_order_relaxed);
 }
 
-std::string cache_service::render_metrics() const {
+std::string cache_service::render_metrics() {
   std::string out;
   auto family = [&out](std::string_view name, std::string_view type, std::string_view help) {
     fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
@@ -206,6 +206,29 @@ std::string cache_service::render_metrics() const {
                  "storecache_revalidations_total{{outcome=\"failed\"}} {}\n",
                  counters_.revalidated_not_modified.load(), counters_.revalidated_modified.load(),
                  counters_.revalidation_failed.load());
+  const auto b = backlog();
+  family("storecache_cache_commit_backlog_objects", "gauge",
+         "Fetched objects waiting for their commit to the index.");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_commit_backlog_objects {}\n",
+                 b.objects);
+  family("storecache_cache_commit_backlog_bytes", "gauge",
+         "Body bytes of the objects waiting for their commit.");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_commit_backlog_bytes {}\n", b.bytes);
+  family("storecache_cache_commit_batches_total", "counter",
+         "Index transactions that committed fetched objects (each commits all that wait).");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_commit_batches_total {}\n",
+                 commit_batches_.load());
+  family("storecache_cache_commit_backlog_full", "gauge",
+         "1 while the commit backlog is over its bound and new misses pass through unstored.");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_commit_backlog_full {}\n",
+                 backlog_full_.load() ? 1 : 0);
+  family("storecache_cache_fills_in_flight", "gauge",
+         "Upstream fetches that clients can join (request collapsing), until committed.");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_fills_in_flight {}\n",
+                 inflight_.size());
+  family("storecache_cache_access_pending", "gauge",
+         "Hit recency entries kept in memory until the next flush to the index.");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_access_pending {}\n", c.access_pending);
   family("storecache_background_fills_total", "counter",
          "Fetches started without a waiting client (stale-while-revalidate, cold ranges).");
   fmt::format_to(std::back_inserter(out), "storecache_background_fills_total {}\n",

@@ -69,7 +69,7 @@ class cache_service {
   bool storing_paused() const;
 
   // Prometheus text for the cache's own families.
-  std::string render_metrics() const;
+  std::string render_metrics();
 
  private:
   using commit_handler = boost::asio::any_completion_handler<void(cache::error_code)>;

@@ -137,6 +137,11 @@ std::shared_ptr<fill> inflight_table::find(const std::string& primary) {
   return it == fills_.end() ? nullptr : it->second;
 }
 
+std::size_t inflight_table::size() {
+  std::lock_guard lock(mutex_);
+  return fills_.size();
+}
+
 void inflight_table::remove(const std::shared_ptr<fill>& f) {
   std::lock_guard lock(mutex_);
   auto it = fills_.find(f->primary());

@@ -89,6 +89,7 @@ class inflight_table {
   std::pair<std::shared_ptr<fill>, bool> join_or_create(const std::string& primary);
   std::shared_ptr<fill> find(const std::string& primary);
   void remove(const std::shared_ptr<fill>& f);
+  std::size_t size();  // fills in flight, for /metrics
 
  private:
   std::mutex mutex_;
