@@ -5,7 +5,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
@@ -31,13 +32,6 @@ constexpr std::uint64_t per_commit_overhead = 8 * 1024;
 std::uint64_t held_by_commit(std::uint64_t body_size, std::uint64_t inline_max) {
   return std::min(body_size, fill_prefix_limit) + (body_size <= inline_max ? body_size : 0) +
          per_commit_overhead;
-}
-
-// Resumes the waiting coroutine on its own executor, never on the committer thread.
-void complete(asio::any_completion_handler<void(cache::error_code)> h, cache::error_code ec) {
-  auto ex = asio::get_associated_executor(h);
-  // (from this thread, dispatch to a worker's io_context queues it there)
-  asio::dispatch(ex, [h = std::move(h), ec]() mutable { std::move(h)(ec); });
 }
 
 cache::store open_store(const config::cache_settings& s) {
@@ -83,18 +77,29 @@ asio::awaitable<cache::error_code> cache_service::commit(cache::insert_handle in
   cache::pending_commit item{std::move(insert), std::move(head), {}};
   auto token = asio::as_tuple(asio::use_awaitable);
   auto [ec] = co_await asio::async_initiate<decltype(token), void(cache::error_code)>(
-      [this, &item](auto handler) { enqueue(std::move(item), commit_handler(std::move(handler))); },
+      [this, &item](auto handler) {
+        asio::any_io_executor ex = asio::prefer(asio::get_associated_executor(handler),
+                                                asio::execution::outstanding_work.tracked);
+        enqueue(std::move(item), {commit_handler(std::move(handler)), std::move(ex)});
+      },
       token);
   co_return ec;
 }
 
-void cache_service::enqueue(cache::pending_commit item, commit_handler done) {
+// Resumes the waiting coroutine on its own executor: never on the committer thread, and never
+// inside the call that queued it.
+void cache_service::complete(waiter w, cache::error_code ec) {
+  auto ex = std::move(w.ex);
+  asio::post(ex, [done = std::move(w.done), ec]() mutable { std::move(done)(ec); });
+}
+
+void cache_service::enqueue(cache::pending_commit item, waiter w) {
   const std::uint64_t size = item.insert.size();
   std::unique_lock lock(commit_mu_);
   if (committer_stop_) {  // stopping: nobody else will commit it
     lock.unlock();
     store_.commit_batch({&item, 1});
-    complete(std::move(done), item.result);
+    complete(std::move(w), item.result);
     return;
   }
   ++backlog_.objects;
@@ -108,14 +113,14 @@ void cache_service::enqueue(cache::pending_commit item, commit_handler done) {
           "disk catches up",
           backlog_.objects, backlog_.bytes);
   }
-  commit_queue_.push_back({std::move(item), std::move(done)});
+  commit_queue_.push_back({std::move(item), std::move(w)});
   lock.unlock();
   commit_cv_.notify_one();
 }
 
 void cache_service::run_committer() {
   std::vector<cache::pending_commit> items;
-  std::vector<commit_handler> handlers;
+  std::vector<waiter> waiters;
   for (;;) {
     {
       std::unique_lock lock(commit_mu_);
@@ -123,7 +128,7 @@ void cache_service::run_committer() {
       if (commit_queue_.empty()) return;  // stopping, and everything is committed
       while (!commit_queue_.empty() && items.size() < max_batch_objects) {
         items.push_back(std::move(commit_queue_.front().item));
-        handlers.push_back(std::move(commit_queue_.front().done));
+        waiters.push_back(std::move(commit_queue_.front().w));
         commit_queue_.pop_front();
       }
     }
@@ -147,9 +152,9 @@ void cache_service::run_committer() {
       }
     }
     for (std::size_t i = 0; i < items.size(); ++i)
-      complete(std::move(handlers[i]), items[i].result);
+      complete(std::move(waiters[i]), items[i].result);
     items.clear();
-    handlers.clear();
+    waiters.clear();
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
@@ -73,11 +74,18 @@ class cache_service {
 
  private:
   using commit_handler = boost::asio::any_completion_handler<void(cache::error_code)>;
+  // The waiting coroutine's completion and its executor (holding outstanding work, so that
+  // its io_context does not run out of work while the commit is pending).
+  struct waiter {
+    commit_handler done;
+    boost::asio::any_io_executor ex;
+  };
   struct queued_commit {
     cache::pending_commit item;
-    commit_handler done;
+    waiter w;
   };
-  void enqueue(cache::pending_commit item, commit_handler done);
+  void enqueue(cache::pending_commit item, waiter w);
+  static void complete(waiter w, cache::error_code ec);
   void run_committer();
 
   cache::store store_;
