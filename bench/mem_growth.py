@@ -20,7 +20,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,7 +67,7 @@ def wait_inserts(stack, want, timeout):
     return None
 
 
-def run_row(args, n, pid_of=None):
+def run_row(args, n):
     overrides = {"cache": {"max_size": args.max_size, "max_object_size": "512MiB"},
                  "server": {"workers": 2}}
     stack = harness.Stack(overrides=overrides)
@@ -84,10 +83,11 @@ def run_row(args, n, pid_of=None):
         else:
             stack.start()
         pid = stack.daemon.pid
-        if args.heaptrack:  # the wrapper's child is the daemon
-            time.sleep(0.5)
-            kids = open(f"/proc/{pid}/task/{pid}/children").read().split()
-            pid = int(kids[0]) if kids else pid
+        if args.heaptrack:  # the daemon is a child of the heaptrack script, next to its reader
+            binary = os.path.realpath(harness.storecache_bin())
+            for kid in open(f"/proc/{pid}/task/{pid}/children").read().split():
+                if os.path.realpath(f"/proc/{kid}/exe") == binary:
+                    pid = int(kid)
         urls = os.path.join(stack.tmp, "urls.txt")
         host = harness.SITE
         with open(urls, "w") as f:
@@ -107,6 +107,8 @@ def run_row(args, n, pid_of=None):
         up2 = stack.origin.count() - up0 - up1
         a_end = anon_bytes(pid)
         rss = harness.rss(pid)
+        samples = stack.metrics()
+        heap_free = harness.metric_sum(samples, "storecache_process_heap_bytes", state="free")
         row = {
             "objects": n, "size": args.size, "streams": args.streams,
             "ok": ok, "failed": failed, "burst_s": round(took, 2),
@@ -115,6 +117,7 @@ def run_row(args, n, pid_of=None):
             "anon_start_mib": round(a0 / 2**20, 1), "anon_burst_mib": round(a_burst / 2**20, 1),
             "anon_settled_mib": round(a_settled / 2**20, 1),
             "anon_after_hits_mib": round(a_end / 2**20, 1), "rss_end_mib": round(rss / 2**20, 1),
+            "heap_free_mib": round(heap_free / 2**20, 1),
             "upstream_pass1": up1, "upstream_pass2": up2, "pass2_ok": ok2, "pass2_failed": failed2,
             "pass2_s": round(took2, 2),
         }
@@ -133,9 +136,19 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0)
     ap.add_argument("--heaptrack", help="run the daemon under heaptrack, output to this file")
     args = ap.parse_args()
+    rows = []
     for n in args.objects:
         row = run_row(args, n)
+        rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    print("\n| objects × size | anon. memory: start → after burst → settled → after hits (MiB) "
+          "| burst (s) | all committed (s) | inserts/s | upstream requests: pass 1 / pass 2 |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['objects']:,} × {r['size']:,} B | {r['anon_start_mib']} → {r['anon_burst_mib']}"
+              f" → {r['anon_settled_mib']} → {r['anon_after_hits_mib']} | {r['burst_s']} "
+              f"| {r['committed_s']} | {r['inserts_per_s']} "
+              f"| {r['upstream_pass1']:,} / {r['upstream_pass2']:,} |")
 
 
 if __name__ == "__main__":
