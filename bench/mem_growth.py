@@ -141,13 +141,14 @@ def main():
         row = run_row(args, n)
         rows.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
-    print("\n| objects × size | anon. memory: start → after burst → settled → after hits (MiB) "
-          "| burst (s) | all committed (s) | inserts/s | upstream requests: pass 1 / pass 2 |")
+    print("\n| objects × size | anon. memory: start → after burst → settled → after hits "
+          "(MiB) | burst (s) | all committed (s) | inserts/s | upstream requests: "
+          "pass 1 / pass 2 |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['objects']:,} × {r['size']:,} B | {r['anon_start_mib']} → {r['anon_burst_mib']}"
-              f" → {r['anon_settled_mib']} → {r['anon_after_hits_mib']} | {r['burst_s']} "
-              f"| {r['committed_s']} | {r['inserts_per_s']} "
+        print(f"| {r['objects']:,} × {r['size']:,} B | {r['anon_start_mib']} → "
+              f"{r['anon_burst_mib']} → {r['anon_settled_mib']} → {r['anon_after_hits_mib']} "
+              f"| {r['burst_s']} | {r['committed_s']} | {r['inserts_per_s']} "
               f"| {r['upstream_pass1']:,} / {r['upstream_pass2']:,} |")
 
 
