@@ -21,12 +21,9 @@ namespace {
 // make the other index writers (head refreshes, recency flushes) wait longer.
 constexpr std::size_t max_batch_objects = 1024;
 
-// The commit backlog's bound. Each waiting commit keeps its fill alive: up to 256 KiB of body
-// prefix (fill.cpp, prefix_limit), a small body's inline copy in the insert handle (<= 16 KiB),
-// the head, the pump coroutine's frame (~6 KiB with heaptrack). Over either bound, new misses
-// pass through unstored until the backlog is down to half of it.
-constexpr std::uint64_t commit_backlog_max_objects = 8192;
-constexpr std::uint64_t commit_backlog_max_memory = 256ull << 20;
+// What a waiting commit holds: it keeps its fill alive, with up to 256 KiB of body prefix
+// (fill.cpp, prefix_limit), a small body's inline copy in the insert handle (<= 16 KiB), the
+// head, the pump coroutine's frame (~6 KiB with heaptrack).
 constexpr std::uint64_t fill_prefix_limit = 256 * 1024;
 constexpr std::uint64_t per_commit_overhead = 8 * 1024;
 
@@ -55,8 +52,8 @@ cache::store open_store(const config::cache_settings& s) {
 
 }  // namespace
 
-cache_service::cache_service(const config::cache_settings& settings)
-    : store_(open_store(settings)), committer_([this] { run_committer(); }) {}
+cache_service::cache_service(const config::cache_settings& settings, commit_limits limits)
+    : store_(open_store(settings)), limits_(limits), committer_([this] { run_committer(); }) {}
 
 cache_service::~cache_service() {
   finish_disk_work();
@@ -106,8 +103,7 @@ void cache_service::enqueue(cache::pending_commit item, waiter w) {
   ++backlog_.objects;
   backlog_.bytes += size;
   backlog_memory_ += held_by_commit(size, store_.options().inline_max);
-  if (backlog_.objects >= commit_backlog_max_objects ||
-      backlog_memory_ >= commit_backlog_max_memory) {
+  if (backlog_.objects >= limits_.objects || backlog_memory_ >= limits_.memory) {
     if (!backlog_full_.exchange(true))
       log::warn(
           "cache: {} commits ({} bytes) waiting: passing new misses through until the "
@@ -146,8 +142,8 @@ void cache_service::run_committer() {
       backlog_.objects -= items.size();
       backlog_.bytes -= bytes;
       backlog_memory_ -= memory;
-      if (backlog_full_ && backlog_.objects <= commit_backlog_max_objects / 2 &&
-          backlog_memory_ <= commit_backlog_max_memory / 2) {
+      if (backlog_full_ && backlog_.objects <= limits_.objects / 2 &&
+          backlog_memory_ <= limits_.memory / 2) {
         backlog_full_ = false;
         log::notice("cache: commits caught up ({} waiting): storing again", backlog_.objects);
       }

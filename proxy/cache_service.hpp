@@ -41,10 +41,17 @@ struct commit_backlog {
   std::uint64_t bytes = 0;  // their bodies
 };
 
+// The commit backlog's bound. Over either figure, new misses pass through unstored (storing
+// pauses) until the backlog is down to half of it. memory estimates what the waiting fills hold.
+struct commit_limits {
+  std::uint64_t objects = 8192;
+  std::uint64_t memory = 256ull << 20;
+};
+
 class cache_service {
  public:
   // Opens (creating if needed) the store under settings.dir; throws std::runtime_error.
-  explicit cache_service(const config::cache_settings& settings);
+  explicit cache_service(const config::cache_settings& settings, commit_limits limits = {});
   ~cache_service();
 
   // Commits a finished body together with whatever else is waiting (store::commit_batch) on
@@ -65,7 +72,7 @@ class cache_service {
 
   // After an insert I/O error (disk full, ...) storing pauses for a while: requests pass
   // through instead of failing one after the other. Storing also pauses while the commit
-  // backlog is over its bound (commit_backlog_max_*), until the committer has caught up.
+  // backlog is over its bound (commit_limits), until the committer has caught up.
   void storing_failed();
   bool storing_paused() const;
 
@@ -93,6 +100,7 @@ class cache_service {
   boost::asio::thread_pool disk_{2};
   cache_counters counters_;
   std::atomic<std::int64_t> paused_until_{0};  // steady_clock ticks
+  const commit_limits limits_;
 
   mutable std::mutex commit_mu_;
   std::condition_variable commit_cv_;

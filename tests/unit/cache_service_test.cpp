@@ -122,3 +122,33 @@ TEST_CASE("cache service: what is queued at stop is committed before the committ
     found += s.lookup("https://svc/" + std::to_string(i)).value().status == lookup_status::hit;
   CHECK(found == n - n / 10);
 }
+
+TEST_CASE("cache service: over its bound the backlog pauses storing until it drained to half",
+          "[cache_service]") {
+  temp_dir dir("svc-bound");
+  constexpr int n = 10;
+  std::vector<outcome> outs(n);
+  cache_service svc(settings(dir.path), {.objects = 6, .memory = 1ull << 30});
+  asio::io_context io;
+  {
+    // Another index writer holds the write lock: the committer waits behind it.
+    auto writer = svc.store().env().begin_write();
+    REQUIRE(writer.has_value());
+    for (int i = 0; i < n; ++i)
+      if (i % 10 != 7)  // all of them complete bodies
+        asio::co_spawn(io, fill_and_commit(svc, i, outs[static_cast<std::size_t>(i)]),
+                       asio::detached);
+    io.poll();
+    CHECK(svc.backlog().objects == n - 1);
+    CHECK(svc.storing_paused());
+    CHECK(metric_line(svc, "storecache_cache_commit_backlog_full") ==
+          "storecache_cache_commit_backlog_full 1");
+    writer->abort();
+  }
+  io.run();
+  CHECK(svc.backlog().objects == 0);
+  CHECK(!svc.storing_paused());
+  for (int i = 0; i < n; ++i)
+    if (i % 10 != 7) CHECK(outs[static_cast<std::size_t>(i)].done);
+  CHECK(svc.store().counters().inserts == n - 1);
+}
