@@ -9,12 +9,13 @@
 //                  version, which stays served until step 3 replaces it). abandon(), a
 //                  too_big refusal, or destroying the handle deletes the temporary file. A
 //                  crash leaves the .part file, which the next open() removes.
-//  3. complete     commit(): fsync the file, rename it to objects/ab/<id> (no-replace), fsync
-//                  the folder, and only THEN one write transaction evicts what must go, writes
-//                  the objects, bodies (inline), lru and variants entries, and replaces any
-//                  previous version. Killed before that commit: an orphan file, removed at
-//                  open. After: a durable, complete object. Lookups hit from the next read
-//                  transaction on.
+//  3. complete     commit() or commit_batch() (store_commit.cpp): rename the file to
+//                  objects/ab/<id> (no-replace), make it durable (fsync it and the folder, or
+//                  one syncfs for a batch), and only THEN one write transaction evicts what
+//                  must go, writes the objects, bodies (inline), lru and variants entries, and
+//                  replaces any previous version. Killed before that commit: an orphan file,
+//                  removed at open. After: a durable, complete object. Lookups hit from the
+//                  next read transaction on.
 //  4. stale        The store keeps request/response times and headers; freshness is the
 //                  policy layer's business. update_head() freshens the head after a 304.
 //  5. evicted /    Index entries deleted first (one transaction), the file unlinked after the
@@ -206,6 +207,9 @@ result<store> store::open(store_options opts) {
   std::filesystem::create_directories(s->opts.dir / "index", fec);
   if (fec) return sys_error(fec);
   if (auto ec = s->layout.create_dirs()) return ec;
+  s->objects_dir = detail::unique_fd(
+      ::open(s->layout.objects_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!s->objects_dir) return detail::last_error();
   // Two processes on one directory would delete each other's temporary files at open.
   s->dir_lock =
       detail::unique_fd(::open((s->opts.dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640));
@@ -432,6 +436,10 @@ store_counters store::counters() const {
   c.insert_failures = s_->insert_failures.load();
   c.too_big = s_->too_big.load();
   c.corrupt_drops = s_->corrupt_drops.load();
+  {
+    std::lock_guard lock(s_->access_mu);
+    c.access_pending = s_->access.size();
+  }
   if (const auto info = s_->env.info())
     c.index_file_bytes = (info->last_page + 1) * info->page_size;
   return c;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -53,6 +54,14 @@ struct store_counters {
   // The LMDB file's high-water mark. Not part of `bytes`, which charges each object an
   // estimate of its index share instead: LMDB never shrinks its file but reuses freed pages.
   std::uint64_t index_file_bytes = 0;
+  std::uint64_t access_pending = 0;  // hits' recency kept in memory until the next flush
+};
+
+// A finished body and the head to store with it, for store::commit_batch.
+struct pending_commit {
+  insert_handle insert;
+  stored_head head;
+  error_code result;  // set by commit_batch: this object's own outcome
 };
 
 enum class lookup_status {
@@ -88,6 +97,13 @@ class store {
   // declared_size (Content-Length, when known) lets too_big be answered before any byte.
   result<insert_handle> begin_insert(std::string_view primary, std::string_view variant,
                                      std::optional<std::uint64_t> declared_size = {});
+  // Group commit: makes every finished body in the batch visible at once, with the same
+  // durability as insert_handle::commit. Bodies in files are renamed into place and flushed
+  // together (one syncfs when there are several), then one write transaction indexes them all,
+  // evicting for the whole batch. Each item's result is its own (too_big, size_mismatch, ...);
+  // if the batch transaction fails, the items are retried one transaction each, so that one
+  // bad object fails alone. Every handle is finished afterwards. Blocking disk I/O.
+  void commit_batch(std::span<pending_commit> batch);
   // Replaces the stored head, keeping the body (RFC 9111 §4.3.4, freshening on 304).
   error_code update_head(std::string_view primary, std::string_view variant,
                          const stored_head& head);

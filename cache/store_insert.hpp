@@ -30,7 +30,7 @@ class unique_fd;
 
 class insert_handle {
  public:
-  insert_handle() = default;
+  insert_handle();  // finished, holds nothing
   insert_handle(insert_handle&&) noexcept;
   insert_handle& operator=(insert_handle&&) noexcept;
   ~insert_handle();
@@ -38,6 +38,7 @@ class insert_handle {
   error_code append(std::string_view bytes);
   // Makes the object visible. Fails with size_mismatch if a size was declared and not met
   // (a short upstream body is never stored as complete). The handle is finished either way.
+  // Many handles at once: store::commit_batch (one index transaction, one flush).
   error_code commit(const stored_head& head);
   void abandon() noexcept;
 
@@ -51,6 +52,7 @@ class insert_handle {
 
  private:
   friend class store;
+  friend struct detail::store_state;  // commits batches of handles (store_commit.cpp)
   insert_handle(std::shared_ptr<detail::store_state> state, std::string primary,
                 std::string variant, std::optional<std::uint64_t> declared);
   error_code spill_to_file();

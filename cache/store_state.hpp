@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -63,9 +64,21 @@ struct store_state {
   error_code flush_access();
   // Drops the object if the index still holds this very body (object_id); unlinks its file.
   void drop_corrupt(const key_hash& h, std::uint64_t object_id);
-  // Makes a fully written body visible: evicts to make room, writes every index entry in one
-  // transaction, then unlinks replaced and evicted files. The body file, if any, is in place.
-  error_code commit_object(const key_hash& h, object_meta meta, std::string_view inline_body);
+  unique_fd objects_dir;  // <dir>/objects: syncfs() through it flushes a batch's bodies
+
+  // store::commit_batch and insert_handle::commit (store_commit.cpp).
+  void commit_batch(std::span<pending_commit> batch);
+
+ private:
+  struct staged_object;
+  // Step 1 of a commit: checks the body, renames a file body into place. On error the handle
+  // is finished and the error returned.
+  error_code stage_body(pending_commit& p, bool fsync_each, std::vector<staged_object>& out);
+  // Steps 3 and 4: one write transaction for all of objs, then unlinks what it replaced.
+  error_code index_objects(std::span<staged_object> objs);
+  error_code index_one(lmdb::write_txn& txn, staged_object& o, std::uint64_t& total,
+                       std::uint64_t& count, std::vector<std::uint64_t>& unlink_after,
+                       std::uint64_t& evicted);
 };
 
 std::string lru_key(std::uint64_t tick, const key_hash& h);

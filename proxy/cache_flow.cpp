@@ -462,6 +462,9 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
   job.call->done();
   job.call.reset();
   job.ticket = {};  // the upstream exchange is over: its slots go to the next fetch
+  // The commit may wait behind others: a fill waiting for it must not hold its 64 KiB buffer
+  // (issue 14: a burst of misses kept thousands of them, 1.2 GB).
+  std::vector<char>().swap(buf);
   if (const auto length = f.snapshot().length; length && *length != job.insert.size()) {
     log::warn("upstream sent {} of {} declared bytes of {}; nothing stored", job.insert.size(),
               *length, f.primary());
@@ -472,11 +475,9 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
     svc.counters().orphan_fills[static_cast<std::size_t>(*orphaned)].fetch_add(
         1, std::memory_order_relaxed);
   f.finish_body();  // every reader can end its response now; the commit follows
-  // fsync + rename + index write on the disk pool; readers already have every byte.
-  auto ec = co_await asio::co_spawn(
-      svc.disk(),
-      [&job]() -> asio::awaitable<cache::error_code> { co_return job.insert.commit(job.head); },
-      asio::use_awaitable);
+  // Group commit on the committer thread (rename, flush, index write, together with whatever
+  // else is waiting); readers already have every byte.
+  auto ec = co_await svc.commit(std::move(job.insert), job.head);
   if (ec) {
     log::warn("cache: committing {} failed: {}", f.primary(), ec.message());
     if (ec != cache::store_errc::too_big && ec != cache::store_errc::size_mismatch)

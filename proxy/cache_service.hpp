@@ -1,14 +1,22 @@
 // The cache as the daemon holds it: the store (cache/), the in-flight table for request
-// collapsing, a small pool of threads for the disk work that must not block a worker
-// (commit: fsync + rename + index write), and the cache's counters for /metrics.
+// collapsing, the committer thread (group commit: every finished body waiting is committed in
+// one index transaction with one flush), a small pool of threads for the other disk work that
+// must not block a worker (head refresh, invalidation), and the cache's counters for /metrics.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "cache/store.hpp"
 #include "config/config.hpp"
@@ -34,13 +42,37 @@ struct cache_counters {
   counter misses_refused_connection{0};  // cold misses over limits.misses_per_connection
 };
 
+// Commits waiting for the committer, for /metrics (a snapshot).
+struct commit_backlog {
+  std::uint64_t objects = 0;
+  std::uint64_t bytes = 0;  // their bodies
+};
+
+// The commit backlog's bound. Over either figure, new misses pass through unstored (storing
+// pauses) until the backlog is down to half of it. memory estimates what the waiting fills hold.
+struct commit_limits {
+  std::uint64_t objects = 8192;
+  std::uint64_t memory = 256ull << 20;
+};
+
 class cache_service {
  public:
   // Opens (creating if needed) the store under settings.dir; throws std::runtime_error.
   // gate: closed by the server once its workers are gone (fills then post no wake-ups).
   cache_service(const config::cache_settings& settings,
-                std::shared_ptr<const upstream::wake_gate> gate);
+                std::shared_ptr<const upstream::wake_gate> gate, commit_limits limits = {});
   ~cache_service();
+
+  // Commits a finished body together with whatever else is waiting (store::commit_batch) on
+  // the committer thread, and resumes the caller on its own executor with this object's
+  // outcome (store_errc::size_mismatch, too_big, I/O errors).
+  boost::asio::awaitable<cache::error_code> commit(cache::insert_handle insert,
+                                                   cache::stored_head head);
+  commit_backlog backlog() const;
+  // At stop, after the workers' threads ended and while their io_contexts still exist (to
+  // queue the completions): waits for the disk pool, commits what is queued, ends the
+  // committer.
+  void finish_disk_work();
 
   cache::store& store() { return store_; }
   inflight_table& inflight() { return inflight_; }
@@ -48,19 +80,46 @@ class cache_service {
   cache_counters& counters() { return counters_; }
 
   // After an insert I/O error (disk full, ...) storing pauses for a while: requests pass
-  // through instead of failing one after the other.
+  // through instead of failing one after the other. Storing also pauses while the commit
+  // backlog is over its bound (commit_limits), until the committer has caught up.
   void storing_failed();
   bool storing_paused() const;
 
   // Prometheus text for the cache's own families.
-  std::string render_metrics() const;
+  std::string render_metrics();
 
  private:
+  using commit_handler = boost::asio::any_completion_handler<void(cache::error_code)>;
+  // The waiting coroutine's completion and its executor (holding outstanding work, so that
+  // its io_context does not run out of work while the commit is pending).
+  struct waiter {
+    commit_handler done;
+    boost::asio::any_io_executor ex;
+  };
+  struct queued_commit {
+    cache::pending_commit item;
+    waiter w;
+  };
+  void enqueue(cache::pending_commit item, waiter w);
+  static void complete(waiter w, cache::error_code ec);
+  void run_committer();
+
   cache::store store_;
   inflight_table inflight_;
   boost::asio::thread_pool disk_{2};
   cache_counters counters_;
   std::atomic<std::int64_t> paused_until_{0};  // steady_clock ticks
+  const commit_limits limits_;
+
+  mutable std::mutex commit_mu_;
+  std::condition_variable commit_cv_;
+  std::deque<queued_commit> commit_queue_;
+  commit_backlog backlog_;            // queued + being committed
+  std::uint64_t backlog_memory_ = 0;  // estimated memory its fills hold (see enqueue)
+  std::atomic<bool> backlog_full_{false};
+  bool committer_stop_ = false;
+  std::atomic<std::uint64_t> commit_batches_{0};
+  std::thread committer_;  // last: starts once everything above exists
 };
 
 }  // namespace storecache::proxy

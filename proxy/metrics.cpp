@@ -1,8 +1,11 @@
 #include "proxy/metrics.hpp"
 
 #include <fmt/format.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "access/client_ledger.hpp"
 #include "proxy/request_record.hpp"
@@ -119,7 +122,45 @@ void family(std::string& out, std::string_view name, std::string_view type, std:
   fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
+void render_process_memory(std::string& out) {
+  const process_memory m = read_process_memory();
+  family(out, "storecache_process_resident_memory_bytes", "gauge",
+         "Resident memory of the daemon (/proc/self/statm), the index file's pages included.");
+  fmt::format_to(std::back_inserter(out), "storecache_process_resident_memory_bytes {}\n",
+                 m.resident);
+  family(out, "storecache_process_anonymous_memory_bytes", "gauge",
+         "Resident memory not backed by a file: the heap, stacks, buffers.");
+  fmt::format_to(std::back_inserter(out), "storecache_process_anonymous_memory_bytes {}\n",
+                 m.anonymous);
+  family(out, "storecache_process_heap_bytes", "gauge",
+         "The C heap (glibc malloc): bytes allocated, and bytes in its free lists (resident "
+         "or already returned to the kernel).");
+  fmt::format_to(std::back_inserter(out),
+                 "storecache_process_heap_bytes{{state=\"in_use\"}} {}\n"
+                 "storecache_process_heap_bytes{{state=\"free\"}} {}\n",
+                 m.heap_in_use, m.heap_free);
+}
+
 }  // namespace
+
+process_memory read_process_memory() {
+  process_memory m;
+  unsigned long long size_pages = 0;
+  unsigned long long resident_pages = 0;
+  unsigned long long file_pages = 0;  // file-backed and shared memory
+  if (std::FILE* f = std::fopen("/proc/self/statm", "re")) {
+    if (std::fscanf(f, "%llu %llu %llu", &size_pages, &resident_pages, &file_pages) != 3)
+      resident_pages = file_pages = 0;
+    std::fclose(f);
+  }
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  m.resident = resident_pages * page;
+  m.anonymous = (resident_pages - std::min(file_pages, resident_pages)) * page;
+  const struct mallinfo2 mi = ::mallinfo2();
+  m.heap_in_use = mi.uordblks + mi.hblkhd;
+  m.heap_free = mi.fordblks;
+  return m;
+}
 
 std::string metrics::render() const {
   std::string out;
@@ -285,6 +326,7 @@ std::string metrics::render() const {
 
   family(out, "storecache_requests_in_flight", "gauge", "Requests being answered right now.");
   put(fmt::format("storecache_requests_in_flight {}\n", in_flight_.load()));
+  render_process_memory(out);
   if (extra_) out += extra_();
   return out;
 }

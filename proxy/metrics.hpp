@@ -27,6 +27,15 @@ class client_ledger;
 
 namespace storecache::proxy {
 
+// The daemon's own memory, for /metrics and the control thread's heap trim.
+struct process_memory {
+  std::uint64_t resident = 0;     // resident pages, the LMDB map's file pages included
+  std::uint64_t anonymous = 0;    // resident and not file-backed: heap, stacks
+  std::uint64_t heap_in_use = 0;  // glibc malloc: allocated
+  std::uint64_t heap_free = 0;    // in malloc's free lists, resident or not
+};
+process_memory read_process_memory();
+
 // What the cache did for a request (the cache_status label).
 enum class cache_outcome : int {
   hit,          // served from cache, fresh

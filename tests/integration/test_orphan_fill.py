@@ -72,7 +72,7 @@ class OrphanFillTest(harness.StackTest):
         self.assertEqual(len(log), 1)
         self.assertNotIn("done_time", log[0])
         self.assertEqual(self.metric("storecache_cache_inserts_total"), inserts, "nothing stored")
-        self.assertEqual(self.metric("storecache_fills_in_flight"), 0)
+        self.assertEqual(self.metric("storecache_cache_fills_in_flight"), 0)
         # the next device starts afresh and gets the whole, correct object
         res = harness.curl_stream(self.stack.url(path), ca=self.stack.ca,
                                   resolve=self.stack.resolve(), timeout=30)

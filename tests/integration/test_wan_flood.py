@@ -53,7 +53,7 @@ class WanFloodTest(harness.StackTest):
 
     def settle(self):
         """Waits until every fill the flood started has stopped or finished."""
-        self.wait_metric("storecache_fills_in_flight", lambda v: v == 0, timeout=30)
+        self.wait_metric("storecache_cache_fills_in_flight", lambda v: v == 0, timeout=30)
         time.sleep(0.5)
 
     def check_wan(self, prefix, up0, what):

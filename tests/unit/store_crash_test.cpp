@@ -35,21 +35,36 @@ unsigned seed_of(int round, int i) {
   return static_cast<unsigned>(round * 1000 + i + 1);
 }
 
-// The child: writes the round's objects in 16 KiB chunks until it is killed.
-[[noreturn]] void child(const store_options& opts, int round) {
+// The child: writes the round's objects in 16 KiB chunks until it is killed; batched, it
+// commits them batch_size at a time (store::commit_batch: one syncfs, one transaction).
+constexpr int batch_size = 8;
+[[noreturn]] void child(const store_options& opts, int round, bool batched) {
   auto s = store::open(opts);
   if (!s) ::_exit(2);
+  std::vector<pending_commit> batch;
   for (int i = 0; i < keys_per_round; ++i) {
     const std::string body = make_body(size_of(i), seed_of(round, i));
-    if (insert(*s, key_of(round, i), body, {}, 16 * 1024)) ::_exit(3);
+    if (!batched) {
+      if (insert(*s, key_of(round, i), body, {}, 16 * 1024)) ::_exit(3);
+      continue;
+    }
+    auto h = s->begin_insert(key_of(round, i), {}, body.size());
+    if (!h) ::_exit(4);
+    for (std::size_t off = 0; off < body.size(); off += 16 * 1024)
+      if (h->append(std::string_view(body).substr(off, 16 * 1024))) ::_exit(5);
+    batch.push_back(pending_commit{std::move(*h), make_head(), {}});
+    if (batch.size() == batch_size || i + 1 == keys_per_round) {
+      s->commit_batch(batch);
+      for (const auto& p : batch)
+        if (p.result) ::_exit(6);
+      batch.clear();
+    }
   }
   ::_exit(0);
 }
 
-}  // namespace
-
-TEST_CASE("store: SIGKILL during writes leaves only complete objects", "[store][crash]") {
-  temp_dir dir("crash");
+void kill_during_writes(bool batched) {
+  temp_dir dir(batched ? "crash-batch" : "crash");
   auto opts = small_options(dir.path);
   opts.max_size = 40ull << 20;  // small enough that the child also evicts
   std::mt19937 rng(12345);
@@ -59,7 +74,7 @@ TEST_CASE("store: SIGKILL during writes leaves only complete objects", "[store][
   for (int round = 0; round < rounds; ++round) {
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
-    if (pid == 0) child(opts, round);
+    if (pid == 0) child(opts, round, batched);
     ::usleep(static_cast<useconds_t>(delay_ms(rng)) * 1000);
     ::kill(pid, SIGKILL);
     int status = 0;
@@ -89,4 +104,15 @@ TEST_CASE("store: SIGKILL during writes leaves only complete objects", "[store][
   }
   CHECK(hits > 0);
   CHECK(killed_mid_round > rounds / 2);  // the kills really landed mid-write
+}
+
+}  // namespace
+
+TEST_CASE("store: SIGKILL during writes leaves only complete objects", "[store][crash]") {
+  kill_during_writes(false);
+}
+
+TEST_CASE("store: SIGKILL during batched commits leaves only complete objects",
+          "[store][crash][batch]") {
+  kill_during_writes(true);
 }
