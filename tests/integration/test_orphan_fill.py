@@ -57,6 +57,16 @@ class OrphanFillTest(harness.StackTest):
     def orphans(self, outcome):
         return self.metric("storecache_orphan_fills_total", outcome=outcome)
 
+    def assert_finished_once(self, outcome, before, name, path, size, timeout):
+        """The orphaned fill of /gen/name finished for `outcome`: the next device gets a hit
+        and the origin was asked once."""
+        self.wait_metric("storecache_orphan_fills_total", lambda v: v == before + 1,
+                         timeout=timeout, outcome=outcome)
+        r = self.get(path)
+        self.assertEqual(len(r.body), size)
+        self.assertIs(self.cs(r).get("hit"), True, r.headers)
+        self.assertEqual(self.stack.origin.count(f"/gen/{name}"), 1)
+
     def test_big_object_left_alone_stops_and_stores_nothing(self):
         name, size = "orph-big", 20 * MiB
         path = f"/gen/{name}?" + q(size=size, cc="max-age=600", rate=8 * MiB)
@@ -85,12 +95,7 @@ class OrphanFillTest(harness.StackTest):
         path = f"/gen/{name}?" + q(size=size, cc="max-age=600", rate=256 * 1024)
         small = self.orphans("small")
         self.open_and_leave(path, 16 * 1024)
-        self.wait_metric("storecache_orphan_fills_total", lambda v: v == small + 1, timeout=10,
-                         outcome="small")
-        r = self.get(path)
-        self.assertEqual(len(r.body), size)
-        self.assertIs(self.cs(r).get("hit"), True, r.headers)
-        self.assertEqual(self.stack.origin.count(f"/gen/{name}"), 1)
+        self.assert_finished_once("small", small, name, path, size, timeout=10)
 
     def test_object_two_devices_asked_for_is_finished(self):
         name, size = "orph-wanted", 12 * MiB
@@ -100,12 +105,7 @@ class OrphanFillTest(harness.StackTest):
         # the second device joins while the first still reads (the fill is paused at most
         # GRACE after the first left, and a join resumes it)
         self.open_and_leave(path, 64 * 1024, source="127.0.0.2")
-        self.wait_metric("storecache_orphan_fills_total", lambda v: v == wanted + 1, timeout=15,
-                         outcome="wanted")
-        r = self.get(path)
-        self.assertEqual(len(r.body), size)
-        self.assertIs(self.cs(r).get("hit"), True, r.headers)
-        self.assertEqual(self.stack.origin.count(f"/gen/{name}"), 1)
+        self.assert_finished_once("wanted", wanted, name, path, size, timeout=15)
 
     def test_device_back_within_the_grace_resumes_the_same_fetch(self):
         name, size = "orph-back", 16 * MiB
