@@ -116,7 +116,14 @@ class proxy_handler final : public request_handler,
   // cache_flow.cpp
   asio::awaitable<void> cached(exchange& ex, connection_context& ctx, const config::site& site,
                                std::string_view path, outcome& out);
-  struct lead_result;
+  struct lead_result {
+    enum kind { streaming, not_shared, not_modified, failed } k = failed;
+    std::unique_ptr<upstream_call> call;  // not_shared: the response to pass through
+    upstream_error err = upstream_error::none;
+    unsigned status = 0;
+  };
+
+  // Everything the pump needs, owned: it outlives the request that started it.
   // The fill's upstream fetch. Everything a fill needs after its first co_await is held by
   // value or shared_ptr (the site through its config), never by reference to the request.
   asio::awaitable<lead_result> lead(std::shared_ptr<fill> f, const request_head& req,
