@@ -129,12 +129,19 @@ std::optional<upstream::orphan_verdict> fill::judge_if_orphaned(
 
 boost::asio::awaitable<bool> fill::wait_for_reader(std::chrono::milliseconds grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;
+  std::uint32_t requesters_before = 0;
+  {
+    std::lock_guard lock(mutex_);
+    requesters_before = requester_count_;
+  }
   for (;;) {
     const auto left = deadline - std::chrono::steady_clock::now();
     auto slot = co_await upstream::make_wake_slot(std::max(left, decltype(left){}));
     {
       std::lock_guard lock(mutex_);
-      if (readers_ > 0) co_return true;
+      // A reader now, or one that came and went before this coroutine ran (a new address
+      // that asked may change the verdict: wanted by several devices).
+      if (readers_ > 0 || requester_count_ != requesters_before) co_return true;
       if (left <= decltype(left){}) co_return false;
       waiters_.add(slot);  // try_attach wakes it
     }
@@ -142,9 +149,14 @@ boost::asio::awaitable<bool> fill::wait_for_reader(std::chrono::milliseconds gra
   }
 }
 
-bool fill::abandon_if_orphaned() {
+bool fill::abandon_if_orphaned(const upstream::orphan_policy& policy) {
   std::unique_lock lock(mutex_);
   if (readers_ > 0 || terminal(state_)) return false;
+  const auto verdict = upstream::judge_orphan(policy, {.length = length_,
+                                                       .arrived = available_,
+                                                       .requesters = requester_count_,
+                                                       .background = background_});
+  if (verdict != upstream::orphan_verdict::stop) return false;
   set_state_and_wake(lock, state::abandoned);
   return true;
 }

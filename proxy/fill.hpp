@@ -106,11 +106,12 @@ class fill {
   // With no reader left: what the policy says (nullopt while someone reads).
   std::optional<upstream::orphan_verdict> judge_if_orphaned(
       const upstream::orphan_policy& policy) const;
-  // The writer, paused on a `stop` verdict: true as soon as a reader is back, false when
-  // `grace` passed without one.
+  // The writer, paused on a `stop` verdict: true as soon as a reader is back (or a new
+  // address asked meanwhile), false when `grace` passed without one.
   boost::asio::awaitable<bool> wait_for_reader(std::chrono::milliseconds grace);
-  // Stops the fill if it still has no reader (state abandoned); true when it stopped.
-  bool abandon_if_orphaned();
+  // Stops the fill if it still has no reader and the policy still says stop (state
+  // abandoned); true when it stopped. Judged under the lock, so no joiner slips in between.
+  bool abandon_if_orphaned(const upstream::orphan_policy& policy);
 
   // --- reader side ---
   // Returns when the fill has more than `pos` bytes, changed state, or `timeout` passed.

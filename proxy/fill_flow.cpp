@@ -170,7 +170,7 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
         svc.counters().orphan_fills_paused.fetch_add(1, std::memory_order_relaxed);
         const bool back = co_await f.wait_for_reader(job.orphans.grace);
         svc.counters().orphan_fills_paused.fetch_sub(1, std::memory_order_relaxed);
-        if (!back && f.abandon_if_orphaned()) {
+        if (!back && f.abandon_if_orphaned(job.orphans)) {
           svc.counters().orphan_fills[0].fetch_add(1, std::memory_order_relaxed);
           log::debug("site={} {}: every client left after {} bytes; fetch stopped, nothing stored",
                      job.site->name(), job.path, f.snapshot().available);

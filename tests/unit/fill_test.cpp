@@ -42,7 +42,7 @@ TEST_CASE("a fill with a reader is never judged; without one the policy decides"
   REQUIRE(v);
   CHECK(*v == upstream::orphan_verdict::stop);
   CHECK(j.f->snapshot().st == fill::state::streaming);  // judging changes nothing
-  CHECK(j.f->abandon_if_orphaned());
+  CHECK(j.f->abandon_if_orphaned(policy));
   CHECK(j.f->snapshot().st == fill::state::abandoned);
 
   SECTION("a client arriving now gets a new fill, not the abandoned one") {
@@ -85,12 +85,12 @@ TEST_CASE("a paused writer resumes when a reader comes back, or gives up after t
       asio::detached);
   io.poll();
   CHECK_FALSE(back);
-  auto k = table.join_or_create("k", client2);  // a player's next range
+  auto k = table.join_or_create("k", client1);  // the same player's next range
   CHECK_FALSE(k.created);
   io.run_for(1s);
   REQUIRE(back);
   CHECK(*back);
-  CHECK_FALSE(j.f->abandon_if_orphaned());  // it has a reader
+  CHECK_FALSE(j.f->abandon_if_orphaned(policy));  // it has a reader
 
   k.reader.reset();
   back.reset();
@@ -101,7 +101,26 @@ TEST_CASE("a paused writer resumes when a reader comes back, or gives up after t
   io.run_for(1s);
   REQUIRE(back);
   CHECK_FALSE(*back);
-  CHECK(j.f->abandon_if_orphaned());
+  CHECK(j.f->abandon_if_orphaned(policy));
+}
+
+TEST_CASE("a device that joins and leaves during the pause still counts (wanted)") {
+  inflight_table table(std::make_shared<upstream::wake_gate>());
+  auto j = table.join_or_create("k", client1);
+  j.f->publish_head(head200(), "", 20 * MiB);
+  j.reader.reset();
+  asio::io_context io;
+  std::optional<bool> back;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<bool> { co_return co_await j.f->wait_for_reader(5s); },
+      [&](std::exception_ptr, bool b) { back = b; });
+  io.poll();
+  table.join_or_create("k", client2);  // joins and leaves before the writer runs
+  io.run_for(1s);
+  REQUIRE(back);
+  CHECK(*back);
+  CHECK(*j.f->judge_if_orphaned(policy) == upstream::orphan_verdict::wanted);
+  CHECK_FALSE(j.f->abandon_if_orphaned(policy));
 }
 
 TEST_CASE("a background fill has no reader and always finishes") {
