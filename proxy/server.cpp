@@ -335,6 +335,10 @@ std::string server::upstream_metrics() const {
       "caps them).\n"
       "# TYPE storecache_upstream_fetches gauge\n"
       "storecache_upstream_fetches {}\n"
+      "# HELP storecache_upstream_fetches_max The most upstream requests in progress at once "
+      "since start.\n"
+      "# TYPE storecache_upstream_fetches_max gauge\n"
+      "storecache_upstream_fetches_max {}\n"
       "# HELP storecache_upstream_fetch_queue Requests waiting for an upstream slot now.\n"
       "# TYPE storecache_upstream_fetch_queue gauge\n"
       "storecache_upstream_fetch_queue {}\n"
@@ -347,7 +351,7 @@ std::string server::upstream_metrics() const {
       "# TYPE storecache_upstream_fetches_refused_total counter\n"
       "storecache_upstream_fetches_refused_total{{reason=\"queue_full\"}} {}\n"
       "storecache_upstream_fetches_refused_total{{reason=\"timeout\"}} {}\n",
-      s.active, s.waiting, s.queued, s.queue_full, s.timed_out);
+      s.active, s.most_active, s.waiting, s.queued, s.queue_full, s.timed_out);
 }
 
 // Failures of storecache's own bookkeeping: nothing a request sees, but lost data ops must know of.

@@ -1,5 +1,6 @@
 #include "upstream/fetch_limiter.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -48,6 +49,7 @@ struct fetch_limiter::state {
   }
   void take_locked(site_slot& s) {
     ++active;
+    counts.most_active = std::max<std::uint64_t>(counts.most_active, active);
     ++s.active;
     ++counts.granted;
   }

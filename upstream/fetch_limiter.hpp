@@ -36,12 +36,13 @@ class fetch_limiter {
   enum class refusal { none, queue_full, timed_out };
 
   struct stats {
-    std::uint64_t active = 0;      // permits held now (gauge)
-    std::uint64_t waiting = 0;     // requests in the queue now (gauge)
-    std::uint64_t granted = 0;     // permits given, at once or after waiting
-    std::uint64_t queued = 0;      // requests that had to wait
-    std::uint64_t queue_full = 0;  // refused: the queue was full
-    std::uint64_t timed_out = 0;   // refused: no slot within the timeout
+    std::uint64_t active = 0;       // permits held now (gauge)
+    std::uint64_t most_active = 0;  // the most ever held at once (high-water mark)
+    std::uint64_t waiting = 0;      // requests in the queue now (gauge)
+    std::uint64_t granted = 0;      // permits given, at once or after waiting
+    std::uint64_t queued = 0;       // requests that had to wait
+    std::uint64_t queue_full = 0;   // refused: the queue was full
+    std::uint64_t timed_out = 0;    // refused: no slot within the timeout
   };
 
   struct state;

@@ -64,6 +64,7 @@ class CapsTest(harness.StackTest):
         for s in (harness.SITE, harness.OTHER_SITE):
             self.assertEqual(sorted(i["response_code"] for i in results[s]), [200] * 8, s)
         self.assertLessEqual(self.stack.origin.max_active, 4)
+        self.assertLessEqual(self.metric("storecache_upstream_fetches_max"), 4)
         self.assertGreaterEqual(self.stack.origin.max_active, 3, "the cap was never reached")
 
 

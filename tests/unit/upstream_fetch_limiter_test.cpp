@@ -184,4 +184,6 @@ TEST_CASE("waiters on other threads, past 10,000 acquisitions") {
   CHECK(s.active == 0);
   CHECK(s.waiting == 0);
   CHECK(s.granted == 10000);
+  CHECK(s.most_active == static_cast<std::uint64_t>(most.load()));
+  CHECK(s.most_active <= 3);
 }
