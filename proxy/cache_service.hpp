@@ -20,10 +20,14 @@
 
 #include "cache/store.hpp"
 #include "config/config.hpp"
-#include "proxy/fill.hpp"
+#include "upstream/fill.hpp"
 #include "upstream/orphan_policy.hpp"
 
 namespace storecache::proxy {
+
+namespace asio = boost::asio;
+using upstream::fill;
+using upstream::inflight_table;
 
 struct cache_counters {
   using counter = std::atomic<std::uint64_t>;

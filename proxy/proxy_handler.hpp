@@ -16,7 +16,7 @@
 #include "cache/cache_status.hpp"
 #include "cache/policy.hpp"
 #include "cache/store.hpp"
-#include "proxy/fill.hpp"
+#include "upstream/fill.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/upstream.hpp"
@@ -126,7 +126,7 @@ class proxy_handler final : public request_handler,
   // Everything the pump needs, owned: it outlives the request that started it.
   // The fill's upstream fetch. Everything a fill needs after its first co_await is held by
   // value or shared_ptr (the site through its config), never by reference to the request.
-  asio::awaitable<lead_result> lead(std::shared_ptr<fill> f, const request_head& req,
+  asio::awaitable<lead_result> lead(std::shared_ptr<upstream::fill> f, const request_head& req,
                                     std::string path, std::shared_ptr<const config::site> site,
                                     std::shared_ptr<upstream_pool> pool, site_counters& counters,
                                     std::optional<cache::object_meta> stored,
@@ -146,7 +146,7 @@ class proxy_handler final : public request_handler,
                                      const cache::reuse_decision& d, outcome& out,
                                      std::string_view status_text);
   asio::awaitable<void> serve_fill(exchange& ex, connection_context& ctx, const config::site& site,
-                                   std::string_view path, std::shared_ptr<fill> f, bool owner,
+                                   std::string_view path, std::shared_ptr<upstream::fill> f, bool owner,
                                    bool revalidating, outcome& out);
   asio::awaitable<void> invalidate(const config::site& site, std::string_view method,
                                    unsigned status, std::string_view path,

@@ -32,32 +32,6 @@ bool upstream_connection::looks_alive() {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::string_view to_string(upstream_error e) {
-  switch (e) {
-    case upstream_error::none:
-      return "none";
-    case upstream_error::resolve:
-      return "resolve";
-    case upstream_error::connect:
-      return "connect";
-    case upstream_error::tls:
-      return "tls";
-    case upstream_error::timeout:
-      return "timeout";
-    case upstream_error::reset:
-      return "reset";
-    case upstream_error::bad_response:
-      return "bad_response";
-    case upstream_error::client:
-      return "client";
-  }
-  return "unknown";
-}
-
-unsigned status_for(upstream_error e) {
-  return e == upstream_error::timeout ? 504 : 502;
-}
-
 bool is_hop_by_hop(std::string_view n) {
   return n == "connection" || n == "keep-alive" || n == "proxy-connection" || n == "te" ||
          n == "trailer" || n == "transfer-encoding" || n == "upgrade" ||

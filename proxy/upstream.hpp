@@ -24,22 +24,14 @@
 #include "config/config.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/tls_stream.hpp"
+#include "upstream/upstream_error.hpp"
 
 namespace storecache::proxy {
 
-// Why an upstream exchange failed; decides 502 versus 504 and the metrics label.
-enum class upstream_error {
-  none,
-  resolve,       // name did not resolve -> 502
-  connect,       // refused / unreachable -> 502
-  tls,           // handshake or certificate verification failed -> 502
-  timeout,       // connect or first-byte timeout -> 504
-  reset,         // closed before or during the response -> 502
-  bad_response,  // not parseable HTTP -> 502
-  client,        // the client went away while we sent its request body
-};
-std::string_view to_string(upstream_error e);
-unsigned status_for(upstream_error e);  // 502 or 504
+// The error kinds live in upstream/ (fills use them too); the client speaks them.
+using upstream::status_for;
+using upstream::to_string;
+using upstream::upstream_error;
 
 // One keep-alive connection to an origin, TLS or (with the explicit opt-in) plain.
 class upstream_connection {

@@ -12,7 +12,7 @@
 //                                                      leader was refused a fetch)
 //
 // Readers: every client that answers from the fill holds a `reader` (the leader included).
-// A fill whose readers are all gone is an orphan: upstream::judge_orphan decides whether it
+// A fill whose readers are all gone is an orphan: judge_orphan decides whether it
 // goes on (small, mostly there, wanted by several devices, a background refresh) or stops.
 // An abandoned fill takes no new reader; the in-flight table then starts a new fill instead.
 #pragma once
@@ -30,11 +30,11 @@
 #include <unordered_map>
 
 #include "cache/store_meta.hpp"
-#include "proxy/upstream.hpp"
 #include "upstream/orphan_policy.hpp"
+#include "upstream/upstream_error.hpp"
 #include "upstream/waiter_list.hpp"
 
-namespace storecache::proxy {
+namespace storecache::upstream {
 
 class fill {
  public:
@@ -78,7 +78,7 @@ class fill {
     std::shared_ptr<fill> f_;
   };
 
-  fill(std::string primary, bool background, std::shared_ptr<const upstream::wake_gate> gate);
+  fill(std::string primary, bool background, std::shared_ptr<const wake_gate> gate);
   ~fill();
 
   const std::string& primary() const { return primary_; }
@@ -104,14 +104,13 @@ class fill {
   void complete();             // committed (or not storable after all): it leaves the table
   void finish(state terminal, upstream_error err = upstream_error::none, unsigned status = 0);
   // With no reader left: what the policy says (nullopt while someone reads).
-  std::optional<upstream::orphan_verdict> judge_if_orphaned(
-      const upstream::orphan_policy& policy) const;
+  std::optional<orphan_verdict> judge_if_orphaned(const orphan_policy& policy) const;
   // The writer, paused on a `stop` verdict: true as soon as a reader is back (or a new
   // address asked meanwhile), false when `grace` passed without one.
   boost::asio::awaitable<bool> wait_for_reader(std::chrono::milliseconds grace);
   // Stops the fill if it still has no reader and the policy still says stop (state
   // abandoned); true when it stopped. Judged under the lock, so no joiner slips in between.
-  bool abandon_if_orphaned(const upstream::orphan_policy& policy);
+  bool abandon_if_orphaned(const orphan_policy& policy);
 
   // --- reader side ---
   // Returns when the fill has more than `pos` bytes, changed state, or `timeout` passed.
@@ -127,7 +126,7 @@ class fill {
 
   const std::string primary_;
   const bool background_;
-  const std::shared_ptr<const upstream::wake_gate> gate_;
+  const std::shared_ptr<const wake_gate> gate_;
   mutable std::mutex mutex_;
   state state_ = state::head_pending;
   cache::stored_head head_;
@@ -138,7 +137,7 @@ class fill {
   int fd_ = -1;
   upstream_error error_ = upstream_error::none;
   unsigned upstream_status_ = 0;
-  upstream::waiter_list waiters_;
+  waiter_list waiters_;
   std::size_t readers_ = 0;
   // Distinct client addresses that asked, up to the most any policy needs.
   static constexpr std::size_t max_requesters = 8;
@@ -149,8 +148,7 @@ class fill {
 // Primary key -> the fill in flight for it. Shared by all workers.
 class inflight_table {
  public:
-  explicit inflight_table(std::shared_ptr<const upstream::wake_gate> gate)
-      : gate_(std::move(gate)) {}
+  explicit inflight_table(std::shared_ptr<const wake_gate> gate) : gate_(std::move(gate)) {}
 
   struct joined {
     std::shared_ptr<fill> f;
@@ -166,9 +164,9 @@ class inflight_table {
   std::size_t size() const;
 
  private:
-  std::shared_ptr<const upstream::wake_gate> gate_;
+  std::shared_ptr<const wake_gate> gate_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<fill>> fills_;
 };
 
-}  // namespace storecache::proxy
+}  // namespace storecache::upstream

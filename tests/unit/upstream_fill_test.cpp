@@ -6,10 +6,10 @@
 #include <catch2/catch.hpp>
 #include <thread>
 
-#include "proxy/fill.hpp"
+#include "upstream/fill.hpp"
 
 using namespace storecache;
-using namespace storecache::proxy;
+using namespace storecache::upstream;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
@@ -18,7 +18,7 @@ namespace {
 const auto client1 = asio::ip::make_address("192.0.2.1");
 const auto client2 = asio::ip::make_address("192.0.2.2");
 constexpr std::uint64_t MiB = 1024 * 1024;
-const upstream::orphan_policy policy{.finish_below = MiB, .finish_after = 0.5, .wanted_by = 2};
+const orphan_policy policy{.finish_below = MiB, .finish_after = 0.5, .wanted_by = 2};
 
 cache::stored_head head200() {
   cache::stored_head h;
@@ -29,7 +29,7 @@ cache::stored_head head200() {
 }  // namespace
 
 TEST_CASE("a fill with a reader is never judged; without one the policy decides") {
-  inflight_table table(std::make_shared<upstream::wake_gate>());
+  inflight_table table(std::make_shared<wake_gate>());
   auto j = table.join_or_create("k", client1);
   REQUIRE(j.created);
   j.f->publish_head(head200(), "", 20 * MiB);
@@ -40,7 +40,7 @@ TEST_CASE("a fill with a reader is never judged; without one the policy decides"
   CHECK(j.f->readers() == 0);
   auto v = j.f->judge_if_orphaned(policy);
   REQUIRE(v);
-  CHECK(*v == upstream::orphan_verdict::stop);
+  CHECK(*v == orphan_verdict::stop);
   CHECK(j.f->snapshot().st == fill::state::streaming);  // judging changes nothing
   CHECK(j.f->abandon_if_orphaned(policy));
   CHECK(j.f->snapshot().st == fill::state::abandoned);
@@ -55,7 +55,7 @@ TEST_CASE("a fill with a reader is never judged; without one the policy decides"
 }
 
 TEST_CASE("two devices asking make an orphan worth finishing") {
-  inflight_table table(std::make_shared<upstream::wake_gate>());
+  inflight_table table(std::make_shared<wake_gate>());
   auto a = table.join_or_create("k", client1);
   auto b = table.join_or_create("k", client2);
   auto c = table.join_or_create("k", client2);  // same address again: still two requesters
@@ -69,12 +69,12 @@ TEST_CASE("two devices asking make an orphan worth finishing") {
   c.reader.reset();
   auto v = a.f->judge_if_orphaned(policy);
   REQUIRE(v);
-  CHECK(*v == upstream::orphan_verdict::wanted);
+  CHECK(*v == orphan_verdict::wanted);
   CHECK(a.f->snapshot().st == fill::state::streaming);
 }
 
 TEST_CASE("a paused writer resumes when a reader comes back, or gives up after the grace") {
-  inflight_table table(std::make_shared<upstream::wake_gate>());
+  inflight_table table(std::make_shared<wake_gate>());
   auto j = table.join_or_create("k", client1);
   j.f->publish_head(head200(), "", 20 * MiB);
   j.reader.reset();
@@ -105,7 +105,7 @@ TEST_CASE("a paused writer resumes when a reader comes back, or gives up after t
 }
 
 TEST_CASE("a device that joins and leaves during the pause still counts (wanted)") {
-  inflight_table table(std::make_shared<upstream::wake_gate>());
+  inflight_table table(std::make_shared<wake_gate>());
   auto j = table.join_or_create("k", client1);
   j.f->publish_head(head200(), "", 20 * MiB);
   j.reader.reset();
@@ -119,23 +119,23 @@ TEST_CASE("a device that joins and leaves during the pause still counts (wanted)
   io.run_for(1s);
   REQUIRE(back);
   CHECK(*back);
-  CHECK(*j.f->judge_if_orphaned(policy) == upstream::orphan_verdict::wanted);
+  CHECK(*j.f->judge_if_orphaned(policy) == orphan_verdict::wanted);
   CHECK_FALSE(j.f->abandon_if_orphaned(policy));
 }
 
 TEST_CASE("a background fill has no reader and always finishes") {
-  inflight_table table(std::make_shared<upstream::wake_gate>());
+  inflight_table table(std::make_shared<wake_gate>());
   auto j = table.join_or_create("k", client1, true);
   CHECK(j.created);
   CHECK(j.f->readers() == 0);
   j.f->publish_head(head200(), "", 20 * MiB);
-  CHECK(*j.f->judge_if_orphaned(policy) == upstream::orphan_verdict::background);
+  CHECK(*j.f->judge_if_orphaned(policy) == orphan_verdict::background);
   auto again = table.join_or_create("k", client1, true);
   CHECK_FALSE(again.created);  // one refresh at a time
 }
 
 TEST_CASE("readers on other threads are woken by the writer and see body_done") {
-  auto gate = std::make_shared<upstream::wake_gate>();
+  auto gate = std::make_shared<wake_gate>();
   inflight_table table(gate);
   auto j = table.join_or_create("k", client1);
   const std::string body(300 * 1024, 'b');  // past the in-memory prefix: only its start is kept
@@ -175,7 +175,7 @@ TEST_CASE("readers on other threads are woken by the writer and see body_done") 
 }
 
 TEST_CASE("a waiter whose io_context is gone is skipped, and a closed gate posts nothing") {
-  auto gate = std::make_shared<upstream::wake_gate>();
+  auto gate = std::make_shared<wake_gate>();
   inflight_table table(gate);
   auto j = table.join_or_create("k", client1);
   {

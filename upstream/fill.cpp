@@ -1,11 +1,11 @@
-#include "proxy/fill.hpp"
+#include "upstream/fill.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
-namespace storecache::proxy {
+namespace storecache::upstream {
 
 namespace {
 // Readers get the first bytes from memory: the store keeps small bodies in memory until they
@@ -17,7 +17,7 @@ bool terminal(fill::state s) {
 }
 }  // namespace
 
-fill::fill(std::string primary, bool background, std::shared_ptr<const upstream::wake_gate> gate)
+fill::fill(std::string primary, bool background, std::shared_ptr<const wake_gate> gate)
     : primary_(std::move(primary)), background_(background), gate_(std::move(gate)) {}
 
 fill::~fill() {
@@ -74,7 +74,7 @@ void fill::set_state_and_wake(std::unique_lock<std::mutex>& lock, state s) {
   state_ = s;
   auto woken = waiters_.take();
   lock.unlock();
-  upstream::waiter_list::wake(woken, gate_.get());
+  waiter_list::wake(woken, gate_.get());
 }
 
 void fill::publish_head(cache::stored_head head, std::string variant,
@@ -117,14 +117,13 @@ void fill::finish(state terminal_state, upstream_error err, unsigned status) {
   set_state_and_wake(lock, terminal_state);
 }
 
-std::optional<upstream::orphan_verdict> fill::judge_if_orphaned(
-    const upstream::orphan_policy& policy) const {
+std::optional<orphan_verdict> fill::judge_if_orphaned(const orphan_policy& policy) const {
   std::lock_guard lock(mutex_);
   if (readers_ > 0 || terminal(state_)) return std::nullopt;
-  return upstream::judge_orphan(policy, {.length = length_,
-                                         .arrived = available_,
-                                         .requesters = requester_count_,
-                                         .background = background_});
+  return judge_orphan(policy, {.length = length_,
+                               .arrived = available_,
+                               .requesters = requester_count_,
+                               .background = background_});
 }
 
 boost::asio::awaitable<bool> fill::wait_for_reader(std::chrono::milliseconds grace) {
@@ -136,7 +135,7 @@ boost::asio::awaitable<bool> fill::wait_for_reader(std::chrono::milliseconds gra
   }
   for (;;) {
     const auto left = deadline - std::chrono::steady_clock::now();
-    auto slot = co_await upstream::make_wake_slot(std::max(left, decltype(left){}));
+    auto slot = co_await make_wake_slot(std::max(left, decltype(left){}));
     {
       std::lock_guard lock(mutex_);
       // A reader now, or one that came and went before this coroutine ran (a new address
@@ -145,18 +144,18 @@ boost::asio::awaitable<bool> fill::wait_for_reader(std::chrono::milliseconds gra
       if (left <= decltype(left){}) co_return false;
       waiters_.add(slot);  // try_attach wakes it
     }
-    co_await upstream::wait_on(*slot);
+    co_await wait_on(*slot);
   }
 }
 
-bool fill::abandon_if_orphaned(const upstream::orphan_policy& policy) {
+bool fill::abandon_if_orphaned(const orphan_policy& policy) {
   std::unique_lock lock(mutex_);
   if (readers_ > 0 || terminal(state_)) return false;
-  const auto verdict = upstream::judge_orphan(policy, {.length = length_,
-                                                       .arrived = available_,
-                                                       .requesters = requester_count_,
-                                                       .background = background_});
-  if (verdict != upstream::orphan_verdict::stop) return false;
+  const auto verdict = judge_orphan(policy, {.length = length_,
+                                             .arrived = available_,
+                                             .requesters = requester_count_,
+                                             .background = background_});
+  if (verdict != orphan_verdict::stop) return false;
   set_state_and_wake(lock, state::abandoned);
   return true;
 }
@@ -164,13 +163,13 @@ bool fill::abandon_if_orphaned(const upstream::orphan_policy& policy) {
 boost::asio::awaitable<void> fill::wait(std::uint64_t pos, std::chrono::milliseconds timeout) {
   // Between registering and waiting nothing suspends, and a wake-up is posted to this very
   // (single-threaded) executor: it cannot run before the wait has begun.
-  auto slot = co_await upstream::make_wake_slot(timeout);
+  auto slot = co_await make_wake_slot(timeout);
   {
     std::lock_guard lock(mutex_);
     if (available_ > pos || terminal(state_) || state_ == state::body_done) co_return;
     waiters_.add(slot);
   }
-  co_await upstream::wait_on(*slot);
+  co_await wait_on(*slot);
 }
 
 std::size_t fill::read(std::uint64_t pos, std::span<char> out) const {
@@ -222,4 +221,4 @@ std::size_t inflight_table::size() const {
   return fills_.size();
 }
 
-}  // namespace storecache::proxy
+}  // namespace storecache::upstream
