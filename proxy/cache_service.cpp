@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -16,10 +18,6 @@
 namespace storecache::proxy {
 
 namespace {
-
-// A transaction of this many small objects takes a few milliseconds; larger ones would only
-// make the other index writers (head refreshes, recency flushes) wait longer.
-constexpr std::size_t max_batch_objects = 1024;
 
 // What a waiting commit holds: it keeps its fill alive, with up to 256 KiB of body prefix
 // (fill.cpp, prefix_limit), a small body's inline copy in the insert handle (<= 16 KiB), the
@@ -56,8 +54,15 @@ cache_service::cache_service(const config::cache_settings& settings,
                              std::shared_ptr<const upstream::wake_gate> gate, commit_limits limits)
     : store_(open_store(settings)),
       inflight_(std::move(gate)),
-      limits_(limits),
-      committer_([this] { run_committer(); }) {}
+      committer_(store_, limits, [](bool full, const commit_backlog& b) {
+        if (full)
+          log::warn(
+              "cache: {} commits ({} bytes) waiting: passing new misses through until the "
+              "disk catches up",
+              b.objects, b.bytes);
+        else
+          log::notice("cache: commits caught up ({} waiting): storing again", b.objects);
+      }) {}
 
 cache_service::~cache_service() {
   finish_disk_work();
@@ -66,102 +71,38 @@ cache_service::~cache_service() {
 
 void cache_service::finish_disk_work() {
   disk_.join();
-  {
-    std::lock_guard lock(commit_mu_);
-    committer_stop_ = true;
-  }
-  commit_cv_.notify_all();
-  if (committer_.joinable()) committer_.join();
+  committer_.stop();
 }
 
 asio::awaitable<cache::error_code> cache_service::commit(cache::insert_handle insert,
                                                          cache::stored_head head) {
+  const std::uint64_t holds = held_by_commit(insert.size(), store_.options().inline_max);
   cache::pending_commit item{std::move(insert), std::move(head), {}};
   auto token = asio::as_tuple(asio::use_awaitable);
   auto [ec] = co_await asio::async_initiate<decltype(token), void(cache::error_code)>(
-      [this, &item](auto handler) {
+      [this, &item, holds](auto handler) {
+        // The waiting coroutine's completion and its executor, holding outstanding work so
+        // that its io_context does not run out of work while the commit is pending. Resumed
+        // by post on that executor: never on the committer thread, never inside this call.
+        using handler_t = asio::any_completion_handler<void(cache::error_code)>;
+        struct waiter {
+          handler_t done;
+          asio::any_io_executor ex;
+        };
         asio::any_io_executor ex = asio::prefer(asio::get_associated_executor(handler),
                                                 asio::execution::outstanding_work.tracked);
-        enqueue(std::move(item), {commit_handler(std::move(handler)), std::move(ex)});
+        auto w = std::make_shared<waiter>(waiter{handler_t(std::move(handler)), std::move(ex)});
+        committer_.enqueue(std::move(item), holds, [w](cache::error_code ec) {
+          auto ex = std::move(w->ex);
+          asio::post(ex, [w, ec]() mutable { std::move(w->done)(ec); });
+        });
       },
       token);
   co_return ec;
 }
 
-// Resumes the waiting coroutine on its own executor: never on the committer thread, and never
-// inside the call that queued it.
-void cache_service::complete(waiter w, cache::error_code ec) {
-  auto ex = std::move(w.ex);
-  asio::post(ex, [done = std::move(w.done), ec]() mutable { std::move(done)(ec); });
-}
-
-void cache_service::enqueue(cache::pending_commit item, waiter w) {
-  const std::uint64_t size = item.insert.size();
-  std::unique_lock lock(commit_mu_);
-  if (committer_stop_) {  // stopping: nobody else will commit it
-    lock.unlock();
-    store_.commit_batch({&item, 1});
-    complete(std::move(w), item.result);
-    return;
-  }
-  ++backlog_.objects;
-  backlog_.bytes += size;
-  backlog_memory_ += held_by_commit(size, store_.options().inline_max);
-  if (backlog_.objects >= limits_.objects || backlog_memory_ >= limits_.memory) {
-    if (!backlog_full_.exchange(true))
-      log::warn(
-          "cache: {} commits ({} bytes) waiting: passing new misses through until the "
-          "disk catches up",
-          backlog_.objects, backlog_.bytes);
-  }
-  commit_queue_.push_back({std::move(item), std::move(w)});
-  lock.unlock();
-  commit_cv_.notify_one();
-}
-
-void cache_service::run_committer() {
-  std::vector<cache::pending_commit> items;
-  std::vector<waiter> waiters;
-  for (;;) {
-    {
-      std::unique_lock lock(commit_mu_);
-      commit_cv_.wait(lock, [this] { return committer_stop_ || !commit_queue_.empty(); });
-      if (commit_queue_.empty()) return;  // stopping, and everything is committed
-      while (!commit_queue_.empty() && items.size() < max_batch_objects) {
-        items.push_back(std::move(commit_queue_.front().item));
-        waiters.push_back(std::move(commit_queue_.front().w));
-        commit_queue_.pop_front();
-      }
-    }
-    store_.commit_batch(items);
-    commit_batches_.fetch_add(1, std::memory_order_relaxed);
-    std::uint64_t bytes = 0;
-    std::uint64_t memory = 0;
-    for (const auto& i : items) {
-      bytes += i.insert.size();
-      memory += held_by_commit(i.insert.size(), store_.options().inline_max);
-    }
-    {
-      std::lock_guard lock(commit_mu_);
-      backlog_.objects -= items.size();
-      backlog_.bytes -= bytes;
-      backlog_memory_ -= memory;
-      if (backlog_full_ && backlog_.objects <= limits_.objects / 2 &&
-          backlog_memory_ <= limits_.memory / 2) {
-        backlog_full_ = false;
-        log::notice("cache: commits caught up ({} waiting): storing again", backlog_.objects);
-      }
-    }
-    for (std::size_t i = 0; i < items.size(); ++i)
-      complete(std::move(waiters[i]), items[i].result);
-    items.clear();
-    waiters.clear();
-  }
-}
-
 commit_backlog cache_service::backlog() const {
-  std::lock_guard lock(commit_mu_);
-  return backlog_;
+  return committer_.snapshot();
 }
 
 void cache_service::storing_failed() {
@@ -172,9 +113,8 @@ void cache_service::storing_failed() {
 }
 
 bool cache_service::storing_paused() const {
-  return backlog_full_.load(std::memory_order_relaxed) ||
-         std::chrono::steady_clock::now().time_since_epoch().count() <
-             paused_until_.load(std::memory_order_relaxed);
+  return committer_.full() || std::chrono::steady_clock::now().time_since_epoch().count() <
+                                  paused_until_.load(std::memory_order_relaxed);
 }
 
 std::string cache_service::render_metrics() {
@@ -223,11 +163,11 @@ std::string cache_service::render_metrics() {
   family("storecache_cache_commit_batches_total", "counter",
          "Index transactions that committed fetched objects (each commits all that wait).");
   fmt::format_to(std::back_inserter(out), "storecache_cache_commit_batches_total {}\n",
-                 commit_batches_.load());
+                 committer_.batches());
   family("storecache_cache_commit_backlog_full", "gauge",
          "1 while the commit backlog is over its bound and new misses pass through unstored.");
   fmt::format_to(std::back_inserter(out), "storecache_cache_commit_backlog_full {}\n",
-                 backlog_full_.load() ? 1 : 0);
+                 committer_.full() ? 1 : 0);
   family("storecache_cache_fills_in_flight", "gauge",
          "Upstream fetches that clients can join (request collapsing), until committed.");
   fmt::format_to(std::back_inserter(out), "storecache_cache_fills_in_flight {}\n",

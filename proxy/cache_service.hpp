@@ -6,18 +6,14 @@
 
 #include <array>
 #include <atomic>
-#include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
+#include "cache/commit_queue.hpp"
 #include "cache/store.hpp"
 #include "config/config.hpp"
 #include "upstream/fill.hpp"
@@ -46,18 +42,10 @@ struct cache_counters {
   counter misses_refused_connection{0};  // cold misses over limits.misses_per_connection
 };
 
-// Commits waiting for the committer, for /metrics (a snapshot).
-struct commit_backlog {
-  std::uint64_t objects = 0;
-  std::uint64_t bytes = 0;  // their bodies
-};
-
-// The commit backlog's bound. Over either figure, new misses pass through unstored (storing
-// pauses) until the backlog is down to half of it. memory estimates what the waiting fills hold.
-struct commit_limits {
-  std::uint64_t objects = 8192;
-  std::uint64_t memory = 256ull << 20;
-};
+// The commit backlog's bound (cache::commit_queue). Over either figure, new misses pass
+// through unstored (storing pauses) until the backlog is down to half of it.
+using commit_limits = cache::commit_queue::limits;
+using commit_backlog = cache::commit_queue::backlog;
 
 class cache_service {
  public:
@@ -93,37 +81,12 @@ class cache_service {
   std::string render_metrics();
 
  private:
-  using commit_handler = boost::asio::any_completion_handler<void(cache::error_code)>;
-  // The waiting coroutine's completion and its executor (holding outstanding work, so that
-  // its io_context does not run out of work while the commit is pending).
-  struct waiter {
-    commit_handler done;
-    boost::asio::any_io_executor ex;
-  };
-  struct queued_commit {
-    cache::pending_commit item;
-    waiter w;
-  };
-  void enqueue(cache::pending_commit item, waiter w);
-  static void complete(waiter w, cache::error_code ec);
-  void run_committer();
-
   cache::store store_;
   inflight_table inflight_;
   boost::asio::thread_pool disk_{2};
   cache_counters counters_;
   std::atomic<std::int64_t> paused_until_{0};  // steady_clock ticks
-  const commit_limits limits_;
-
-  mutable std::mutex commit_mu_;
-  std::condition_variable commit_cv_;
-  std::deque<queued_commit> commit_queue_;
-  commit_backlog backlog_;            // queued + being committed
-  std::uint64_t backlog_memory_ = 0;  // estimated memory its fills hold (see enqueue)
-  std::atomic<bool> backlog_full_{false};
-  bool committer_stop_ = false;
-  std::atomic<std::uint64_t> commit_batches_{0};
-  std::thread committer_;  // last: starts once everything above exists
+  cache::commit_queue committer_;              // after store_: stopped before the store goes
 };
 
 }  // namespace storecache::proxy
