@@ -143,7 +143,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   const std::string primary = cache::primary_key("https", site.name(), path, rules);
   const auto request_cc = cache::request_cache_control(req.headers);
   // The site, kept alive by its config for as long as a fill started here runs.
-  const std::shared_ptr<const config::site> site_ref(ctx.cfg, &site);
+  // (made only off the hit path: copying the shared_ptr touches a count all workers share)
+  auto site_ref = [&] { return std::shared_ptr<const config::site>(ctx.cfg, &site); };
 
   auto stored = find_stored(svc.store(), primary, req.headers);
   std::optional<cache::reuse_decision> decision;
@@ -163,8 +164,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
           svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
           asio::co_spawn(
               ex_,
-              shared_from_this()->background_fill(req, std::string(path), ctx.rt, site_ref, primary,
-                                                  stored->meta, policy, ctx.stats),
+              shared_from_this()->background_fill(req, std::string(path), ctx.rt, site_ref(),
+                                                  primary, stored->meta, policy, ctx.stats),
               asio::detached);
         }
         co_return co_await serve_stored(ex, *stored, *decision, out, "swr");
@@ -221,12 +222,12 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
     svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
     asio::co_spawn(
         ex_,
-        [self = shared_from_this(), f, req, p = std::string(path), site_ref, pool, &counters,
-         policy, orphans, t = std::move(*ticket)]() mutable -> asio::awaitable<void> {
-          auto r = co_await self->lead(f, req, p, site_ref, pool, counters, std::nullopt, policy,
+        [self = shared_from_this(), f, req, p = std::string(path), site = site_ref(), pool,
+         &counters, policy, orphans, t = std::move(*ticket)]() mutable -> asio::awaitable<void> {
+          auto r = co_await self->lead(f, req, p, site, pool, counters, std::nullopt, policy,
                                        orphans, std::move(t));
           // not_shared: nobody waits for it; dropping it closes it
-          if (r.k == lead_result::not_shared) self->note_upstream(*site_ref, p, {}, 0);
+          if (r.k == lead_result::not_shared) self->note_upstream(*site, p, {}, 0);
         },
         asio::detached);
     co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
@@ -235,8 +236,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   std::optional<cache::object_meta> stored_meta;
   if (stored) stored_meta = stored->meta;
   auto t0 = std::chrono::steady_clock::now();
-  auto led = co_await lead(f, req, std::string(path), site_ref, pool, counters, stored_meta, policy,
-                           orphans, std::move(*ticket));
+  auto led = co_await lead(f, req, std::string(path), site_ref(), pool, counters, stored_meta,
+                           policy, orphans, std::move(*ticket));
   out.upstream_time = std::chrono::steady_clock::now() - t0;
   out.upstream_status = led.status;
   switch (led.k) {

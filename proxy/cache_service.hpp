@@ -39,7 +39,6 @@ struct cache_counters {
   // order), and [5]: paused, then resumed by a client coming back within the grace.
   std::array<counter, 6> orphan_fills{};
   std::atomic<std::int64_t> orphan_fills_paused{0};  // gauge: paused now, waiting for a reader
-  counter misses_refused_connection{0};  // cold misses over limits.misses_per_connection
 };
 
 // The commit backlog's bound (cache::commit_queue). Over either figure, new misses pass

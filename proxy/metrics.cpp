@@ -313,6 +313,11 @@ std::string metrics::render() const {
          "Cold misses refused because their client address already led "
          "limits.misses_per_client, or could not be tracked (the client table was full).");
   put(fmt::format("storecache_client_misses_refused_total {}\n", ledger.misses_refused));
+  family(out, "storecache_connection_misses_refused_total", "counter",
+         "Cold misses answered 503 because their connection still led "
+         "limits.misses_per_connection fetches after timeouts.upstream_queue.");
+  put(fmt::format("storecache_connection_misses_refused_total {}\n",
+                  connection_misses_refused_.load()));
 
   family(out, "storecache_client_ledger_untracked_total", "counter",
          "New client addresses the client table could not track because it held its maximum "

@@ -118,6 +118,8 @@ class metrics {
   void client_reset(protocol p) { client_resets_[index(p)].fetch_add(1, relaxed); }
   // An HTTP/2 connection ended with GOAWAY(ENHANCE_YOUR_CALM) for its resets.
   void connection_closed_for_resets() { connections_closed_for_resets_.fetch_add(1, relaxed); }
+  // A cold miss refused after waiting over limits.misses_per_connection.
+  void connection_miss_refused() { connection_misses_refused_.fetch_add(1, relaxed); }
 
   // Exchanges being answered right now; graceful shutdown waits for this to reach zero.
   void request_started() { in_flight_.fetch_add(1, relaxed); }
@@ -143,6 +145,7 @@ class metrics {
   std::atomic<std::uint64_t> connections_over_limit_{0};
   std::array<std::atomic<std::uint64_t>, 2> client_resets_{};  // [protocol]
   std::atomic<std::uint64_t> connections_closed_for_resets_{0};
+  std::atomic<std::uint64_t> connection_misses_refused_{0};
   const access::client_ledger* ledger_ = nullptr;
   std::atomic<std::int64_t> in_flight_{0};
   std::function<std::string()> extra_;

@@ -329,8 +329,7 @@ asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit
       if (ex.client_gone()) co_return gone();
       if (steady::now() >= deadline) {
         if (!ticket.connection_miss) {
-          if (cache_)
-            cache_->counters().misses_refused_connection.fetch_add(1, std::memory_order_relaxed);
+          ctx.stats.connection_miss_refused();
           co_return co_await refuse(
               fmt::format("over limits.misses_per_connection ({}) for timeouts.upstream_queue",
                           limit.misses_per_connection));

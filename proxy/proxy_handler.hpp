@@ -16,12 +16,12 @@
 #include "cache/cache_status.hpp"
 #include "cache/policy.hpp"
 #include "cache/store.hpp"
-#include "upstream/fill.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/upstream.hpp"
 #include "upstream/counted_slot.hpp"
 #include "upstream/fetch_limiter.hpp"
+#include "upstream/fill.hpp"
 #include "upstream/orphan_policy.hpp"
 #include "usage/recorder.hpp"
 
@@ -146,8 +146,8 @@ class proxy_handler final : public request_handler,
                                      const cache::reuse_decision& d, outcome& out,
                                      std::string_view status_text);
   asio::awaitable<void> serve_fill(exchange& ex, connection_context& ctx, const config::site& site,
-                                   std::string_view path, std::shared_ptr<upstream::fill> f, bool owner,
-                                   bool revalidating, outcome& out);
+                                   std::string_view path, std::shared_ptr<upstream::fill> f,
+                                   bool owner, bool revalidating, outcome& out);
   asio::awaitable<void> invalidate(const config::site& site, std::string_view method,
                                    unsigned status, std::string_view path,
                                    const header_list& response_headers);

@@ -117,13 +117,17 @@ void fill::finish(state terminal_state, upstream_error err, unsigned status) {
   set_state_and_wake(lock, terminal_state);
 }
 
-std::optional<orphan_verdict> fill::judge_if_orphaned(const orphan_policy& policy) const {
-  std::lock_guard lock(mutex_);
+std::optional<orphan_verdict> fill::orphan_verdict_locked(const orphan_policy& policy) const {
   if (readers_ > 0 || terminal(state_)) return std::nullopt;
   return judge_orphan(policy, {.length = length_,
                                .arrived = available_,
                                .requesters = requester_count_,
                                .background = background_});
+}
+
+std::optional<orphan_verdict> fill::judge_if_orphaned(const orphan_policy& policy) const {
+  std::lock_guard lock(mutex_);
+  return orphan_verdict_locked(policy);
 }
 
 boost::asio::awaitable<bool> fill::wait_for_reader(std::chrono::milliseconds grace) {
@@ -150,12 +154,7 @@ boost::asio::awaitable<bool> fill::wait_for_reader(std::chrono::milliseconds gra
 
 bool fill::abandon_if_orphaned(const orphan_policy& policy) {
   std::unique_lock lock(mutex_);
-  if (readers_ > 0 || terminal(state_)) return false;
-  const auto verdict = judge_orphan(policy, {.length = length_,
-                                             .arrived = available_,
-                                             .requesters = requester_count_,
-                                             .background = background_});
-  if (verdict != orphan_verdict::stop) return false;
+  if (orphan_verdict_locked(policy) != orphan_verdict::stop) return false;
   set_state_and_wake(lock, state::abandoned);
   return true;
 }

@@ -123,6 +123,8 @@ class fill {
   bool try_attach(const boost::asio::ip::address& client);
   void detach();
   void set_state_and_wake(std::unique_lock<std::mutex>& lock, state s);
+  // nullopt while someone reads (or the fill has ended); under mutex_.
+  std::optional<orphan_verdict> orphan_verdict_locked(const orphan_policy& policy) const;
 
   const std::string primary_;
   const bool background_;
