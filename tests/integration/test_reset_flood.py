@@ -113,6 +113,14 @@ class ResetFloodTest(harness.StackTest):
         self.assertEqual((r.status, r.complete, len(r.body)), (200, True, 2000000), r)
         r = h2raw.get(self.stack.port, SITE, self.stack.ca, CACHED, source=GOOD)
         self.assertEqual((r.status, r.complete, len(r.body)), (200, True, 2000000), r)
+        # ... while anything that needs the WAN is refused to it, and not to the others.
+        cold = "/gen/penalized-cold?size=1000&cc=max-age%3D600"
+        origin_before = self.stack.origin.count("/gen/penalized-cold")
+        r = h2raw.get(self.stack.port, SITE, self.stack.ca, cold, source="127.0.0.11")
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(self.stack.origin.count("/gen/penalized-cold"), origin_before)
+        r = h2raw.get(self.stack.port, SITE, self.stack.ca, cold, source=GOOD)
+        self.assertEqual((r.status, len(r.body)), (200, 1000), r)
         self.assertEqual(self.counters()["over"] - before["over"], 1)  # one penalty, one line
 
     def test_b_h2_flood_on_cold_urls_gets_goaway(self):

@@ -112,5 +112,34 @@ class QueueBoundTest(harness.StackTest):
         t.join(30)
 
 
+class ConnectionMissesTest(harness.StackTest):
+    """limits.misses_per_connection: a page load's burst of cold assets on one connection
+    waits its turn (bounded by timeouts.upstream_queue), then gets 503."""
+    stack_args = {"overrides": {"limits": {"misses_per_connection": 2},
+                                "timeouts": {"upstream_queue": "3s"}}}
+
+    def burst(self, name, n, size, rate):
+        urls = [f"https://{harness.SITE}:{self.stack.port}/gen/{name}{i}?"
+                + q(size=size, rate=rate, cc="max-age=600") for i in range(n)]
+        code, infos = harness.curl_many(urls, ca=self.stack.ca, resolve=self.stack.resolve(),
+                                        http2=True, parallel=True, timeout=60)
+        self.assertEqual(code, 0)
+        return sorted(i["response_code"] for i in infos)
+
+    def test_burst_on_one_connection_waits_its_turn(self):
+        # 6 objects of 0.25 s each, 2 at a time: ~0.75 s, well within the 3 s wait
+        self.assertEqual(self.burst("cm-ok", 6, 256 * 1024, MiB), [200] * 6)
+        self.assertEqual(self.stack.origin.count("/gen/cm-ok"), 6)
+        self.assertLessEqual(self.stack.origin.max_active, 2)
+        self.assertEqual(self.metric("storecache_connection_misses_refused_total"), 0)
+
+    def test_burst_past_the_wait_gets_503(self):
+        # 4 objects of 4 s each, 2 at a time: the last two wait 3 s for a slot, then 503
+        refused = self.metric("storecache_connection_misses_refused_total")
+        self.assertEqual(self.burst("cm-slow", 4, 4 * MiB, MiB), [200, 200, 503, 503])
+        self.assertEqual(self.stack.origin.count("/gen/cm-slow"), 2)
+        self.assertEqual(self.metric("storecache_connection_misses_refused_total"), refused + 2)
+
+
 if __name__ == "__main__":
     harness.main()
