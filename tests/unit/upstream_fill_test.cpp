@@ -26,6 +26,22 @@ cache::stored_head head200() {
   return h;
 }
 
+// A fill of a big object whose leader (client1) has left.
+inflight_table::joined orphaned_fill(inflight_table& table) {
+  auto j = table.join_or_create("k", client1);
+  j.f->publish_head(head200(), "", 20 * MiB);
+  j.reader.reset();
+  return j;
+}
+
+// The writer's pause, as the pump runs it: `back` gets wait_for_reader's answer.
+void pause_writer(asio::io_context& io, fill& f, std::chrono::milliseconds grace,
+                  std::optional<bool>& back) {
+  asio::co_spawn(
+      io, [&f, grace]() -> asio::awaitable<bool> { co_return co_await f.wait_for_reader(grace); },
+      [&back](std::exception_ptr, bool b) { back = b; });
+}
+
 }  // namespace
 
 TEST_CASE("a fill with a reader is never judged; without one the policy decides") {
@@ -75,14 +91,10 @@ TEST_CASE("two devices asking make an orphan worth finishing") {
 
 TEST_CASE("a paused writer resumes when a reader comes back, or gives up after the grace") {
   inflight_table table(std::make_shared<wake_gate>());
-  auto j = table.join_or_create("k", client1);
-  j.f->publish_head(head200(), "", 20 * MiB);
-  j.reader.reset();
+  auto j = orphaned_fill(table);
   asio::io_context io;
   std::optional<bool> back;
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { back = co_await j.f->wait_for_reader(5s); },
-      asio::detached);
+  pause_writer(io, *j.f, 5s, back);
   io.poll();
   CHECK_FALSE(back);
   auto k = table.join_or_create("k", client1);  // the same player's next range
@@ -94,9 +106,7 @@ TEST_CASE("a paused writer resumes when a reader comes back, or gives up after t
 
   k.reader.reset();
   back.reset();
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<void> { back = co_await j.f->wait_for_reader(50ms); },
-      asio::detached);
+  pause_writer(io, *j.f, 50ms, back);
   io.restart();
   io.run_for(1s);
   REQUIRE(back);
@@ -106,14 +116,10 @@ TEST_CASE("a paused writer resumes when a reader comes back, or gives up after t
 
 TEST_CASE("a device that joins and leaves during the pause still counts (wanted)") {
   inflight_table table(std::make_shared<wake_gate>());
-  auto j = table.join_or_create("k", client1);
-  j.f->publish_head(head200(), "", 20 * MiB);
-  j.reader.reset();
+  auto j = orphaned_fill(table);
   asio::io_context io;
   std::optional<bool> back;
-  asio::co_spawn(
-      io, [&]() -> asio::awaitable<bool> { co_return co_await j.f->wait_for_reader(5s); },
-      [&](std::exception_ptr, bool b) { back = b; });
+  pause_writer(io, *j.f, 5s, back);
   io.poll();
   table.join_or_create("k", client2);  // joins and leaves before the writer runs
   io.run_for(1s);
