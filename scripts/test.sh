@@ -2,7 +2,7 @@
 # The whole test suite: installs what is missing, builds, runs every unit and integration test,
 # then does it all again under AddressSanitizer + UndefinedBehaviorSanitizer.
 #   scripts/test.sh            both builds (what CI runs)
-#   scripts/test.sh --quick    the normal build only
+#   scripts/test.sh --quick    the Release build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -16,11 +16,13 @@ run_suite() { # build-dir extra-cmake-args...
   (cd "$dir" && ctest --output-on-failure --timeout 900 -j1)
 }
 
-run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Release (-O3): the build type a packager uses, with our own warnings as errors.
+run_suite build-release -DCMAKE_BUILD_TYPE=Release -DSTORECACHE_WERROR=ON
 if [ "${1:-}" != "--quick" ]; then
   # A small quarantine: the bounded-memory test measures storecache's peak RSS, not ASan's
   # 256 MiB of recently freed blocks.
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:quarantine_size_mb=16
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTORECACHE_SANITIZE=ON
+  run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTORECACHE_SANITIZE=ON \
+    -DSTORECACHE_WERROR=ON
 fi
