@@ -164,4 +164,20 @@ load_result load(const std::filesystem::path& file) {
   }
 }
 
+std::string_view to_string(signed_url_scheme s) {
+  switch (s) {
+    case signed_url_scheme::upstream:
+      return "upstream";
+    case signed_url_scheme::none:
+      return "none";
+    case signed_url_scheme::cloudfront:
+      return "cloudfront";
+    case signed_url_scheme::secure_link:
+      return "secure_link";
+    case signed_url_scheme::hmac:
+      return "hmac";
+  }
+  return "?";
+}
+
 }  // namespace storecache::config

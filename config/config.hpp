@@ -69,6 +69,9 @@ struct path_rule {
   std::string pattern;
   std::optional<std::chrono::seconds> ttl;  // force this freshness lifetime (origin overridden)
   bool bypass = false;                      // never store, never serve from cache
+  // Content behind the LMS's login: stored once and shared, but every request is first
+  // authorized by the upstream with the device's own credentials (a HEAD, headers only).
+  bool authorize_with_upstream = false;
 };
 
 struct site_cache_policy {
@@ -83,6 +86,47 @@ struct site_cache_policy {
   double heuristic_fraction = 0.1;  // of Date - Last-Modified when no explicit lifetime
   std::chrono::seconds heuristic_max{std::chrono::hours(24)};
   bool cdn_cache_control = true;  // honour RFC 9213 CDN-Cache-Control
+  // How long an upstream authorization (authorize_with_upstream, signed_urls "upstream") is
+  // remembered for the same credentials and URL; 0: every request asks.
+  std::chrono::seconds authorize_cache{0};
+};
+
+// [site.signed_urls]: who may have a stored copy of content the upstream protects with signed
+// URLs, whose signature parameters ignore_query_params leaves out of the cache key.
+enum class signed_url_scheme {
+  // No verifier: a request carrying a signature-looking parameter that the key drops is keyed
+  // apart from unsigned requests and authorized by the upstream (a HEAD with the device's URL)
+  // before a stored copy is served. The default.
+  upstream,
+  none,         // the dropped parameters protect nothing: stored copies are served to anyone
+  cloudfront,   // CloudFront signed URLs and cookies, verified here with the keys below
+  secure_link,  // nginx secure_link (MD5 with expiry), verified here
+  hmac,         // storecache's HMAC-SHA256 scheme (access/SIGNED_URLS.md), verified here
+};
+std::string_view to_string(signed_url_scheme s);
+
+struct signed_url_key {
+  std::string id;              // Key-Pair-Id (cloudfront) or sc_kid (hmac)
+  std::filesystem::path file;  // PEM public key (cloudfront) or secret file (hmac)
+};
+
+struct site_signed_urls {
+  signed_url_scheme scheme = signed_url_scheme::upstream;
+  std::vector<std::string> paths{"*"};  // verifier schemes: the paths that must be signed
+  std::chrono::seconds clock_skew{30};  // tolerance on expiry and start times
+  std::vector<signed_url_key> keys;     // cloudfront, hmac
+  bool cookies = true;                  // cloudfront: accept signed cookies too
+  // secure_link: nginx's secure_link_md5 expression; "$secret" is replaced by secret_file's
+  // contents. The parameters as in nginx's `secure_link $arg_md5,$arg_expires`.
+  std::string secure_link_md5 = "$secure_link_expires$uri $secret";
+  std::filesystem::path secret_file;
+  std::string md5_param = "md5";
+  std::string expires_param = "expires";
+
+  bool verifies() const {
+    return scheme == signed_url_scheme::cloudfront || scheme == signed_url_scheme::secure_link ||
+           scheme == signed_url_scheme::hmac;
+  }
 };
 
 struct site {
@@ -98,6 +142,7 @@ struct site {
   tls_files tls;                       // empty: the server's default certificate
   std::size_t upstream_max_idle = 16;  // idle keep-alive connections kept per worker
   site_cache_policy cache;             // [site.cache]
+  site_signed_urls signed_urls;        // [site.signed_urls]
 
   const std::string& name() const { return hosts.front(); }
 };

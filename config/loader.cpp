@@ -17,6 +17,7 @@
 
 #include "config/config.hpp"
 #include "config/site_cache_reader.hpp"
+#include "config/site_signed_reader.hpp"
 #include "config/toml_reader.hpp"
 #include "config/values.hpp"
 
@@ -48,17 +49,20 @@ constexpr std::array cache_keys{"dir"sv,
                                 "orphan_grace"sv};
 constexpr std::array site_keys{
     "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,          "tls_key"sv,
-    "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv, "cache"sv};
+    "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv, "cache"sv,
+    "signed_urls"sv};
 
-constexpr std::array<table_schema, 9> schema{{{"[server]", server_keys},
-                                              {"[admin]", admin_keys},
-                                              {"[log]", log_keys},
-                                              {"[timeouts]", timeout_keys},
-                                              {"[limits]", limit_keys},
-                                              {"[cache]", cache_keys},
-                                              {"[[site]]", site_keys},
-                                              {"[site.cache]", site_cache_keys},
-                                              {"[[site.cache.rule]]", path_rule_keys}}};
+constexpr std::array<table_schema, 11> schema{{{"[server]", server_keys},
+                                               {"[admin]", admin_keys},
+                                               {"[log]", log_keys},
+                                               {"[timeouts]", timeout_keys},
+                                               {"[limits]", limit_keys},
+                                               {"[cache]", cache_keys},
+                                               {"[[site]]", site_keys},
+                                               {"[site.cache]", site_cache_keys},
+                                               {"[[site.cache.rule]]", path_rule_keys},
+                                               {"[site.signed_urls]", site_signed_keys},
+                                               {"[[site.signed_urls.key]]", signed_key_keys}}};
 
 // The schema's tables and the checks that span keys (pairs, overlaps, defaults); the typed
 // reads and the error list are toml_reader's.
@@ -528,6 +532,7 @@ void loader::read_site(const toml::table& t, std::size_t index, site& out) {
       out.upstream_max_idle = static_cast<std::size_t>(*v);
 
   read_site_cache(*this, t, prefix, schema, out.cache);
+  read_site_signed_urls(*this, t, prefix, schema, out.signed_urls);
 }
 
 }  // namespace

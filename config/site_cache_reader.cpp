@@ -87,15 +87,18 @@ void cache_reader::read(const toml::table& t, const std::string& key, site_cache
   struct field {
     std::string_view name;
     std::chrono::seconds site_cache_policy::*member;
+    std::chrono::seconds max;
   };
-  static constexpr std::array<field, 3> lifetimes{{
-      {"default_ttl", &site_cache_policy::default_ttl},
-      {"stale_if_error", &site_cache_policy::stale_if_error},
-      {"heuristic_max", &site_cache_policy::heuristic_max},
+  static constexpr std::array<field, 4> lifetimes{{
+      {"default_ttl", &site_cache_policy::default_ttl, max_lifetime},
+      {"stale_if_error", &site_cache_policy::stale_if_error, max_lifetime},
+      {"heuristic_max", &site_cache_policy::heuristic_max, max_lifetime},
+      // An authorization outlives a revoked session by at most this: keep it short.
+      {"authorize_cache", &site_cache_policy::authorize_cache, std::chrono::hours(1)},
   }};
   for (const auto& f : lifetimes)
     if (const toml::node* n = t.get(f.name))
-      if (auto v = r_.seconds(*n, join(key, f.name), zero_duration::allowed, max_lifetime))
+      if (auto v = r_.seconds(*n, join(key, f.name), zero_duration::allowed, f.max))
         out.*f.member = *v;
 
   if (const toml::node* n = t.get("heuristic_fraction"))
@@ -176,6 +179,12 @@ void cache_reader::read_rule(const toml::table& t, const std::string& key, std::
 
   const toml::node* ttl = t.get("ttl");
   const toml::node* bypass = t.get("bypass");
+  const toml::node* authorize = t.get("authorize_with_upstream");
+  if (authorize != nullptr) {
+    auto v = r_.boolean(*authorize, join(key, "authorize_with_upstream"));
+    if (v) rule.authorize_with_upstream = *v;
+    valid = valid && v.has_value();
+  }
   if (ttl != nullptr) {
     auto v = r_.seconds(*ttl, join(key, "ttl"), zero_duration::allowed, max_lifetime);
     if (v) rule.ttl = *v;
@@ -191,8 +200,16 @@ void cache_reader::read_rule(const toml::table& t, const std::string& key, std::
              "a bypassed response is never stored, so ttl has no effect; keep ttl or "
              "bypass = true, not both");
     valid = false;
-  } else if (ttl == nullptr && (bypass == nullptr || (bypass->is_boolean() && !rule.bypass))) {
-    r_.error(t, key, "does nothing: give it ttl = \"...\" or bypass = true");
+  } else if (rule.authorize_with_upstream && rule.bypass) {
+    r_.error(*authorize, join(key, "authorize_with_upstream"),
+             "a bypassed request always goes to the upstream, which authorizes it itself; keep "
+             "authorize_with_upstream or bypass = true, not both");
+    valid = false;
+  } else if (ttl == nullptr && !rule.authorize_with_upstream &&
+             (bypass == nullptr || (bypass->is_boolean() && !rule.bypass))) {
+    r_.error(t, key,
+             "does nothing: give it ttl = \"...\", bypass = true or "
+             "authorize_with_upstream = true");
     valid = false;
   }
   if (!valid) return;

@@ -14,10 +14,12 @@
 
 namespace storecache::config {
 
-inline constexpr std::array<std::string_view, 8> site_cache_keys{
-    "enabled",       "default_ttl",       "stale_if_error",      "heuristic_fraction",
-    "heuristic_max", "cdn_cache_control", "ignore_query_params", "rule"};
-inline constexpr std::array<std::string_view, 3> path_rule_keys{"path", "ttl", "bypass"};
+inline constexpr std::array<std::string_view, 9> site_cache_keys{
+    "enabled",        "default_ttl",       "stale_if_error",      "heuristic_fraction",
+    "heuristic_max",  "cdn_cache_control", "ignore_query_params", "rule",
+    "authorize_cache"};
+inline constexpr std::array<std::string_view, 4> path_rule_keys{"path", "ttl", "bypass",
+                                                                "authorize_with_upstream"};
 
 // site_table is one [[site]]; prefix its dotted key ("site[0]"); schema is the whole file's, for
 // "it belongs in [...]" hints. Absent [site.cache] leaves out at its defaults.

@@ -328,8 +328,8 @@ path = "/b"
   INFO(all_errors(r));
   CHECK(got == want);
   CHECK(r.errors[4].to_string() ==
-        "many.toml:15:1: site[0].cache.rule[1]: does nothing: give it ttl = \"...\" or "
-        "bypass = true");
+        "many.toml:15:1: site[0].cache.rule[1]: does nothing: give it ttl = \"...\", "
+        "bypass = true or authorize_with_upstream = true");
 }
 
 TEST_CASE("glob_match: '*' spans any run, '/' included; the rest is literal", "[config][cache]") {
