@@ -106,6 +106,23 @@ std::string filter_query(std::string_view query, const key_rules& rules) {
   return out;
 }
 
+std::vector<std::string> dropped_query_names(std::string_view target, const key_rules& rules) {
+  std::vector<std::string> out;
+  target = target.substr(0, target.find('#'));
+  auto qmark = target.find('?');
+  if (qmark == std::string_view::npos || rules.dropped_query_params.empty()) return out;
+  std::string_view query = target.substr(qmark + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (param.empty()) continue;
+    auto normalized = normalize_percent_encoding(param.substr(0, param.find('=')));
+    if (query_param_dropped(normalized, rules)) out.push_back(std::move(normalized));
+  }
+  return out;
+}
+
 std::string primary_key(std::string_view scheme, std::string_view authority,
                         std::string_view target, const key_rules& rules) {
   target = target.substr(0, target.find('#'));

@@ -45,6 +45,9 @@ std::string normalize_percent_encoding(std::string_view s);
 // The query with dropped parameters removed, the others in their order, normalized.
 std::string filter_query(std::string_view query, const key_rules& rules);
 
+// The names (normalized) of the parameters of `target`'s query that the rules drop, in order.
+std::vector<std::string> dropped_query_names(std::string_view target, const key_rules& rules);
+
 // "https://learn.example.com/a/b.mp4?v=2". `target` is the request target in origin-form
 // ("/a/b.mp4?v=2&Signature=..."); a fragment, if any, is ignored.
 std::string primary_key(std::string_view scheme, std::string_view authority,

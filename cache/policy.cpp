@@ -171,6 +171,8 @@ store_decision check_storable(std::string_view method, const header_list& reques
   if (status < 200) return {false, "not a final response"};
   if (status == 304) return {false, "304 refreshes a stored response, it is not one"};
   if (status == 206) return {false, "partial content (206) is not the whole object"};
+  if (site.store_success_only && status >= 300)
+    return {false, "authorized content: only a 2xx is stored"};
   if (request_cache_control(request_headers).no_store) return {false, "request no-store"};
   const auto eff = response_cache_control(response_headers, site.use_cdn_cache_control);
   const auto& d = eff.directives;
@@ -179,8 +181,8 @@ store_decision check_storable(std::string_view method, const header_list& reques
   if (!understood) return {false, "status code not understood"};
   // §5.2.2.3: must-understand with an understood status overrides no-store.
   if (d.no_store && !d.must_understand) return {false, "response no-store"};
-  if (d.is_private) return {false, "response private"};
-  if (find_header(request_headers, "authorization") &&
+  if (d.is_private && !site.authorized_sharing) return {false, "response private"};
+  if (!site.authorized_sharing && find_header(request_headers, "authorization") &&
       !(d.is_public || d.s_maxage || d.must_revalidate))
     return {false, "Authorization without public, s-maxage or must-revalidate"};
   if (!vary_field_names(response_headers)) return {false, "Vary: *"};
@@ -193,7 +195,8 @@ store_decision check_storable(std::string_view method, const header_list& reques
   return {false, "no freshness information, status not heuristically cacheable"};
 }
 
-header_list headers_to_store(const header_list& response_headers, bool use_targeted) {
+header_list headers_to_store(const header_list& response_headers, bool use_targeted,
+                             bool drop_set_cookie) {
   std::vector<std::string> dropped;
   if (auto connection = combined_field(response_headers, "connection"))
     for (auto name : split_list(*connection))
@@ -202,6 +205,7 @@ header_list headers_to_store(const header_list& response_headers, bool use_targe
   dropped.insert(dropped.end(), d.private_fields.begin(), d.private_fields.end());
   dropped.insert(dropped.end(), d.no_cache_fields.begin(), d.no_cache_fields.end());
   header_list out;
+  if (drop_set_cookie) dropped.emplace_back("set-cookie");
   for (const auto& h : response_headers)
     if (!contains(unstored_fields, h.name) && !contains(dropped, h.name)) out.push_back(h);
   return out;
@@ -354,8 +358,9 @@ bool not_modified_matches(const header_list& stored_response_headers,
 }
 
 void apply_not_modified(header_list& stored_response_headers,
-                        const header_list& not_modified_headers, bool use_targeted) {
-  header_list incoming = headers_to_store(not_modified_headers, use_targeted);
+                        const header_list& not_modified_headers, bool use_targeted,
+                        bool drop_set_cookie) {
+  header_list incoming = headers_to_store(not_modified_headers, use_targeted, drop_set_cookie);
   std::erase_if(incoming, [](const header& h) { return contains(body_fields, h.name); });
   std::vector<std::string> replaced;
   for (const auto& h : incoming)

@@ -32,6 +32,13 @@ struct site_policy {
   std::chrono::seconds heuristic_max{std::chrono::hours(24)};  // cap of the heuristic
   std::chrono::seconds stale_if_origin_down{0};  // serve this much past expiry on errors
   bool use_cdn_cache_control = true;             // honour RFC 9213 CDN-Cache-Control
+  // Every use of a stored response is authorized by the upstream first (a path rule's
+  // authorize_with_upstream): `private` and Authorization no longer keep it out of the cache,
+  // and Set-Cookie is never stored (one device's session must not reach another).
+  bool authorized_sharing = false;
+  // Content each device is authorized for (above, or a signed request without a verifier):
+  // only a 2xx is stored, so one device's refusal never answers another.
+  bool store_success_only = false;
 };
 
 // When the stored response was requested and received (our clock), §4.2.3.
@@ -65,7 +72,8 @@ store_decision check_storable(std::string_view method, const header_list& reques
 // names, hop-by-hop fields, Proxy-Authenticate*, the fields named by a qualified private
 // (never stored by a shared cache) and by a qualified no-cache (never served without
 // validation: not storing them is the simplest way to honour that).
-header_list headers_to_store(const header_list& response_headers, bool use_targeted = true);
+header_list headers_to_store(const header_list& response_headers, bool use_targeted = true,
+                             bool drop_set_cookie = false);
 
 // --- Freshness and age (§4.2) --------------------------------------------------------------
 
@@ -144,7 +152,8 @@ bool not_modified_matches(const header_list& stored_response_headers,
 // Content-Range, Content-Encoding, Transfer-Encoding) and what §3.1 never stores. The caller
 // also replaces the response_times with those of the 304 exchange.
 void apply_not_modified(header_list& stored_response_headers,
-                        const header_list& not_modified_headers, bool use_targeted = true);
+                        const header_list& not_modified_headers, bool use_targeted = true,
+                        bool drop_set_cookie = false);
 
 // RFC 9110 §13.1.2/§13.1.3 on a hit: does the client's If-None-Match (weak comparison) or,
 // without it, If-Modified-Since make the answer a 304? Only meaningful for GET/HEAD.

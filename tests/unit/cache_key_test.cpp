@@ -130,3 +130,16 @@ TEST_CASE("FNV-1a-128 fingerprint", "[cache_key]") {
   CHECK(h.bytes()[15] == 0x64);
   CHECK(fnv1a_128("https://h/a") != fnv1a_128("https://h/b"));
 }
+
+TEST_CASE("the names of the parameters a key drops", "[cache_key]") {
+  key_rules rules{{"Expires", "Signature", "X-Amz-*"}};
+  using v = std::vector<std::string>;
+  CHECK(dropped_query_names("/a.mp4", rules) == v{});
+  CHECK(dropped_query_names("/a.mp4?v=2", rules) == v{});
+  CHECK(dropped_query_names("/a.mp4?v=2&Signature=x&&Expires=1#frag", rules) ==
+        v{"Signature", "Expires"});
+  CHECK(dropped_query_names("/a.mp4?X-Amz-Date=1&%53ignature=x", rules) ==
+        v{"X-Amz-Date", "Signature"});
+  CHECK(dropped_query_names("/a.mp4?Signature", rules) == v{"Signature"});
+  CHECK(dropped_query_names("/a.mp4?Signature=1", key_rules{}) == v{});
+}
