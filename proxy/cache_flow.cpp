@@ -15,6 +15,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "access/signed_requests.hpp"
 #include "cache/cache_control.hpp"
 #include "cache/cache_key.hpp"
 #include "cache/cache_status.hpp"
@@ -44,6 +45,7 @@ cache::site_policy policy_for(const config::site& site, std::string_view path) {
   if (const auto* rule = config::match_rule(site.cache, path.substr(0, path.find('?')))) {
     p.bypass = rule->bypass;
     p.forced_ttl = rule->ttl;
+    p.authorized_sharing = rule->authorize_with_upstream;
   }
   return p;
 }
@@ -136,17 +138,39 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
                                             outcome& out) {
   const request_head& req = ex.request();
   auto& svc = *cache_;
-  const cache::site_policy policy = policy_for(site, path);
+  cache::site_policy policy = policy_for(site, path);
   if (policy.bypass || svc.storing_paused())
     co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::bypass);
   const cache::key_rules rules{site.cache.ignore_query_params};
-  const std::string primary = cache::primary_key("https", site.name(), path, rules);
+  std::string primary = cache::primary_key("https", site.name(), path, rules);
+  // Protected content: every use is authorized by the upstream first. A request carrying a
+  // signature the key drops, on a site that cannot verify it, shares a copy only with other
+  // signed requests (access/signed_requests.hpp).
+  bool authorize = policy.authorized_sharing;
+  if (!authorize && site.signed_urls.scheme == config::signed_url_scheme::upstream &&
+      access::any_signature_looking(cache::dropped_query_names(path, rules))) {
+    primary = access::signed_variant(primary);
+    authorize = true;
+  }
+  policy.store_success_only = authorize;
+  bool authorized = false;
+  // Denied: the device's own request goes to the upstream and its answer back, unstored.
+  auto denied = [&]() -> asio::awaitable<void> {
+    co_await forward(ex, ctx, site, path, out, cache::forward_reason::request);
+    out.why = "denied by the upstream's authorization";
+  };
   const auto request_cc = cache::request_cache_control(req.headers);
   // The site, kept alive by its config for as long as a fill started here runs.
   // (made only off the hit path: copying the shared_ptr touches a count all workers share)
   auto site_ref = [&] { return std::shared_ptr<const config::site>(ctx.cfg, &site); };
 
   auto stored = find_stored(svc.store(), primary, req.headers);
+  if (authorize && stored) {
+    auto a = co_await authorize_with_upstream(ex, ctx, site, path, &stored->meta, out);
+    if (a == authorization::answered) co_return;
+    if (a == authorization::denied) co_return co_await denied();
+    authorized = true;
+  }
   std::optional<cache::reuse_decision> decision;
   if (stored) {
     const auto& h = stored->meta.head;
@@ -192,6 +216,15 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   const std::uint64_t start = range_start(req);
   auto joined = svc.inflight().join_or_create(primary, req.client_address);
   auto& f = joined.f;
+  if (!joined.created && authorize && !authorized) {
+    // A fill led by another device's request: this one must be allowed its own copy.
+    auto a = co_await authorize_with_upstream(ex, ctx, site, path, nullptr, out);
+    if (a != authorization::allowed) {
+      joined.reader.reset();
+      if (a == authorization::answered) co_return;
+      co_return co_await denied();
+    }
+  }
   if (!joined.created) {
     auto snap = f->snapshot();
     if (!stored && start > snap.available + range_wait_window) {
@@ -509,6 +542,7 @@ asio::awaitable<void> proxy_handler::invalidate(const config::site& site, std::s
     auto slash = rest.find('/');
     std::string_view p = slash == std::string_view::npos ? "/" : rest.substr(slash);
     keys.push_back(cache::primary_key("https", site.name(), p, rules));
+    keys.push_back(access::signed_variant(keys.back()));  // the copy signed requests share
   }
   auto& svc = *cache_;
   co_await asio::co_spawn(

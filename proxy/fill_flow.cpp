@@ -73,7 +73,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     ticket = {};  // the upstream exchange is over
     note_upstream(*site, path, headers, 0);
     cache::stored_head fresh = stored->head;
-    cache::apply_not_modified(fresh.headers, headers, policy.use_cdn_cache_control);
+    cache::apply_not_modified(fresh.headers, headers, policy.use_cdn_cache_control,
+                              policy.authorized_sharing);
     fresh.request_time = request_time;
     fresh.response_time = response_time;
     // An index write: on the disk pool, off this worker.
@@ -122,7 +123,9 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     res.call = std::move(call);
     co_return res;
   }
-  cache::stored_head sh{res.status, cache::headers_to_store(headers, policy.use_cdn_cache_control),
+  cache::stored_head sh{res.status,
+                        cache::headers_to_store(headers, policy.use_cdn_cache_control,
+                                                policy.authorized_sharing),
                         request_time, response_time};
   f->publish_head(sh, variant, length);
   asio::co_spawn(ex_,

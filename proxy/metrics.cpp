@@ -214,6 +214,17 @@ std::string metrics::render() const {
     put(fmt::format("storecache_upstream_bytes_total{{site=\"{}\"}} {}\n", escape(name),
                     c->upstream_bytes.load()));
 
+  family(out, "storecache_upstream_authorizations_total", "counter",
+         "Device requests authorized by the upstream before a stored copy was served, by site "
+         "and outcome: allowed (2xx/304), denied (anything else: passed through, not stored), "
+         "failed (no answer: 502/504 to the device), remembered (authorize_cache).");
+  constexpr std::array<std::string_view, 4> authorization_outcomes{"allowed", "denied", "failed",
+                                                                   "remembered"};
+  for (const auto& [name, c] : sites_)
+    for (std::size_t k = 0; k < authorization_outcomes.size(); ++k)
+      put(fmt::format("storecache_upstream_authorizations_total{{site=\"{}\",outcome=\"{}\"}} {}\n",
+                      escape(name), authorization_outcomes[k], c->authorizations[k].load()));
+
   family(out, "storecache_upstream_errors_total", "counter",
          "Upstream fetches that failed, by site and kind: resolve (DNS), connect (refused or "
          "unreachable), tls (handshake or certificate), timeout (connect or first byte), reset "

@@ -64,6 +64,9 @@ struct site_counters {
   counter upstream_bytes{0};
   // [upstream_error]: failures before or during an upstream response (none/client unused).
   std::array<counter, 8> upstream_errors{};
+  // Upstream authorizations of a device's request (authorize_with_upstream, signed requests
+  // without a verifier), by outcome: [allowed, denied, failed, remembered].
+  std::array<counter, 4> authorizations{};
 };
 
 // A latency histogram with fixed buckets suited to a LAN cache (1 ms .. 60 s): one relaxed

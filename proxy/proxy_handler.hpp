@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "access/authorization_cache.hpp"
 #include "access/client_ledger.hpp"
 #include "cache/cache_status.hpp"
 #include "cache/policy.hpp"
@@ -37,8 +38,12 @@ class proxy_handler final : public request_handler,
   // The limiter bounds upstream requests over all workers; the server outlives its workers
   // with all three.
   proxy_handler(asio::any_io_executor ex, cache_service* cache, usage::recorder* usage,
-                upstream::fetch_limiter& limiter)
-      : ex_(std::move(ex)), cache_(cache), usage_(usage), limiter_(limiter) {}
+                upstream::fetch_limiter& limiter, access::authorization_cache& authorizations)
+      : ex_(std::move(ex)),
+        cache_(cache),
+        usage_(usage),
+        limiter_(limiter),
+        authorizations_(authorizations) {}
   asio::awaitable<void> handle(exchange& ex, connection_context& ctx) override;
 
   // What happened to one request, for the access log and the counters.
@@ -148,6 +153,15 @@ class proxy_handler final : public request_handler,
   asio::awaitable<void> serve_fill(exchange& ex, connection_context& ctx, const config::site& site,
                                    std::string_view path, std::shared_ptr<upstream::fill> f,
                                    bool owner, bool revalidating, outcome& out);
+  // authorize_flow.cpp: asks the upstream, with the device's own URL and credentials (a HEAD,
+  // headers only), whether this device may have the stored copy. `stored` adds its validators.
+  // answered: refused by admit_fetch or failed (502/504 sent); the caller only returns.
+  enum class authorization { allowed, denied, answered };
+  asio::awaitable<authorization> authorize_with_upstream(exchange& ex, connection_context& ctx,
+                                                         const config::site& site,
+                                                         std::string_view path,
+                                                         const cache::object_meta* stored,
+                                                         outcome& out);
   asio::awaitable<void> invalidate(const config::site& site, std::string_view method,
                                    unsigned status, std::string_view path,
                                    const header_list& response_headers);
@@ -159,6 +173,7 @@ class proxy_handler final : public request_handler,
   cache_service* cache_;
   usage::recorder* usage_;
   upstream::fetch_limiter& limiter_;
+  access::authorization_cache& authorizations_;
   std::shared_ptr<const runtime> pools_runtime_;  // pools below belong to this runtime
   std::map<std::string, std::shared_ptr<upstream_pool>, std::less<>> pools_;
 };

@@ -107,8 +107,10 @@ struct server_worker {
   bool stopping = false;  // likewise
   std::thread thread;
 
-  server_worker(cache_service* cache, usage::recorder* usage, upstream::fetch_limiter& limiter)
-      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache, usage, limiter)) {}
+  server_worker(cache_service* cache, usage::recorder* usage, upstream::fetch_limiter& limiter,
+                access::authorization_cache& authorizations)
+      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache, usage, limiter,
+                                                authorizations)) {}
 };
 
 namespace {
@@ -182,7 +184,8 @@ int server::run() {
 
   // Bind everything first: a port in use is a start-up error, reported before READY.
   for (unsigned i = 0; i < n; ++i) {
-    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder(), *limiter_);
+    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder(), *limiter_,
+                                             authorizations_);
     w->rt = rt_;
     for (const auto& a : cfg.server.listen)
       w->acceptors.push_back(open_acceptor(w->io, a, true));

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "access/authorization_cache.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/tls.hpp"
 #include "upstream/fetch_limiter.hpp"
@@ -51,6 +52,7 @@ class server {
   // Closed once the workers are joined, before their io_contexts go (see waiter_list.hpp).
   std::shared_ptr<upstream::wake_gate> gate_ = std::make_shared<upstream::wake_gate>();
   std::unique_ptr<upstream::fetch_limiter> limiter_;  // outlives the workers
+  access::authorization_cache authorizations_;        // likewise ([site.cache] authorize_cache)
   std::unique_ptr<cache_service> cache_;
   std::unique_ptr<access_log> access_;
   std::unique_ptr<usage_service> usage_;  // in the cache's LMDB env: destroyed before cache_
