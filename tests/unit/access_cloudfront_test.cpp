@@ -3,11 +3,14 @@
 // and SHA-256, tampering, times and clock skew, key ids, addresses, wildcards, cookies and
 // their precedence, malformed input of every kind, and the factory's refusals.
 // Links storecache_access only (tests/CMakeLists.txt).
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "access/cloudfront.hpp"
 
@@ -366,4 +369,26 @@ TEST_CASE("the factory refuses bad keys, naming the file", "[cloudfront]") {
   CHECK_THROWS_WITH(make_cloudfront_verifier(s), Catch::Contains("twice"));
   s.keys = {{"K&x", key_path("rsa_public.pem")}};
   CHECK_THROWS_AS(make_cloudfront_verifier(s), std::runtime_error);
+}
+
+TEST_CASE("one verifier, many threads at once", "[cloudfront]") {
+  const auto v = make();
+  const request rsa = canned("canned_rsa_sha1", "KRSA");
+  const request ec = canned("canned_ec_sha256", "KEC", "SHA256");
+  request forged = rsa;
+  forged.path = "/course/1/other.mp4";
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) {
+        if (v->verify(rsa.view()) != sr::ok) ++wrong;
+        if (v->verify(ec.view()) != sr::ok) ++wrong;
+        if (v->verify(forged.view()) != sr::bad_signature) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  CHECK(wrong == 0);
 }
