@@ -180,4 +180,19 @@ std::string_view to_string(signed_url_scheme s) {
   return "?";
 }
 
+std::vector<std::string> site_signed_urls::parameters() const {
+  switch (scheme) {
+    case signed_url_scheme::cloudfront:
+      return {"Expires", "Signature", "Key-Pair-Id", "Policy", "Hash-Algorithm"};
+    case signed_url_scheme::hmac:
+      return {"sc_exp", "sc_kid", "sc_sig", "sc_ip", "sc_scope"};
+    case signed_url_scheme::secure_link:
+      return {md5_param, expires_param};
+    case signed_url_scheme::upstream:
+    case signed_url_scheme::none:
+      break;
+  }
+  return {};
+}
+
 }  // namespace storecache::config

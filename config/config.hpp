@@ -127,6 +127,9 @@ struct site_signed_urls {
     return scheme == signed_url_scheme::cloudfront || scheme == signed_url_scheme::secure_link ||
            scheme == signed_url_scheme::hmac;
   }
+  // The query parameters a verified scheme signs with. load() adds them to the site's
+  // ignore_query_params: they change with every link and must not split the cache.
+  std::vector<std::string> parameters() const;
 };
 
 struct site {

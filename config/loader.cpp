@@ -533,6 +533,10 @@ void loader::read_site(const toml::table& t, std::size_t index, site& out) {
 
   read_site_cache(*this, t, prefix, schema, out.cache);
   read_site_signed_urls(*this, t, prefix, schema, out.signed_urls);
+  auto& dropped = out.cache.ignore_query_params;
+  for (auto& name : out.signed_urls.parameters())
+    if (std::find(dropped.begin(), dropped.end(), name) == dropped.end())
+      dropped.push_back(std::move(name));
 }
 
 }  // namespace

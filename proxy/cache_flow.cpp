@@ -156,8 +156,11 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   bool authorized = false;
   // Denied: the device's own request goes to the upstream and its answer back, unstored.
   auto denied = [&]() -> asio::awaitable<void> {
+    ctx.stats.site(site.name())
+        .access_denied[static_cast<std::size_t>(access::denial::upstream)]
+        .fetch_add(1, std::memory_order_relaxed);
     co_await forward(ex, ctx, site, path, out, cache::forward_reason::request);
-    out.why = "denied by the upstream's authorization";
+    out.why = "denied: upstream";
   };
   const auto request_cc = cache::request_cache_control(req.headers);
   // The site, kept alive by its config for as long as a fill started here runs.

@@ -123,10 +123,10 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     res.call = std::move(call);
     co_return res;
   }
-  cache::stored_head sh{res.status,
-                        cache::headers_to_store(headers, policy.use_cdn_cache_control,
-                                                policy.authorized_sharing),
-                        request_time, response_time};
+  cache::stored_head sh{
+      res.status,
+      cache::headers_to_store(headers, policy.use_cdn_cache_control, policy.authorized_sharing),
+      request_time, response_time};
   f->publish_head(sh, variant, length);
   asio::co_spawn(ex_,
                  pump(fill_job{.cache = cache_,

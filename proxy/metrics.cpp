@@ -225,6 +225,16 @@ std::string metrics::render() const {
       put(fmt::format("storecache_upstream_authorizations_total{{site=\"{}\",outcome=\"{}\"}} {}\n",
                       escape(name), authorization_outcomes[k], c->authorizations[k].load()));
 
+  family(out, "storecache_access_denied_total", "counter",
+         "Requests refused content, by site and reason: network (allow_clients), client_cert, "
+         "signature (signed URL missing, forged, expired or malformed), upstream (the "
+         "upstream's authorization said no).");
+  for (const auto& [name, c] : sites_)
+    for (std::size_t k = 0; k < access::denial_count; ++k)
+      put(fmt::format("storecache_access_denied_total{{site=\"{}\",reason=\"{}\"}} {}\n",
+                      escape(name), access::to_string(static_cast<access::denial>(k)),
+                      c->access_denied[k].load()));
+
   family(out, "storecache_upstream_errors_total", "counter",
          "Upstream fetches that failed, by site and kind: resolve (DNS), connect (refused or "
          "unreachable), tls (handshake or certificate), timeout (connect or first byte), reset "

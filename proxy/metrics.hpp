@@ -5,6 +5,8 @@
 // config reload that drops a site never makes a counter go backwards.
 #pragma once
 
+#include "access/denial.hpp"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -67,6 +69,7 @@ struct site_counters {
   // Upstream authorizations of a device's request (authorize_with_upstream, signed requests
   // without a verifier), by outcome: [allowed, denied, failed, remembered].
   std::array<counter, 4> authorizations{};
+  std::array<counter, access::denial_count> access_denied{};  // [access::denial]
 };
 
 // A latency histogram with fixed buckets suited to a LAN cache (1 ms .. 60 s): one relaxed

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "access/site_verifier.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/cache_service.hpp"
 #include "proxy/log.hpp"
@@ -243,7 +244,22 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
   }
 
   obs.set_path(path.substr(0, path.find('?')));
-  if (site != nullptr && ctx.rt) {
+  if (site != nullptr && ctx.rt && site->signed_urls.verifies()) {
+    // Signed URLs are checked here, on every request, hit or miss: the cache key leaves the
+    // signature out, so without this a stored copy would answer an unsigned request.
+    auto result = check_signature(ctx, *site, req, authority, path);
+    if (result != access::signature_result::ok) {
+      ctx.stats.site(site->name())
+          .access_denied[static_cast<std::size_t>(access::denial::signature)]
+          .fetch_add(1, std::memory_order_relaxed);
+      out.status = 403;
+      out.why = fmt::format("denied: signature {}", access::to_string(result));
+      co_await respond_local(ex, 403, "a valid signed URL is required");
+    }
+  }
+  if (out.status == 403) {
+    // refused by the admission step above: answered, accounted below with its site
+  } else if (site != nullptr && ctx.rt) {
     if (cache_ && site->cache.enabled && (req.method == "GET" || req.method == "HEAD"))
       co_await cached(ex, ctx, *site, path, out);
     else
@@ -286,6 +302,36 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
                              .bytes = out.bytes,
                              .status = out.status});
   if (ctx.access) ctx.access->write(rec);
+}
+
+access::signature_result proxy_handler::check_signature(connection_context& ctx,
+                                                        const config::site& site,
+                                                        const request_head& req,
+                                                        std::string_view authority,
+                                                        std::string_view target) const {
+  const auto qmark = target.find('?');
+  const std::string_view path = target.substr(0, qmark);
+  if (!access::must_be_signed(site.signed_urls, path)) return access::signature_result::ok;
+  auto it = ctx.rt->verifiers.find(site.name());
+  if (it == ctx.rt->verifiers.end()) return access::signature_result::missing;  // not built
+  std::string cookies;
+  for (const auto& h : req.headers)
+    if (h.name == "cookie") {
+      if (!cookies.empty()) cookies += "; ";
+      cookies += h.value;
+    }
+  const std::string host = config::normalize_host(authority);
+  const std::string ip = req.client_address.to_string();
+  access::signed_request sr;
+  sr.host = host;
+  sr.path = path;
+  sr.query = qmark == std::string_view::npos ? std::string_view{} : target.substr(qmark + 1);
+  sr.cookies = cookies;
+  sr.client_ip = ip;
+  sr.now = std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  return it->second->verify(sr);
 }
 
 asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit_fetch(

@@ -1,5 +1,7 @@
 #include "proxy/tls.hpp"
 
+#include "access/site_verifier.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -144,6 +146,8 @@ std::shared_ptr<const runtime> runtime::build(std::shared_ptr<const config::conf
   rt->server_tls = std::make_shared<tls_server_contexts>(*cfg);
   for (const auto& s : cfg->sites)
     if (s.upstream_scheme == "https") rt->upstream_tls.emplace(s.name(), make_upstream_context(s));
+  for (const auto& s : cfg->sites)
+    if (auto v = access::make_site_verifier(s)) rt->verifiers.emplace(s.name(), std::move(v));
   rt->cfg = std::move(cfg);
   return rt;
 }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "access/signed_url.hpp"
 #include "config/config.hpp"
 
 namespace storecache::proxy {
@@ -44,6 +45,8 @@ struct runtime {
   std::shared_ptr<const config::config> cfg;
   std::shared_ptr<tls_server_contexts> server_tls;
   std::map<std::string, std::shared_ptr<boost::asio::ssl::context>, std::less<>> upstream_tls;
+  // By site name, for sites whose signed URLs storecache verifies itself ([site.signed_urls]).
+  std::map<std::string, std::shared_ptr<const access::url_verifier>, std::less<>> verifiers;
 
   // Throws std::runtime_error with a message naming the file that failed.
   static std::shared_ptr<const runtime> build(std::shared_ptr<const config::config> cfg);
