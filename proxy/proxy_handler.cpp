@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "proxy/access_log.hpp"
+#include "proxy/admission.hpp"
 #include "proxy/cache_service.hpp"
 #include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
@@ -242,8 +243,15 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
     }
   }
 
+  // Admit: the site's allowed networks and device certificates (proxy/admission.hpp).
+  if (site != nullptr)
+    if (const auto denied = admit_client(ctx, *site, req, path)) {
+      out.status = 403;
+      out.why = fmt::format("denied: {}", access::to_string(*denied));
+    }
+
   obs.set_path(path.substr(0, path.find('?')));
-  if (site != nullptr && ctx.rt) {
+  if (site != nullptr && ctx.rt && out.status != 403) {
     if (cache_ && site->cache.enabled && (req.method == "GET" || req.method == "HEAD"))
       co_await cached(ex, ctx, *site, path, out);
     else
@@ -271,7 +279,8 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
                      .end_time = std::chrono::system_clock::now(),
                      .content = obs.content(),
                      .dev = device_of(ctx, req.headers),
-                     .tls = ctx.tls};
+                     .tls = ctx.tls,
+                     .client_cert = ctx.client_cert.log_id};
   ctx.stats.record(rec);
   if (usage_ && site != nullptr && out.cache != cache_outcome::local)
     usage_->record(
