@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -232,6 +234,43 @@ class Mtls(harness.StackTest):
         text = self.stack.daemon.stderr_text()
         self.assertNotIn("PRIVATE KEY", text)
         self.assertNotIn("BEGIN CERTIFICATE", text)
+
+
+class ServerLevel(unittest.TestCase):
+    """[server] client_certs = "required": connections that name no site need a certificate;
+    and no TLS session is resumed while device certificates are configured."""
+
+    def test_no_sni_needs_a_certificate_and_sessions_are_not_resumed(self):
+        st = harness.Stack()
+        try:
+            ca = DeviceCa(os.path.join(st.tmp, "ca-a"), "device CA A")
+            dev = ca.device("tablet-9")
+            st.config["server"].update({"client_certs": "required", "client_ca": ca.cert})
+            st.rewrite_config()
+            st.start()
+            url = f"https://127.0.0.1:{st.port}/gen/s?size=10"
+            r = harness.curl(url, ca=st.ca, headers=[f"Host: {SITE}"])
+            self.assertNotEqual(r.exit, 0, r)
+            self.assertEqual(harness.metric_sum(st.metrics(), "storecache_access_denied_total",
+                                                site="-", reason="client_cert"), 1)
+            r = harness.curl(url, ca=st.ca, headers=[f"Host: {SITE}"],
+                             extra=["--cert", dev[0], "--key", dev[1]])
+            self.assertEqual((r.exit, r.status), (0, 200), r)
+            # SNI of the site (no client certificates there): served, and not resumable.
+            ctx = ssl.create_default_context(cafile=st.ca)
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                ctx.maximum_version = version
+                session = None
+                for _ in range(2):
+                    raw = socket.create_connection(("127.0.0.1", st.port), timeout=5)
+                    with ctx.wrap_socket(raw, server_hostname=SITE, session=session) as tls:
+                        tls.sendall(f"GET /gen/s?size=3 HTTP/1.1\r\nHost: {SITE}\r\n"
+                                    "Connection: close\r\n\r\n".encode())
+                        self.assertEqual(harness.read_response(tls).status, 200)
+                        self.assertFalse(tls.session_reused, version)
+                        session = tls.session
+        finally:
+            st.close()
 
 
 class Revocation(unittest.TestCase):
