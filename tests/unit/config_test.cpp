@@ -490,9 +490,9 @@ std::string example_in(const temp_dir& dir, std::string text) {
   const std::string etc = "/etc/storecache/";
   for (auto at = text.find(etc); at != std::string::npos; at = text.find(etc, at))
     text.replace(at, etc.size(), dir.path().string() + "/");
-  for (const char* f : {"tls/default.crt", "tls/default.key", "tls/learn.example.com.crt",
-                        "tls/learn.example.com.key", "upstream-ca.pem", "mdm-device-ca.pem",
-                        "mdm-device-ca.crl"})
+  for (const char* f :
+       {"tls/default.crt", "tls/default.key", "tls/learn.example.com.crt",
+        "tls/learn.example.com.key", "upstream-ca.pem", "mdm-device-ca.pem", "mdm-device-ca.crl"})
     dir.write(f, "x");
   return text;
 }
