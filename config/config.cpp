@@ -2,6 +2,8 @@
 // diagnostics, and reading the file. The TOML walk and validation live in loader.cpp.
 #include "config/config.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -51,6 +53,12 @@ std::optional<std::string_view> host_part(std::string_view authority) {
 std::string listen_address::text() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
   return host + ":" + std::to_string(port);
+}
+
+std::string ip_network::text() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(v4 ? AF_INET : AF_INET6, bytes.data(), buf, sizeof buf);
+  return std::string(buf) + "/" + std::to_string(prefix);
 }
 
 std::string diagnostic::to_string() const {
@@ -132,6 +140,12 @@ bool glob_match(std::string_view pattern, std::string_view path) {
 
 const path_rule* match_rule(const site_cache_policy& policy, std::string_view path) {
   for (const auto& rule : policy.rules)
+    if (glob_match(rule.pattern, path)) return &rule;
+  return nullptr;
+}
+
+const access_rule* match_access_rule(const site_access& access, std::string_view path) {
+  for (const auto& rule : access.rules)
     if (glob_match(rule.pattern, path)) return &rule;
   return nullptr;
 }

@@ -5,6 +5,7 @@
 // std::shared_ptr<const config>; a reload (SIGHUP) builds a new one and swaps the pointer.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -17,10 +18,23 @@
 
 namespace storecache::config {
 
+// A client network of allow_clients: "10.0.0.0/8", "fd00::/8", or a bare address "127.0.0.2"
+// (= /32, /128). IPv4 stays IPv4: an IPv4-mapped network ("::ffff:10.0.0.0/104") is read as
+// 10.0.0.0/8, and an IPv4-mapped client address matches IPv4 networks (access/networks.hpp).
+struct ip_network {
+  bool v4 = true;
+  std::array<std::uint8_t, 16> bytes{};  // the network address; IPv4 uses the first 4
+  unsigned prefix = 0;                   // 0..32 (IPv4) or 0..128 (IPv6)
+  std::string text() const;              // "10.0.0.0/8", "fd00::/8"
+};
+
 // "0.0.0.0:443", "[::]:443", "127.0.0.1:9090". host is the literal address without brackets.
 struct listen_address {
   std::string host;
   std::uint16_t port = 0;
+  // [server] listeners only: the clients it admits at accept (before TLS); empty: everyone.
+  // The listener's own allow_clients, else [server].allow_clients (load() resolves it).
+  std::vector<ip_network> allow_clients;
   std::string text() const;  // as it would be written in the config
 };
 
@@ -132,6 +146,35 @@ struct site_signed_urls {
   std::vector<std::string> parameters() const;
 };
 
+// Device certificates (mTLS): whether a client certificate is asked for, and how it is
+// verified. off: never asked. optional: asked; a connection without one (or with one that does
+// not verify) proceeds unverified, and path rules may demand one (403). required: no valid
+// certificate, no TLS.
+enum class client_cert_mode { off, optional, required };
+// What the access log shows of a verified client certificate.
+enum class client_cert_log { sha256, subject, off };
+
+struct client_cert_policy {
+  client_cert_mode mode = client_cert_mode::off;
+  std::filesystem::path ca;                // PEM bundle of the CAs that issue device certificates
+  std::vector<std::filesystem::path> crl;  // PEM CRLs, re-read on reload
+  client_cert_log log = client_cert_log::sha256;
+  bool empty() const { return mode == client_cert_mode::off; }
+};
+
+// A path rule of a site's access policy ([[site.access.rule]]); the first rule whose pattern
+// matches the path (glob_match, as path_rule) decides. Open to more demands (signed URLs...).
+struct access_rule {
+  std::string pattern;
+  bool client_cert = false;  // demand a certificate verified by this site's client_ca
+};
+
+struct site_access {
+  std::vector<ip_network> allow_clients;  // empty: every client
+  client_cert_policy client;              // client_ca, client_certs, client_crl, log_client_cert
+  std::vector<access_rule> rules;
+};
+
 struct site {
   std::vector<std::string> hosts;  // lower-case names devices use (SNI and Host); first = name
   std::string upstream;            // as written: "https://lms.example.com:8443"
@@ -145,6 +188,7 @@ struct site {
   tls_files tls;                       // empty: the server's default certificate
   std::size_t upstream_max_idle = 16;  // idle keep-alive connections kept per worker
   site_cache_policy cache;             // [site.cache]
+  site_access access;                  // [site.access]
   site_signed_urls signed_urls;        // [site.signed_urls]
 
   const std::string& name() const { return hosts.front(); }
@@ -173,10 +217,14 @@ struct server_settings {
   // empty: the first site's certificate. load() fills it in (from [server], else from the first
   // site that has one), so a loaded config never has it empty.
   tls_files default_tls;
+  // Clients every listener admits unless it has its own list (see listen_address).
+  std::vector<ip_network> allow_clients;
+  // Device certificates for connections that name no site (no SNI, or an unknown name).
+  client_cert_policy client;
 };
 
 struct admin_settings {
-  listen_address listen{"127.0.0.1", 9090};
+  listen_address listen{"127.0.0.1", 9090, {}};
 };
 
 // [log]. Levels are syslog priorities, the numbers journald shows ("<6>" = info).
@@ -249,6 +297,9 @@ bool glob_match(std::string_view pattern, std::string_view path);
 // The first rule of policy whose pattern matches path, or nullptr. path is the request path as
 // received, without the query (the caller strips it). Runs per request.
 const path_rule* match_rule(const site_cache_policy& policy, std::string_view path);
+
+// The first access rule of a site whose pattern matches path, or nullptr.
+const access_rule* match_access_rule(const site_access& access, std::string_view path);
 
 // Strips an optional ":port" and lower-cases: "Learn.Example.com:443" -> "learn.example.com".
 // IPv6 loses its brackets ("[::1]:8443" -> "::1"), as the hosts of a loaded config are written;

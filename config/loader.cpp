@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "config/config.hpp"
+#include "config/site_access_reader.hpp"
 #include "config/site_cache_reader.hpp"
 #include "config/site_signed_reader.hpp"
 #include "config/toml_reader.hpp"
@@ -28,7 +29,11 @@ using namespace std::string_view_literals;
 
 constexpr std::array root_keys{"server"sv, "admin"sv, "log"sv, "timeouts"sv,
                                "limits"sv, "cache"sv, "site"sv};
-constexpr std::array server_keys{"listen"sv, "workers"sv, "tls_cert"sv, "tls_key"sv};
+constexpr std::array server_keys{"listen"sv,    "workers"sv,       "tls_cert"sv,
+                                 "tls_key"sv,   "allow_clients"sv, "client_certs"sv,
+                                 "client_ca"sv, "client_crl"sv,    "log_client_cert"sv};
+// An entry of server.listen written as an inline table: { address = "...", allow_clients = [...] }.
+constexpr std::array listener_keys{"address"sv, "allow_clients"sv};
 constexpr std::array admin_keys{"listen"sv};
 constexpr std::array log_keys{"level"sv, "access_log"sv, "access_log_query"sv};
 constexpr std::array timeout_keys{"client_header"sv,       "client_idle"sv,   "upstream_connect"sv,
@@ -50,9 +55,10 @@ constexpr std::array cache_keys{"dir"sv,
 constexpr std::array site_keys{
     "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,          "tls_key"sv,
     "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv, "cache"sv,
-    "signed_urls"sv};
+    "access"sv,      "signed_urls"sv};
 
-constexpr std::array<table_schema, 11> schema{{{"[server]", server_keys},
+constexpr std::array<table_schema, 14> schema{{{"[server]", server_keys},
+                                               {"server.listen entry", listener_keys},
                                                {"[admin]", admin_keys},
                                                {"[log]", log_keys},
                                                {"[timeouts]", timeout_keys},
@@ -61,6 +67,8 @@ constexpr std::array<table_schema, 11> schema{{{"[server]", server_keys},
                                                {"[[site]]", site_keys},
                                                {"[site.cache]", site_cache_keys},
                                                {"[[site.cache.rule]]", path_rule_keys},
+                                               {"[site.access]", site_access_keys},
+                                               {"[[site.access.rule]]", access_rule_keys},
                                                {"[site.signed_urls]", site_signed_keys},
                                                {"[[site.signed_urls.key]]", signed_key_keys}}};
 
@@ -99,6 +107,7 @@ class loader : public toml_reader {
   bool server_has_cert_ = false;
   position server_at_;
   std::vector<std::pair<listen_address, position>> server_listen_;
+  std::vector<std::size_t> listen_own_allow_;  // listeners with their own allow_clients
 };
 
 // tls_cert and tls_key of one table: both or neither. True when either is written, so that a
@@ -164,12 +173,31 @@ void loader::read_server(const toml::table& root, config& cfg) {
     const toml::array& arr = *listen->as_array();
     for (std::size_t i = 0; i < arr.size(); ++i) {
       std::string key = indexed("server.listen", i);
-      auto text = string_value(arr[i], key);
+      // A string, or { address = "...", allow_clients = [...] } for a listener's own clients.
+      const toml::node* address = &arr[i];
+      std::optional<std::vector<ip_network>> own_allow;
+      if (const toml::table* lt = arr[i].as_table()) {
+        check_keys(*lt, key, listener_keys, schema);
+        address = lt->get("address");
+        if (address == nullptr) {
+          error(*lt, join(key, "address"), "is required, e.g. address = \"10.1.2.3:443\"");
+          continue;
+        }
+        if (const toml::node* a = lt->get("allow_clients")) {
+          own_allow = read_networks(*this, *a, join(key, "allow_clients"));
+          if (!own_allow) continue;
+        }
+      }
+      auto text = string_value(*address, address == &arr[i] ? key : join(key, "address"));
       if (!text) continue;
       auto addr = parse_listen_address(*text);
       if (!addr.ok()) {
-        error(arr[i], key, addr.error);
+        error(*address, key, addr.error);
         continue;
+      }
+      if (own_allow) {
+        addr.value.allow_clients = std::move(*own_allow);
+        listen_own_allow_.push_back(cfg.server.listen.size());
       }
       auto dup = std::find_if(server_listen_.begin(), server_listen_.end(), [&](const auto& l) {
         return l.first.host == addr.value.host && l.first.port == addr.value.port;
@@ -188,6 +216,14 @@ void loader::read_server(const toml::table& root, config& cfg) {
     if (auto v = integer(*n, "server.workers", 0, 1024))
       cfg.server.workers = static_cast<unsigned>(*v);
   server_has_cert_ = tls_pair(*t, "server", cfg.server.default_tls);
+  if (const toml::node* n = t->get("allow_clients"))
+    if (auto nets = read_networks(*this, *n, "server.allow_clients"))
+      cfg.server.allow_clients = std::move(*nets);
+  read_client_cert_policy(*this, *t, "server", cfg.server.client);
+  // Listeners without their own list admit whom [server] admits.
+  for (std::size_t i = 0; i < cfg.server.listen.size(); ++i)
+    if (std::find(listen_own_allow_.begin(), listen_own_allow_.end(), i) == listen_own_allow_.end())
+      cfg.server.listen[i].allow_clients = cfg.server.allow_clients;
 }
 
 void loader::read_admin(const toml::table& root, config& cfg) {
@@ -532,6 +568,7 @@ void loader::read_site(const toml::table& t, std::size_t index, site& out) {
       out.upstream_max_idle = static_cast<std::size_t>(*v);
 
   read_site_cache(*this, t, prefix, schema, out.cache);
+  read_site_access(*this, t, prefix, schema, out.access);
   read_site_signed_urls(*this, t, prefix, schema, out.signed_urls);
   auto& dropped = out.cache.ignore_query_params;
   for (auto& name : out.signed_urls.parameters())

@@ -228,7 +228,62 @@ parsed<listen_address> parse_listen_address(std::string_view text) {
         " address (listen addresses are IP literals: \"0.0.0.0:443\", \"[::]:443\")");
   auto port = parse_port(p.port_text);
   if (!port.ok()) return fail<listen_address>(port.error);
-  return {listen_address{lower(p.host), port.value}, {}};
+  return {listen_address{lower(p.host), port.value, {}}, {}};
+}
+
+parsed<ip_network> parse_ip_network(std::string_view text) {
+  const std::string quoted = "'" + std::string(text) + "'";
+  auto slash = text.find('/');
+  std::string_view addr = text.substr(0, slash);
+  ip_network net;
+  std::array<char, 46> buf{};
+  if (addr.size() >= buf.size())
+    return fail<ip_network>(quoted + " is not an IP address or network");
+  std::copy(addr.begin(), addr.end(), buf.begin());
+  in6_addr a6{};
+  if (inet_pton(AF_INET, buf.data(), net.bytes.data()) == 1) {
+    net.v4 = true;
+  } else if (inet_pton(AF_INET6, buf.data(), &a6) == 1) {
+    net.v4 = false;
+    std::copy(std::begin(a6.s6_addr), std::end(a6.s6_addr), net.bytes.begin());
+  } else {
+    return fail<ip_network>(quoted +
+                            " is not an IP address or network; write e.g. \"10.0.0.0/8\", "
+                            "\"fd00::/8\" or \"192.168.1.20\"");
+  }
+  const unsigned max = net.v4 ? 32 : 128;
+  net.prefix = max;
+  if (slash != std::string_view::npos) {
+    auto digits = text.substr(slash + 1);
+    unsigned n = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || n > max)
+      return fail<ip_network>("prefix length in " + quoted + " must be a number 0.." +
+                              std::to_string(max));
+    net.prefix = n;
+  }
+  for (unsigned bit = net.prefix; bit < max; ++bit)
+    if (net.bytes[bit / 8] & (0x80u >> (bit % 8)))
+      return fail<ip_network>(
+          quoted + " has bits set beyond its /" + std::to_string(net.prefix) +
+          " prefix; did you mean \"" +
+          [&] {
+            ip_network clean = net;
+            for (unsigned b = net.prefix; b < max; ++b)
+              clean.bytes[b / 8] &= static_cast<std::uint8_t>(~(0x80u >> (b % 8)));
+            return clean.text();
+          }() +
+          "\" (the network) or \"" + std::string(addr) + "\" (that one address)?");
+  // ::ffff:a.b.c.d/96+n is IPv4's a.b.c.d/n: clients arrive either way on a dual-stack socket.
+  static constexpr std::array<std::uint8_t, 12> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!net.v4 && net.prefix >= 96 && std::equal(mapped.begin(), mapped.end(), net.bytes.begin())) {
+    std::array<std::uint8_t, 16> v4{};
+    std::copy(net.bytes.begin() + 12, net.bytes.end(), v4.begin());
+    net.bytes = v4;
+    net.v4 = true;
+    net.prefix -= 96;
+  }
+  return {net, {}};
 }
 
 parsed<upstream_url> parse_upstream_url(std::string_view text) {

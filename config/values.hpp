@@ -43,6 +43,11 @@ std::string format_size(std::uint64_t bytes);
 // port 1..65535.
 parsed<listen_address> parse_listen_address(std::string_view text);
 
+// "10.0.0.0/8", "fd00::/8", "127.0.0.2" (/32), "::1" (/128): a network of allow_clients. Host
+// bits set below the prefix ("10.0.0.1/8") are an error: the writer meant another network or a
+// single address. IPv4-mapped IPv6 networks become IPv4 ("::ffff:10.0.0.0/104" = 10.0.0.0/8).
+parsed<ip_network> parse_ip_network(std::string_view text);
+
 struct upstream_url {
   std::string scheme;  // "https" or "http", lower-case
   std::string host;    // lower-case; IPv6 without brackets

@@ -152,6 +152,9 @@ std::string format_access_line(const request_record& r, access_log_query query) 
     out += '-';
   put("proto", to_string(req.proto));
   put("tls", usage::label(r.tls));
+  append_field(out, "cert");
+  append_value(out, r.client_cert.empty() ? std::string_view("-") : r.client_cert, {},
+               max_why_bytes);
   append_field(out, "device");
   out += usage::label(r.dev.os);
   out += '/';

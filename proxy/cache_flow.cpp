@@ -156,9 +156,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   bool authorized = false;
   // Denied: the device's own request goes to the upstream and its answer back, unstored.
   auto denied = [&]() -> asio::awaitable<void> {
-    ctx.stats.site(site.name())
-        .access_denied[static_cast<std::size_t>(access::denial::upstream)]
-        .fetch_add(1, std::memory_order_relaxed);
+    ctx.stats.access_denied(site.name(), access::denial::upstream);
     co_await forward(ex, ctx, site, path, out, cache::forward_reason::request);
     out.why = "denied: upstream";
   };

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "access/admission.hpp"
 #include "config/config.hpp"
 #include "proxy/exchange.hpp"
 #include "usage/device.hpp"
@@ -32,7 +33,9 @@ struct connection_context {
   const bool* stopping = nullptr;     // set when the daemon drains: finish current, take no more
   std::shared_ptr<const runtime> rt;  // TLS contexts etc. derived from cfg (proxy/tls.hpp)
   usage::tls_version tls = usage::tls_version::other;  // negotiated on this connection
-  access_log* access = nullptr;                        // where access-log lines go, if anywhere
+  // The device certificate the handshake verified, if any, and what the access log shows of it.
+  access::client_cert_state client_cert{};
+  access_log* access = nullptr;  // where access-log lines go, if anywhere
   // Per client address, process-wide (the server's): misses in flight, abandoned requests.
   access::client_ledger* ledger = nullptr;
 

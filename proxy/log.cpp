@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <string>
 
 namespace storecache::proxy::log {
@@ -28,6 +29,21 @@ void write_line(level l, std::string_view text) {
     p += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+
+bool rate_limit::allow(std::uint64_t& suppressed) {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
+  // Approximate under races (two threads may both start a new second): a bound, not a quota.
+  if (second_.exchange(now, std::memory_order_relaxed) != now)
+    in_second_.store(0, std::memory_order_relaxed);
+  if (in_second_.fetch_add(1, std::memory_order_relaxed) >= per_second_) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  suppressed = dropped_.exchange(0, std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace storecache::proxy::log

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstdint>
 #include <string_view>
 
 namespace storecache::proxy::log {
@@ -27,6 +28,21 @@ inline bool enabled(level l) {
 }
 
 void write_line(level l, std::string_view text);
+
+// At most per_second lines a second pass one gate; the rest are dropped and counted, and the
+// next line let through says how many. For lines any client can cause at will (refusals).
+class rate_limit {
+ public:
+  explicit rate_limit(unsigned per_second) : per_second_(per_second) {}
+  // Whether to write a line now; suppressed: the lines dropped since the last one let through.
+  bool allow(std::uint64_t& suppressed);
+
+ private:
+  unsigned per_second_;
+  std::atomic<std::int64_t> second_{0};
+  std::atomic<unsigned> in_second_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+};
 
 template <typename... Args>
 void emit(level l, fmt::format_string<Args...> f, Args&&... args) {

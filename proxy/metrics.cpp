@@ -42,6 +42,14 @@ site_counters& metrics::site(std::string_view name) {
   return *it->second;
 }
 
+void metrics::access_denied(std::string_view site, access::denial why) {
+  std::lock_guard lock(mutex_);
+  auto it = denied_.find(site);
+  if (it == denied_.end())
+    it = denied_.emplace(std::string(site), std::make_unique<denial_counters>()).first;
+  (*it->second)[static_cast<std::size_t>(why)].fetch_add(1, relaxed);
+}
+
 void latency_histogram::observe(std::chrono::nanoseconds d) {
   const std::int64_t ns = std::max<std::int64_t>(d.count(), 0);
   // The first bound >= ns: Prometheus buckets count observations <= le.
@@ -225,16 +233,6 @@ std::string metrics::render() const {
       put(fmt::format("storecache_upstream_authorizations_total{{site=\"{}\",outcome=\"{}\"}} {}\n",
                       escape(name), authorization_outcomes[k], c->authorizations[k].load()));
 
-  family(out, "storecache_access_denied_total", "counter",
-         "Requests refused content, by site and reason: network (allow_clients), client_cert, "
-         "signature (signed URL missing, forged, expired or malformed), upstream (the "
-         "upstream's authorization said no).");
-  for (const auto& [name, c] : sites_)
-    for (std::size_t k = 0; k < access::denial_count; ++k)
-      put(fmt::format("storecache_access_denied_total{{site=\"{}\",reason=\"{}\"}} {}\n",
-                      escape(name), access::to_string(static_cast<access::denial>(k)),
-                      c->access_denied[k].load()));
-
   family(out, "storecache_upstream_errors_total", "counter",
          "Upstream fetches that failed, by site and kind: resolve (DNS), connect (refused or "
          "unreachable), tls (handshake or certificate), timeout (connect or first byte), reset "
@@ -308,6 +306,16 @@ std::string metrics::render() const {
   family(out, "storecache_connections_rejected_total", "counter",
          "Client connections closed at accept because limits.max_connections was reached.");
   put(fmt::format("storecache_connections_rejected_total {}\n", connections_over_limit_.load()));
+
+  family(out, "storecache_access_denied_total", "counter",
+         "Clients refused by the access policy, by site (\"-\": before any site was known, at "
+         "accept or in a handshake that named no site) and reason: network (allow_clients), "
+         "client_cert (no valid device certificate), signature, upstream.");
+  for (const auto& [name, c] : denied_)
+    for (std::size_t k = 0; k < access::denial_count; ++k)
+      put(fmt::format("storecache_access_denied_total{{site=\"{}\",reason=\"{}\"}} {}\n",
+                      escape(name), access::to_string(static_cast<access::denial>(k)),
+                      (*c)[k].load()));
 
   family(out, "storecache_client_resets_total", "counter",
          "Requests clients abandoned before their response completed (HTTP/2 RST_STREAM from "

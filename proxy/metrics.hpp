@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "access/denial.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/tls_failure.hpp"
 #include "proxy/upstream.hpp"
@@ -69,7 +70,6 @@ struct site_counters {
   // Upstream authorizations of a device's request (authorize_with_upstream, signed requests
   // without a verifier), by outcome: [allowed, denied, failed, remembered].
   std::array<counter, 4> authorizations{};
-  std::array<counter, access::denial_count> access_denied{};  // [access::denial]
 };
 
 // A latency histogram with fixed buckets suited to a LAN cache (1 ms .. 60 s): one relaxed
@@ -120,6 +120,11 @@ class metrics {
     tls_handshake_failures_[static_cast<std::size_t>(why)].fetch_add(1, relaxed);
   }
   void connection_refused_limit() { connections_over_limit_.fetch_add(1, relaxed); }
+  // A client refused by the access policy: at accept, in the TLS handshake or per request.
+  // site: the site's name, or no_site ("-") before any site is known (at accept, or a
+  // handshake that named no site).
+  void access_denied(std::string_view site, access::denial why);
+  static constexpr std::string_view no_site = "-";
   // A request the client abandoned before its response completed (proxy/client_resets.hpp).
   void client_reset(protocol p) { client_resets_[index(p)].fetch_add(1, relaxed); }
   // An HTTP/2 connection ended with GOAWAY(ENHANCE_YOUR_CALM) for its resets.
@@ -149,6 +154,13 @@ class metrics {
   std::array<std::atomic<std::int64_t>, 2> open_connections_{};
   std::array<std::atomic<std::uint64_t>, tls_failure_count> tls_handshake_failures_{};
   std::atomic<std::uint64_t> connections_over_limit_{0};
+  // [site or "-"][denial]; created on first denial (and "-" at once), never removed.
+  using denial_counters = std::array<std::atomic<std::uint64_t>, access::denial_count>;
+  std::map<std::string, std::unique_ptr<denial_counters>, std::less<>> denied_ = [] {
+    std::map<std::string, std::unique_ptr<denial_counters>, std::less<>> m;
+    m.emplace(std::string(no_site), std::make_unique<denial_counters>());
+    return m;
+  }();
   std::array<std::atomic<std::uint64_t>, 2> client_resets_{};  // [protocol]
   std::atomic<std::uint64_t> connections_closed_for_resets_{0};
   std::atomic<std::uint64_t> connection_misses_refused_{0};

@@ -10,6 +10,7 @@
 
 #include "access/site_verifier.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/admission.hpp"
 #include "proxy/cache_service.hpp"
 #include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
@@ -243,23 +244,25 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
     }
   }
 
+  // Admit: the site's allowed networks and device certificates (proxy/admission.hpp).
+  if (site != nullptr)
+    if (const auto denied = admit_client(ctx, *site, req, path)) {
+      out.status = 403;
+      out.why = fmt::format("denied: {}", access::to_string(*denied));
+    }
+
   obs.set_path(path.substr(0, path.find('?')));
-  if (site != nullptr && ctx.rt && site->signed_urls.verifies()) {
+  if (out.status != 403 && site != nullptr && ctx.rt && site->signed_urls.verifies()) {
     // Signed URLs are checked here, on every request, hit or miss: the cache key leaves the
     // signature out, so without this a stored copy would answer an unsigned request.
     auto result = check_signature(ctx, *site, req, authority, path);
     if (result != access::signature_result::ok) {
-      ctx.stats.site(site->name())
-          .access_denied[static_cast<std::size_t>(access::denial::signature)]
-          .fetch_add(1, std::memory_order_relaxed);
+      ctx.stats.access_denied(site->name(), access::denial::signature);
       out.status = 403;
       out.why = fmt::format("denied: signature {}", access::to_string(result));
-      co_await respond_local(ex, 403, "a valid signed URL is required");
     }
   }
-  if (out.status == 403) {
-    // refused by the admission step above: answered, accounted below with its site
-  } else if (site != nullptr && ctx.rt) {
+  if (site != nullptr && ctx.rt && out.status != 403) {
     if (cache_ && site->cache.enabled && (req.method == "GET" || req.method == "HEAD"))
       co_await cached(ex, ctx, *site, path, out);
     else
@@ -287,7 +290,8 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
                      .end_time = std::chrono::system_clock::now(),
                      .content = obs.content(),
                      .dev = device_of(ctx, req.headers),
-                     .tls = ctx.tls};
+                     .tls = ctx.tls,
+                     .client_cert = ctx.client_cert.log_id};
   ctx.stats.record(rec);
   if (usage_ && site != nullptr && out.cache != cache_outcome::local)
     usage_->record(

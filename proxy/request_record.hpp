@@ -36,6 +36,8 @@ struct request_record {
   usage::content_class content = usage::content_class::other;
   usage::device dev;
   usage::tls_version tls = usage::tls_version::other;
+  // The connection's verified device certificate as log_client_cert shows it ("": none).
+  std::string_view client_cert{};
 };
 
 }  // namespace storecache::proxy

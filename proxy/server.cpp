@@ -24,7 +24,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "access/client_certs.hpp"
 #include "access/client_ledger.hpp"
+#include "access/networks.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/admin.hpp"
 #include "proxy/cache_service.hpp"
@@ -87,6 +89,28 @@ std::shared_ptr<tcp::acceptor> open_acceptor(asio::io_context& io, const config:
   return acc;
 }
 
+// Refusals are logged at info, at most 10 a second: a scan of the port must not flood the journal.
+log::rate_limit refusal_log_limit{10};
+
+template <typename... Args>
+void log_refusal(fmt::format_string<Args...> f, Args&&... args) {
+  if (!log::enabled(log::level::info)) return;
+  std::uint64_t suppressed = 0;
+  if (!refusal_log_limit.allow(suppressed)) return;
+  std::string line = fmt::format(f, std::forward<Args>(args)...);
+  if (suppressed > 0) line += fmt::format(" ({} similar lines suppressed)", suppressed);
+  log::write_line(log::level::info, line);
+}
+
+// The clients a bound listener admits, from the current config: its own entry by address (a
+// reload may change the list, not the sockets), else [server].allow_clients.
+const std::vector<config::ip_network>& allowed_on(const config::config& cfg,
+                                                  const std::string& listener) {
+  for (const auto& l : cfg.server.listen)
+    if (l.text() == listener) return l.allow_clients;
+  return cfg.server.allow_clients;
+}
+
 // co_spawn completion: an escaped exception is a bug; log it rather than lose it.
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -132,10 +156,29 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
   tcp::endpoint client = socket.remote_endpoint(ec);
   if (ec) co_return;
   tls_stream stream(std::move(socket), rt->server_tls->initial());
+  handshake_info hs{client.address(), nullptr, std::nullopt};
+  handshake_info::attach(stream.native_handle(), &hs);
   stream.next_layer().expires_after(rt->cfg->timeout.client_header);
   co_await stream.async_handshake(asio::ssl::stream_base::server,
                                   redirect_error(use_awaitable, ec));
+  handshake_info::attach(stream.native_handle(), nullptr);
   if (ec) {
+    const auto* verifier = access::client_cert_verifier::of(stream.native_handle());
+    const std::string_view site = hs.site ? std::string_view(hs.site->name()) : metrics::no_site;
+    if (hs.refused) {
+      stats.access_denied(site, *hs.refused);
+      log_refusal("conn={} client={} site={}: refused in the TLS handshake: {} (allow_clients)", id,
+                  client.address().to_string(), site, access::to_string(*hs.refused));
+      co_return;
+    }
+    if (verifier != nullptr && verifier->mode() == config::client_cert_mode::required &&
+        refused_client_certificate(ec)) {
+      stats.access_denied(site, access::denial::client_cert);
+      log_refusal("conn={} client={} site={}: refused in the TLS handshake: client_cert ({})", id,
+                  client.address().to_string(), site,
+                  access::client_cert_verifier::failure_of(stream.native_handle()));
+      co_return;
+    }
     stats.tls_handshake_failed(classify_tls_failure(ec));
     log::debug("conn={} client={}: TLS handshake failed: {}", id, client.address().to_string(),
                ec.message());
@@ -147,6 +190,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
   ctx.access = access;
   ctx.ledger = ledger;
   ctx.tls = usage::tls_version_from(::SSL_get_version(stream.native_handle()));
+  ctx.client_cert = access::client_cert_verifier::state_of(stream.native_handle());
   if (alpn_selected(stream.native_handle()) == "h2")
     co_await run_http2_session(stream, ctx);
   else
@@ -196,9 +240,9 @@ int server::run() {
 
   for (auto& wp : workers_) {
     server_worker& w = *wp;
-    for (auto& acc : w.acceptors) {
-      auto loop = [](std::shared_ptr<tcp::acceptor> acceptor, server_worker& w,
-                     server& s) -> asio::awaitable<void> {
+    for (std::size_t i = 0; i < w.acceptors.size(); ++i) {
+      auto loop = [](std::shared_ptr<tcp::acceptor> acceptor, std::string listener,
+                     server_worker& w, server& s) -> asio::awaitable<void> {
         for (;;) {
           auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(use_awaitable));
           if (w.stopping || !acceptor->is_open()) co_return;
@@ -208,6 +252,17 @@ int server::run() {
             asio::steady_timer pause(w.io, std::chrono::milliseconds(100));
             co_await pause.async_wait(asio::as_tuple(use_awaitable));
             continue;
+          }
+          // Admission by network, before any TLS: a client outside allow_clients is closed.
+          if (const auto& allow = allowed_on(*w.rt->cfg, listener); !allow.empty()) {
+            error_code peer_ec;
+            const auto peer = socket.remote_endpoint(peer_ec);
+            if (peer_ec || !access::admitted(allow, peer.address())) {
+              s.stats_.access_denied(metrics::no_site, access::denial::network);
+              log_refusal("client={} listener={}: refused at accept: network (allow_clients)",
+                          peer_ec ? std::string("?") : peer.address().to_string(), listener);
+              continue;  // the socket closes here
+            }
           }
           if (s.connections_.fetch_add(1, std::memory_order_relaxed) >=
               w.rt->cfg->limit.max_connections) {
@@ -225,7 +280,8 @@ int server::run() {
               log_exception);
         }
       };
-      asio::co_spawn(w.io, loop(acc, w, *this), log_exception);
+      asio::co_spawn(w.io, loop(w.acceptors[i], cfg.server.listen[i].text(), w, *this),
+                     log_exception);
     }
     w.thread = std::thread([&w] { w.io.run(); });
   }

@@ -7,6 +7,8 @@
 
 #include <stdexcept>
 
+#include "access/networks.hpp"
+
 namespace storecache::proxy {
 
 namespace ssl = boost::asio::ssl;
@@ -80,6 +82,8 @@ tls_server_contexts::tls_server_contexts(const config::config& cfg) {
       }
   if (default_files->empty()) throw std::runtime_error("TLS: no certificate configured");
   contexts_.push_back(make_server_context(*default_files));
+  verifiers_.push_back(std::make_unique<access::client_cert_verifier>(cfg.server.client, ""));
+  bool any_client_certs = !cfg.server.client.empty();
   // One context per distinct certificate file; sites sharing a file share the context.
   std::map<std::string, ssl::context*> by_file{{default_files->cert.string(), contexts_[0].get()}};
   for (const auto& s : cfg.sites) {
@@ -92,23 +96,68 @@ tls_server_contexts::tls_server_contexts(const config::config& cfg) {
       }
       ctx = it->second;
     }
+    verifiers_.push_back(std::make_unique<access::client_cert_verifier>(s.access.client, s.name()));
+    any_client_certs = any_client_certs || !s.access.client.empty();
     for (const auto& h : s.hosts)
-      by_host_.emplace(h, ctx);
+      by_host_.emplace(h, named{ctx, &s, verifiers_.back().get()});
   }
   for (auto& c : contexts_) {
-    SSL_CTX_set_tlsext_servername_callback(c->native_handle(), on_servername);
-    SSL_CTX_set_tlsext_servername_arg(c->native_handle(), this);
+    SSL_CTX* h = c->native_handle();
+    SSL_CTX_set_tlsext_servername_callback(h, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(h, this);
+    // Sessions are looked up before the SNI callback picks the site (TLS 1.3 PSKs are parsed
+    // with the ClientHello), and a resumed session skips certificate verification: a session
+    // of a site without certificates, or a certificate revoked since, must not be resumed.
+    // With device certificates anywhere, every connection does a full handshake (on a LAN).
+    if (any_client_certs) {
+      SSL_CTX_set_options(h, SSL_OP_NO_TICKET);
+      SSL_CTX_set_num_tickets(h, 0);
+      SSL_CTX_set_session_cache_mode(h, SSL_SESS_CACHE_OFF);
+    }
   }
+  // Before any SNI callback (and should a client's hello not reach it): [server]'s policy.
+  if (any_client_certs && !cfg.server.client.empty())
+    SSL_CTX_set_verify(contexts_[0]->native_handle(),
+                       cfg.server.client.mode == config::client_cert_mode::required
+                           ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                           : SSL_VERIFY_PEER,
+                       nullptr);
 }
 
-int tls_server_contexts::on_servername(SSL* ssl, int*, void* arg) {
+namespace {
+int handshake_info_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+}  // namespace
+
+void handshake_info::attach(SSL* ssl, handshake_info* info) {
+  SSL_set_ex_data(ssl, handshake_info_index(), info);
+}
+
+int tls_server_contexts::on_servername(SSL* ssl, int* alert, void* arg) {
   auto* self = static_cast<tls_server_contexts*>(arg);
+  auto* info = static_cast<handshake_info*>(SSL_get_ex_data(ssl, handshake_info_index()));
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  if (name == nullptr) return SSL_TLSEXT_ERR_OK;  // no SNI: default certificate
-  auto it = self->by_host_.find(config::normalize_host(name));
-  // Unknown names get the default certificate; the request is then refused with 421.
-  if (it != self->by_host_.end() && it->second->native_handle() != SSL_get_SSL_CTX(ssl))
-    SSL_set_SSL_CTX(ssl, it->second->native_handle());
+  auto it =
+      name == nullptr ? self->by_host_.end() : self->by_host_.find(config::normalize_host(name));
+  if (it == self->by_host_.end()) {
+    // No SNI or an unknown name: the default certificate and [server]'s policy; the request's
+    // Host then decides the site, and the request path applies its policy (or answers 421).
+    self->verifiers_.front()->apply(ssl);
+    return SSL_TLSEXT_ERR_OK;
+  }
+  const named& n = it->second;
+  if (info != nullptr) {
+    info->site = n.site;
+    if (!access::admitted(n.site->access.allow_clients, info->client)) {
+      info->refused = access::denial::network;
+      *alert = SSL_AD_ACCESS_DENIED;
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+  }
+  if (n.ctx->native_handle() != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, n.ctx->native_handle());
+  n.verifier->apply(ssl);
   return SSL_TLSEXT_ERR_OK;
 }
 

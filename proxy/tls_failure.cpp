@@ -71,6 +71,15 @@ tls_failure classify_tls_failure(const boost::system::error_code& ec) {
   return tls_failure::other;
 }
 
+bool refused_client_certificate(const boost::system::error_code& ec) {
+  if (ec.category() != boost::asio::error::get_ssl_category()) return false;
+  const auto code = static_cast<unsigned long>(static_cast<unsigned int>(ec.value()));
+  if (ERR_SYSTEM_ERROR(code) || ERR_GET_LIB(code) != ERR_LIB_SSL) return false;
+  const int reason = ERR_GET_REASON(code);
+  return reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
+         reason == SSL_R_CERTIFICATE_VERIFY_FAILED;
+}
+
 std::string_view label(tls_failure f) {
   switch (f) {
     case tls_failure::timeout:

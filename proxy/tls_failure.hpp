@@ -23,4 +23,8 @@ inline constexpr std::size_t tls_failure_count = 7;
 tls_failure classify_tls_failure(const boost::system::error_code& ec);
 std::string_view label(tls_failure f);  // "timeout", "closed", ...
 
+// Whether a handshake failed because we refused the client's certificate (none sent, or it did
+// not verify): an access denial (client_cert), not a TLS failure.
+bool refused_client_certificate(const boost::system::error_code& ec);
+
 }  // namespace storecache::proxy

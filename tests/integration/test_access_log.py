@@ -20,7 +20,7 @@ from harness import SITE  # noqa: E402
 
 # Every line carries every key, in this order (README "Access log").
 KEYS = ["time", "client", "site", "method", "path", "status", "bytes", "ms", "ttfb_ms", "cache",
-        "upstream_status", "upstream_ms", "proto", "tls", "device", "conn", "stream", "why"]
+        "upstream_status", "upstream_ms", "proto", "tls", "cert", "device", "conn", "stream", "why"]
 ESCAPES = {ord('"'): b'"', ord("\\"): b"\\", ord("n"): b"\n", ord("r"): b"\r", ord("t"): b"\t"}
 
 
@@ -163,6 +163,7 @@ class FileTargetTest(LogDirTest):
             self.assertGreaterEqual(float(f["ms"]), float(f["ttfb_ms"]))
             self.assertGreater(float(f["ttfb_ms"]), 0)
             self.assertIn(f["tls"], ("TLSv1.2", "TLSv1.3"))
+            self.assertEqual(f["cert"], "-")   # no device certificate asked for
             self.assertEqual(f["device"], "other/other")   # curl
             self.assertGreater(int(f["conn"]), 0)
             int(f["stream"])

@@ -96,6 +96,8 @@ def _toml_value(v):
         return str(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table, as in listen = ["...", { address = "..." }]
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
     return json.dumps(str(v))  # a JSON string is a valid TOML basic string
 
 

@@ -124,8 +124,24 @@ TEST_CASE("access log: the line for a cache hit over h2", "[access_log]") {
   CHECK(line_for(s) ==
         "time=2025-03-04T09:15:02.347Z client=10.20.0.31 site=learn.example.com method=GET "
         "path=/media/intro.mp4 status=200 bytes=1048576 ms=12.817 ttfb_ms=0.412 cache=hit "
-        "upstream_status=- upstream_ms=- proto=h2 tls=TLSv1.3 device=ios/safari conn=17 "
+        "upstream_status=- upstream_ms=- proto=h2 tls=TLSv1.3 cert=- device=ios/safari conn=17 "
         "stream=5 why=-");
+}
+
+TEST_CASE("access log: the device certificate as log_client_cert shows it", "[access_log]") {
+  sample s;
+  request_record r = s.record();
+  r.client_cert = "sha256:0f1e2d3c";
+  CHECK(field(format_access_line(r, access_log_query::redact), "cert") == "sha256:0f1e2d3c");
+  r.client_cert = "CN=tablet 7,O=Store 12";
+  CHECK(field(format_access_line(r, access_log_query::redact), "cert") ==
+        "\"CN=tablet 7,O=Store 12\"");
+  r.status = 403;
+  r.client_cert = {};
+  r.why = "denied: client_cert";
+  const std::string line = format_access_line(r, access_log_query::redact);
+  CHECK(field(line, "cert") == "-");
+  CHECK(field(line, "why") == "\"denied: client_cert\"");
 }
 
 TEST_CASE("access log: a local answer and a miss", "[access_log]") {

@@ -490,8 +490,9 @@ std::string example_in(const temp_dir& dir, std::string text) {
   const std::string etc = "/etc/storecache/";
   for (auto at = text.find(etc); at != std::string::npos; at = text.find(etc, at))
     text.replace(at, etc.size(), dir.path().string() + "/");
-  for (const char* f : {"tls/default.crt", "tls/default.key", "tls/learn.example.com.crt",
-                        "tls/learn.example.com.key", "upstream-ca.pem"})
+  for (const char* f :
+       {"tls/default.crt", "tls/default.key", "tls/learn.example.com.crt",
+        "tls/learn.example.com.key", "upstream-ca.pem", "mdm-device-ca.pem", "mdm-device-ca.crl"})
     dir.write(f, "x");
   return text;
 }
@@ -578,4 +579,18 @@ TEST_CASE("the example config validates, with and without its optional keys", "[
   CHECK(rules[1].pattern == "*.mp4");
   CHECK(rules[1].ttl == std::chrono::hours(24 * 30));
   CHECK(match_rule(s.cache, "/api/progress") == &rules[0]);
+  // [server]'s and [site.access]'s access keys.
+  const auto& srv = full.cfg->server;
+  CHECK(srv.allow_clients.size() == 3);
+  CHECK(srv.listen[0].allow_clients.size() == 3);
+  CHECK(srv.client.mode == client_cert_mode::off);
+  CHECK(srv.client.log == client_cert_log::sha256);
+  CHECK(c.sites[0].access.allow_clients.empty());
+  CHECK(c.sites[0].access.client.mode == client_cert_mode::off);
+  CHECK(s.access.allow_clients.size() == 1);
+  CHECK(s.access.client.mode == client_cert_mode::optional);
+  CHECK(s.access.client.crl.size() == 1);
+  REQUIRE(s.access.rules.size() == 1);
+  CHECK(s.access.rules[0].client_cert);
+  CHECK(match_access_rule(s.access, "/secure/a.pdf") == &s.access.rules[0]);
 }

@@ -145,8 +145,8 @@ TEST_CASE("listen addresses", "[config][values]") {
     CHECK(again.value.host == a.value.host);
     CHECK(again.value.port == a.value.port);
   }
-  CHECK(listen_address{"::", 443}.text() == "[::]:443");
-  CHECK(listen_address{"0.0.0.0", 443}.text() == "0.0.0.0:443");
+  CHECK(listen_address{"::", 443, {}}.text() == "[::]:443");
+  CHECK(listen_address{"0.0.0.0", 443, {}}.text() == "0.0.0.0:443");
 
   struct bad {
     std::string_view text;
