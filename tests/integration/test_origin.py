@@ -155,6 +155,30 @@ class OriginTest(unittest.TestCase):
         self.assertEqual(self.origin.count(), 0)
         self.assertEqual(self.get("/gen/p1").status, 200)
 
+    def test_require_query_and_cookie(self):
+        self.origin.program("/gen/acl", require_query="Signature:good|also",
+                            require_cookie="session:alice|carol")
+        ok = self.get("/gen/acl?size=100&Signature=good", headers=["Cookie: a=1; session=alice"])
+        self.assertEqual((ok.status, ok.body), (200, gen_bytes("acl", 100)))
+        for path, cookie, why in (
+                ("/gen/acl?size=100&Signature=good", "session=bob", b"require_cookie session"),
+                ("/gen/acl?size=100", "session=alice", b"require_query Signature"),
+                ("/gen/acl?size=100&Signature=forged", "session=carol", b"require_query Signature"),
+                ("/gen/acl?size=100&Signature=good&Signature=good", "session=carol",
+                 b"require_query Signature")):
+            r = self.get(path, headers=[f"Cookie: {cookie}"])
+            self.assertEqual((r.status, r.body), (403, b"forbidden: " + why + b"\n"), path)
+            self.assertEqual(r.header("cache-control"), "no-store")
+        head = self.get("/gen/acl?size=100&Signature=also", method="HEAD",
+                        headers=["Cookie: session=carol"])
+        self.assertEqual((head.status, head.header("content-length")), (200, "100"))
+        head = self.get("/gen/acl?size=100&Signature=also", method="HEAD")
+        self.assertEqual(head.status, 403)
+        self.assertEqual([bool(e.get("denied")) for e in self.origin.requests("/gen/acl")],
+                         [False, True, True, True, True, False, True])
+        # unprogrammed paths are unaffected
+        self.assertEqual(self.get("/gen/free?size=10").status, 200)
+
     def test_static_root(self):
         r = self.get("/course/")
         self.assertEqual(r.status, 200)

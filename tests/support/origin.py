@@ -20,6 +20,14 @@ channel, or per path prefix through the control API (/__origin/program) or in-pr
   /silent (or silent=1 on any path): read the request, never answer
   /__origin/requests            the request log as JSON; /__origin/reset clears it and programs
   /__origin/program?prefix=/p&<params>  default params for paths under /p (query overrides)
+
+Access checks, on any path, before anything else is answered (an origin that protects its
+content; best programmed, so that the URL a device sends does not carry them):
+      &require_query=Name:V1|V2   the request's query must hold Name exactly once, equal to one
+                                  of the values (repeatable: every one must hold)
+      &require_cookie=name:V1|V2  a Cookie field must hold name=one of the values (repeatable)
+  A request that fails one gets 403 with the body "forbidden: <which>\n" (Cache-Control:
+  no-store), GET and HEAD alike; its log entry has "denied": true.
   anything else, with --root DIR: static files (type by extension, ETag, Last-Modified, Range)
 
 Range (one range -> 206, unsatisfiable -> 416) and conditionals (If-None-Match, then
@@ -473,6 +481,13 @@ class Origin:
         req.log_entry = self._record(req, peer, conn)
         p = Params(req.query, self._defaults(req.path))
         keep = client_keep and not p.flag("close")
+        refusal = self._refusal(req, p)
+        if refusal is not None:
+            req.log_entry["denied"] = True
+            await self._send_simple(writer, 403, f"forbidden: {refusal}\n".encode(), keep,
+                                    [("Content-Type", "text/plain"),
+                                     ("Cache-Control", "no-store")], req.method)
+            return keep
         if p.flag("silent") or req.path == "/silent":
             await self._hold(reader)
             return False
@@ -496,6 +511,26 @@ class Origin:
             return await self._static(req, writer, reader, p, keep)
         await self._send_simple(writer, 404, b"not found\n", keep, [], req.method)
         return keep
+
+    @staticmethod
+    def _refusal(req, p):
+        """Why require_query / require_cookie refuse this request, or None."""
+        for rule in p.get_all("require_query"):
+            name, _, allowed = rule.partition(":")
+            got = req.query.get(name, [])
+            if len(got) != 1 or got[0] not in allowed.split("|"):
+                return f"require_query {name}"
+        cookies = {}
+        for field in req.header_all("cookie"):
+            for pair in field.split(";"):
+                k, sep, v = pair.strip().partition("=")
+                if sep:
+                    cookies.setdefault(k, []).append(v)
+        for rule in p.get_all("require_cookie"):
+            name, _, allowed = rule.partition(":")
+            if not any(v in allowed.split("|") for v in cookies.get(name, [])):
+                return f"require_cookie {name}"
+        return None
 
     async def _control(self, req, writer):
         what = req.path[len("/__origin/"):]
