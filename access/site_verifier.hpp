@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "access/signed_url.hpp"
 #include "config/config.hpp"
@@ -17,5 +19,10 @@ std::unique_ptr<url_verifier> make_site_verifier(const config::site& site);
 
 // Does the site's verifier apply to this path (no query)? [site.signed_urls] paths.
 bool must_be_signed(const config::site_signed_urls& s, std::string_view path);
+
+// What the site's access settings do, one line each, for `storecache --check-config`: who may
+// connect, device certificates, signed URLs (what a request without a valid signature gets),
+// paths authorized by the upstream. Names no secret.
+std::vector<std::string> describe_protection(const config::site& site);
 
 }  // namespace storecache::access

@@ -292,7 +292,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
     case lead_result::streaming:
     case lead_result::not_modified:
     case lead_result::failed:
-      co_return co_await serve_fill(ex, ctx, site, path, f, true, stored.has_value(), out);
+      co_return co_await serve_fill(ex, ctx, site, path, f, true, stored.has_value(), out,
+                                    std::move(led.own_headers));
   }
 }
 
@@ -381,7 +382,8 @@ asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_re
 asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context& ctx,
                                                 const config::site& site, std::string_view path,
                                                 std::shared_ptr<fill> f, bool owner,
-                                                bool revalidating, outcome& out) {
+                                                bool revalidating, outcome& out,
+                                                header_list own_headers) {
   const request_head& req = ex.request();
   const auto& t = ctx.cfg->timeout;
   // Wait for the head: as long as the leader may take to connect and get a first byte.
@@ -466,6 +468,7 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
     std::erase_if(nm.headers, [](const header& h) {
       return h.name.starts_with("content-") || h.name == "last-modified";
     });
+    nm.headers.insert(nm.headers.end(), own_headers.begin(), own_headers.end());
     out.status = 304;
     co_await ex.send_head(nm, true);
     co_return;
@@ -490,6 +493,7 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
       client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
   if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
   if (snap.length) rh.headers.push_back({"accept-ranges", "bytes"});
+  rh.headers.insert(rh.headers.end(), own_headers.begin(), own_headers.end());
   if (plan.end) rh.content_length = *plan.end - plan.first;
   out.status = rh.status;
   if (co_await ex.send_head(rh, rh.content_length == 0)) co_return;

@@ -123,6 +123,9 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     res.call = std::move(call);
     co_return res;
   }
+  if (policy.authorized_sharing)  // never stored, but the device that asked still gets it
+    for (const auto& h : headers)
+      if (h.name == "set-cookie") res.own_headers.push_back(h);
   cache::stored_head sh{
       res.status,
       cache::headers_to_store(headers, policy.use_cdn_cache_control, policy.authorized_sharing),

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "access/site_verifier.hpp"
 #include "config/config.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
@@ -45,6 +46,11 @@ int check_config(const char* file) {
     return 1;
   }
   std::printf("%s: configuration OK (%zu site(s))\n", file, loaded.cfg->sites.size());
+  for (const auto& site : loaded.cfg->sites) {
+    std::printf("site %s:\n", site.name().c_str());
+    for (const auto& line : storecache::access::describe_protection(site))
+      std::printf("  %s\n", line.c_str());
+  }
   return 0;
 }
 

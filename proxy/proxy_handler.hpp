@@ -132,6 +132,8 @@ class proxy_handler final : public request_handler,
     std::unique_ptr<upstream_call> call;  // not_shared: the response to pass through
     upstream_error err = upstream_error::none;
     unsigned status = 0;
+    // streaming: fields for the leading device only (its Set-Cookie on authorized content).
+    header_list own_headers;
   };
 
   // Everything the pump needs, owned: it outlives the request that started it.
@@ -158,7 +160,8 @@ class proxy_handler final : public request_handler,
                                      std::string_view status_text);
   asio::awaitable<void> serve_fill(exchange& ex, connection_context& ctx, const config::site& site,
                                    std::string_view path, std::shared_ptr<upstream::fill> f,
-                                   bool owner, bool revalidating, outcome& out);
+                                   bool owner, bool revalidating, outcome& out,
+                                   header_list own_headers = {});
   // authorize_flow.cpp: asks the upstream, with the device's own URL and credentials (a HEAD,
   // headers only), whether this device may have the stored copy. `stored` adds its validators.
   // answered: refused by admit_fetch or failed (502/504 sent); the caller only returns.

@@ -141,6 +141,10 @@ class AuthorizeTest(harness.StackTest):
                                   header="Set-Cookie:MoodleSession=alice-secret; Path=/")
         alice = self.as_user("alice", path)
         self.assertEqual(alice.status, 200, alice)
+        # The device whose request fetched it gets its own Set-Cookie (an LMS that rotates
+        # its session on a file response must not log it out); it is never stored.
+        self.assertEqual(alice.header_all("set-cookie"), ["MoodleSession=alice-secret; Path=/"],
+                         alice.headers)
         carol = self.as_user("carol", path)
         self.assertEqual((carol.status, carol.body), (200, gen_bytes(name, 1000)), carol)
         self.assertIs(self.cs(carol).get("hit"), True, carol.headers)
