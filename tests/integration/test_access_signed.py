@@ -602,6 +602,22 @@ class CheckConfigTest(unittest.TestCase):
         code, out = self.check({"scheme": "hmac", "key": [{"id": "k1", "secret_file": K1}]})
         self.assertEqual(code, 0, out)
 
+    def test_says_what_each_scheme_does(self):
+        # The default: signature parameters are dropped from the key and nothing verifies
+        # them, so --check-config says that each signed request is authorized upstream.
+        code, out = self.check({})
+        self.assertEqual(code, 0, out)
+        self.assertIn("signed URLs: not verified here; a request carrying Expires, Signature", out)
+        self.assertIn("authorized by the upstream first", out)
+        code, out = self.check({"scheme": "none"})
+        self.assertEqual(code, 0, out)
+        self.assertIn("a stored copy is served to every device", out)
+        self.assertIn("WARNING", out)
+        code, out = self.check({"scheme": "hmac", "key": [{"id": "k1", "secret_file": K1}]})
+        self.assertEqual(code, 0, out)
+        self.assertIn("signed URLs: hmac, verified here on * (1 key(s), clock skew 30s)", out)
+        self.assertNotIn(read_secret(K1).decode(), out, "a secret was printed")
+
     def test_bad_key_files_are_named(self):
         cases = [
             ({"scheme": "cloudfront", "key": [{"id": "K1", "public_key": f}]}, f, why)
