@@ -492,7 +492,8 @@ std::string example_in(const temp_dir& dir, std::string text) {
     text.replace(at, etc.size(), dir.path().string() + "/");
   for (const char* f :
        {"tls/default.crt", "tls/default.key", "tls/learn.example.com.crt",
-        "tls/learn.example.com.key", "upstream-ca.pem", "mdm-device-ca.pem", "mdm-device-ca.crl"})
+        "tls/learn.example.com.key", "upstream-ca.pem", "mdm-device-ca.pem", "mdm-device-ca.crl",
+        "cloudfront-K2JCJMDEHXQW5F.pem"})
     dir.write(f, "x");
   return text;
 }
@@ -573,7 +574,16 @@ TEST_CASE("the example config validates, with and without its optional keys", "[
   CHECK(full.cfg->server.default_tls.cert == dir.path() / "tls/default.crt");
   // The rule examples, uncommented with their table headers.
   const auto& rules = s.cache.rules;
-  REQUIRE(rules.size() == 2);
+  REQUIRE(rules.size() == 3);
+  CHECK(rules[2].pattern == "/pluginfile.php/*");
+  CHECK(rules[2].authorize_with_upstream);
+  CHECK(s.cache.authorize_cache == c.sites[0].cache.authorize_cache);
+  // [site.signed_urls]: the default scheme, and the uncommented CloudFront example.
+  CHECK(c.sites[0].signed_urls.scheme == signed_url_scheme::upstream);
+  CHECK(s.signed_urls.scheme == signed_url_scheme::cloudfront);
+  REQUIRE(s.signed_urls.keys.size() == 1);
+  CHECK(s.signed_urls.keys[0].id == "K2JCJMDEHXQW5F");
+  CHECK(s.signed_urls.paths == std::vector<std::string>{"*"});
   CHECK(rules[0].pattern == "/api/*");
   CHECK(rules[0].bypass);
   CHECK(rules[1].pattern == "*.mp4");
