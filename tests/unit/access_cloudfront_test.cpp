@@ -14,27 +14,15 @@
 
 #include "access/cloudfront.hpp"
 
+#include "signed_url_vectors.hpp"
+
 using namespace storecache::access;
 using sr = signature_result;
 
 namespace {
 
-const std::filesystem::path data_dir =
-    std::filesystem::path(__FILE__).parent_path().parent_path() / "data" / "signed_urls";
-
-std::string vec(const std::string& name) {
-  static const std::map<std::string, std::string> vectors = [] {
-    std::map<std::string, std::string> m;
-    std::ifstream in(data_dir / "vectors.txt");
-    std::string k, v;
-    while (in >> k >> v)
-      m[k] = v;
-    return m;
-  }();
-  const auto it = vectors.find(name);
-  REQUIRE(it != vectors.end());
-  return it->second;
-}
+using storecache::access::test::data_dir;
+using storecache::access::test::vec;
 
 std::string key_path(const char* file) {
   return (data_dir / file).string();
