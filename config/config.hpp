@@ -197,7 +197,7 @@ struct site {
 struct cache_settings {
   std::filesystem::path dir = "/var/cache/storecache";
   std::uint64_t max_size = 10ull << 30;
-  std::uint64_t max_object_size = 4ull << 30;
+  std::uint64_t max_object_size = 4ull << 30;  // unwritten: at most max_size
   // A fill whose every client has gone stops (the partial body is discarded) unless one of
   // these holds: the object is at most finish_orphans_below bytes (declared length), at least
   // finish_orphans_after of it has arrived, or finish_orphans_wanted_by client addresses or

@@ -427,6 +427,10 @@ void loader::read_cache(const toml::table& root, config& cfg) {
   if (const toml::node* n = t->get("orphan_grace"))
     if (auto d = duration(*n, "cache.orphan_grace", zero_duration::allowed))
       cfg.cache.orphan_grace = *d;
+  // Unwritten, max_object_size follows max_size: a small cache ("2GiB") is not an error about
+  // a key its writer never wrote.
+  if (object == nullptr && cfg.cache.max_object_size > cfg.cache.max_size)
+    cfg.cache.max_object_size = cfg.cache.max_size;
   // Compared only when both are valid, so one typo is reported once. The default max_size
   // counts: a lone max_object_size above it is as wrong as an explicit pair.
   if (sizes_ok && cfg.cache.max_object_size > cfg.cache.max_size) {

@@ -89,6 +89,19 @@ TEST_CASE("a minimal config gets every default", "[config]") {
   CHECK(c.server.default_tls.key == s.tls.key);
 }
 
+TEST_CASE("a small cache alone is no error: max_object_size follows max_size", "[config]") {
+  temp_dir dir;
+  auto r = parse(std::string(base) + "[cache]\nmax_size = \"2GiB\"\n", "small.toml", dir.path());
+  INFO(all_errors(r));
+  REQUIRE(r.ok());
+  CHECK(r.cfg->cache.max_size == 2ull << 30);
+  CHECK(r.cfg->cache.max_object_size == 2ull << 30);
+  // written, it is checked as before
+  auto w = parse(std::string(base) + "[cache]\nmax_size = \"2GiB\"\nmax_object_size = \"3GiB\"\n",
+                 "small.toml", dir.path());
+  CHECK_FALSE(w.ok());
+}
+
 TEST_CASE("every key is read", "[config]") {
   temp_dir dir;
   const std::string text = R"(
@@ -490,10 +503,9 @@ std::string example_in(const temp_dir& dir, std::string text) {
   const std::string etc = "/etc/storecache/";
   for (auto at = text.find(etc); at != std::string::npos; at = text.find(etc, at))
     text.replace(at, etc.size(), dir.path().string() + "/");
-  for (const char* f :
-       {"tls/default.crt", "tls/default.key", "tls/learn.example.com.crt",
-        "tls/learn.example.com.key", "upstream-ca.pem", "mdm-device-ca.pem", "mdm-device-ca.crl",
-        "cloudfront-K2JCJMDEHXQW5F.pem"})
+  for (const char* f : {"tls/default.crt", "tls/default.key", "tls/learn.example.com.crt",
+                        "tls/learn.example.com.key", "upstream-ca.pem", "mdm-device-ca.pem",
+                        "mdm-device-ca.crl", "cloudfront-K2JCJMDEHXQW5F.pem"})
     dir.write(f, "x");
   return text;
 }
