@@ -159,6 +159,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
     ctx.stats.access_denied(site.name(), access::denial::upstream);
     co_await forward(ex, ctx, site, path, out, cache::forward_reason::request);
     out.why = "denied: upstream";
+    out.denied = access::denial::upstream;
   };
   const auto request_cc = cache::request_cache_control(req.headers);
   // The site, kept alive by its config for as long as a fill started here runs.

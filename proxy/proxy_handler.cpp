@@ -249,6 +249,7 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
     if (const auto denied = admit_client(ctx, *site, req, path)) {
       out.status = 403;
       out.why = fmt::format("denied: {}", access::to_string(*denied));
+      out.denied = denied;
     }
 
   obs.set_path(path.substr(0, path.find('?')));
@@ -260,6 +261,7 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
       ctx.stats.access_denied(site->name(), access::denial::signature);
       out.status = 403;
       out.why = fmt::format("denied: signature {}", access::to_string(result));
+      out.denied = access::denial::signature;
     }
   }
   if (site != nullptr && ctx.rt && out.status != 403) {
@@ -305,6 +307,11 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
                              .from_cache = out.bytes_from_cache,
                              .bytes = out.bytes,
                              .status = out.status});
+  if (usage_ && site != nullptr && out.denied)
+    usage_->record(
+        usage::denial_facts{.unix_seconds = std::chrono::system_clock::to_time_t(rec.end_time),
+                            .site = site->name(),
+                            .reason = *out.denied});
   if (ctx.access) ctx.access->write(rec);
 }
 

@@ -10,10 +10,12 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "access/authorization_cache.hpp"
 #include "access/client_ledger.hpp"
+#include "access/denial.hpp"
 #include "access/signed_url.hpp"
 #include "cache/cache_status.hpp"
 #include "cache/policy.hpp"
@@ -56,6 +58,8 @@ class proxy_handler final : public request_handler,
     unsigned upstream_status = 0;
     std::chrono::steady_clock::duration upstream_time{};
     std::string why;  // for local answers and failures: the reason, logged
+    // Refused for an access reason (why says "denied: ..."): counted in the usage history.
+    std::optional<access::denial> denied;
   };
 
  private:

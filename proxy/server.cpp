@@ -111,6 +111,17 @@ const std::vector<config::ip_network>& allowed_on(const config::config& cfg,
   return cfg.server.allow_clients;
 }
 
+// A connection refused for an access reason before any request: counted in /metrics (site
+// "-" when none was known) and in the usage history (in its total alone, then).
+void count_refusal(metrics& stats, usage::recorder* usage, std::string_view site,
+                   access::denial why) {
+  stats.access_denied(site, why);
+  if (usage != nullptr)
+    usage->record(usage::denial_facts{.unix_seconds = std::time(nullptr),
+                                      .site = site == metrics::no_site ? "" : site,
+                                      .reason = why});
+}
+
 // co_spawn completion: an escaped exception is a bug; log it rather than lose it.
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -150,7 +161,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
                                        std::shared_ptr<proxy_handler> handler, metrics& stats,
                                        std::atomic<std::size_t>& connections, std::uint64_t id,
                                        const bool* stopping, access_log* access,
-                                       access::client_ledger* ledger) {
+                                       access::client_ledger* ledger, usage::recorder* usage) {
   connection_slot slot{connections};
   error_code ec;
   tcp::endpoint client = socket.remote_endpoint(ec);
@@ -166,14 +177,14 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
     const auto* verifier = access::client_cert_verifier::of(stream.native_handle());
     const std::string_view site = hs.site ? std::string_view(hs.site->name()) : metrics::no_site;
     if (hs.refused) {
-      stats.access_denied(site, *hs.refused);
+      count_refusal(stats, usage, site, *hs.refused);
       log_refusal("conn={} client={} site={}: refused in the TLS handshake: {} (allow_clients)", id,
                   client.address().to_string(), site, access::to_string(*hs.refused));
       co_return;
     }
     if (verifier != nullptr && verifier->mode() == config::client_cert_mode::required &&
         refused_client_certificate(ec)) {
-      stats.access_denied(site, access::denial::client_cert);
+      count_refusal(stats, usage, site, access::denial::client_cert);
       log_refusal("conn={} client={} site={}: refused in the TLS handshake: client_cert ({})", id,
                   client.address().to_string(), site,
                   access::client_cert_verifier::failure_of(stream.native_handle()));
@@ -258,7 +269,8 @@ int server::run() {
             error_code peer_ec;
             const auto peer = socket.remote_endpoint(peer_ec);
             if (peer_ec || !access::admitted(allow, peer.address())) {
-              s.stats_.access_denied(metrics::no_site, access::denial::network);
+              count_refusal(s.stats_, &s.usage_->recorder(), metrics::no_site,
+                            access::denial::network);
               log_refusal("client={} listener={}: refused at accept: network (allow_clients)",
                           peer_ec ? std::string("?") : peer.address().to_string(), listener);
               continue;  // the socket closes here
@@ -273,11 +285,11 @@ int server::run() {
           error_code ignored;
           socket.set_option(tcp::no_delay(true), ignored);
           auto id = s.next_connection_id_.fetch_add(1, std::memory_order_relaxed);
-          asio::co_spawn(
-              w.io,
-              serve_connection(std::move(socket), w.rt, w.handler, s.stats_, s.connections_, id,
-                               &w.stopping, s.access_.get(), s.ledger_.get()),
-              log_exception);
+          asio::co_spawn(w.io,
+                         serve_connection(std::move(socket), w.rt, w.handler, s.stats_,
+                                          s.connections_, id, &w.stopping, s.access_.get(),
+                                          s.ledger_.get(), &s.usage_->recorder()),
+                         log_exception);
         }
       };
       asio::co_spawn(w.io, loop(w.acceptors[i], cfg.server.listen[i].text(), w, *this),

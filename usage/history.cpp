@@ -5,8 +5,14 @@
 // value is the number of distinct asset names stored for that hour (uint64 little-endian), so
 // add() applies the cap with one lookup instead of counting the hour's asset keys. It sorts
 // after every bucket of its hour and is skipped by summarize().
-// Values: usage_counts as six uint64 little-endian in declaration order (48 bytes); a value of
-// another size is refused by decode_counts and skipped by summarize (never misread).
+// Values: usage_counts as uint64 little-endian in declaration order. The size is the format:
+//   format 1 (48 bytes): requests, hits, bytes_from_cache, bytes_from_upstream, upstream_bytes,
+//     upstream_requests. What every value was before denials were counted; read back with no
+//     denials.
+//   format 2 (80 bytes): format 1, then denied[network, client_cert, signature, upstream].
+// encode_counts writes format 1 whenever no denial is counted (most buckets), so those stay
+// readable by a daemon that predates format 2 (it skips format 2 values). A value of another
+// size is refused by decode_counts and skipped by summarize (never misread).
 #include "usage/history.hpp"
 
 #include <algorithm>
@@ -21,7 +27,13 @@ namespace {
 
 constexpr std::uint8_t asset_count_dim = 0xFF;
 constexpr std::uint8_t max_dim = static_cast<std::uint8_t>(dimension::site);
-constexpr std::size_t counts_size = 6 * 8;
+constexpr std::size_t counts_v1_size = 6 * 8;
+constexpr std::size_t counts_v2_size = counts_v1_size + access::denial_count * 8;
+// Format 2's order is access::denial's: a reason added there needs a format 3 here.
+static_assert(access::denial_count == 4 && static_cast<int>(access::denial::network) == 0 &&
+              static_cast<int>(access::denial::client_cert) == 1 &&
+              static_cast<int>(access::denial::signature) == 2 &&
+              static_cast<int>(access::denial::upstream) == 3);
 // summarize() allocates one entry per hour: refuse absurd periods instead.
 constexpr std::uint32_t max_summary_hours = 100 * 24 * 366;
 
@@ -106,7 +118,16 @@ usage_counts& usage_counts::operator+=(const usage_counts& o) {
   bytes_from_upstream += o.bytes_from_upstream;
   upstream_bytes += o.upstream_bytes;
   upstream_requests += o.upstream_requests;
+  for (std::size_t i = 0; i < denied.size(); ++i)
+    denied[i] += o.denied[i];
   return *this;
+}
+
+std::uint64_t usage_counts::denied_total() const {
+  std::uint64_t n = 0;
+  for (std::uint64_t d : denied)
+    n += d;
+  return n;
 }
 
 std::string encode_key(const bucket_key& k) {
@@ -127,22 +148,29 @@ std::optional<bucket_key> decode_key(std::string_view bytes) {
 }
 
 std::string encode_counts(const usage_counts& c) {
+  const bool with_denials = c.denied != decltype(c.denied){};
   std::string out;
-  out.reserve(counts_size);
+  out.reserve(with_denials ? counts_v2_size : counts_v1_size);
   for (std::uint64_t v : {c.requests, c.hits, c.bytes_from_cache, c.bytes_from_upstream,
                           c.upstream_bytes, c.upstream_requests})
     put_u64_le(out, v);
+  if (with_denials)
+    for (std::uint64_t v : c.denied)
+      put_u64_le(out, v);
   return out;
 }
 
 std::optional<usage_counts> decode_counts(std::string_view b) {
-  if (b.size() != counts_size) return std::nullopt;
+  if (b.size() != counts_v1_size && b.size() != counts_v2_size) return std::nullopt;
   usage_counts c;
   std::uint64_t* fields[] = {&c.requests,         &c.hits,
                              &c.bytes_from_cache, &c.bytes_from_upstream,
                              &c.upstream_bytes,   &c.upstream_requests};
   for (std::size_t i = 0; i < 6; ++i)
     *fields[i] = get_u64_le(b.substr(8 * i, 8));
+  if (b.size() == counts_v2_size)
+    for (std::size_t i = 0; i < c.denied.size(); ++i)
+      c.denied[i] = get_u64_le(b.substr(counts_v1_size + 8 * i, 8));
   return c;
 }
 

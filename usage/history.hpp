@@ -2,11 +2,12 @@
 // history_retention_hours (35 days) and read by the status page and `storecache report`.
 //
 // Layout: one LMDB database, key = hour (uint32 big-endian, hours since the Unix epoch, UTC)
-// + dimension (1 byte) + name (bytes, <= 400), value = usage_counts (fixed little-endian
-// uint64 fields). Big-endian hours keep a period one contiguous key range; pruning deletes from
-// the front. Names come from bounded sets (content class, device, TLS, protocol, site) except
-// assets (site + path), which are capped per hour: beyond max_assets_per_hour distinct assets in
-// one hour, further ones are added to the asset "(other assets)".
+// + dimension (1 byte) + name (bytes, <= 400), value = usage_counts (little-endian uint64
+// fields; format 1 without denials, format 2 with them: see history.cpp). Big-endian hours
+// keep a period one contiguous key range; pruning deletes from the front. Names come from
+// bounded sets (content class, device, TLS, protocol, site) except assets (site + path), which
+// are capped per hour: beyond max_assets_per_hour distinct assets in one hour, further ones are
+// added to the asset "(other assets)".
 //
 // The daemon adds deltas (one write transaction per flush); readers (report, status page) use
 // read transactions and never block it. A reader may open the environment read-only while the
@@ -23,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "access/denial.hpp"
 #include "cache/lmdb.hpp"
 #include "usage/content_class.hpp"
 #include "usage/device.hpp"
@@ -52,8 +54,15 @@ struct usage_counts {
   std::uint64_t bytes_from_upstream = 0;
   std::uint64_t upstream_bytes = 0;     // body bytes received from origins (WAN), fills included
   std::uint64_t upstream_requests = 0;  // requests sent to origins (errors included)
+  // Refusals for access reasons, by access::denial (network, client_cert, signature,
+  // upstream). Only the total and site buckets carry them; a refusal before any site was known
+  // (at accept, or in a TLS handshake without a site's name) is in the total alone. A refused
+  // request is not among `requests`, except an upstream denial: the upstream's own answer is
+  // passed through, and that request counts as served too.
+  std::array<std::uint64_t, access::denial_count> denied{};
 
   std::uint64_t bytes_served() const { return bytes_from_cache + bytes_from_upstream; }
+  std::uint64_t denied_total() const;
   usage_counts& operator+=(const usage_counts& o);
   bool operator==(const usage_counts&) const = default;
 };
@@ -144,7 +153,8 @@ class history {
   std::unique_ptr<state> s_;
 };
 
-// Key and value codecs (exposed for tests).
+// Key and value codecs (exposed for tests). encode_counts writes format 1 (48 bytes) when no
+// denial is counted and format 2 (80 bytes) otherwise; decode_counts reads both.
 std::string encode_key(const bucket_key& k);
 std::optional<bucket_key> decode_key(std::string_view bytes);
 std::string encode_counts(const usage_counts& c);

@@ -125,6 +125,16 @@ void recorder::record(const upstream_facts& u) {
   count_upstream(slot(w.sites, u.site), u);
 }
 
+void recorder::record(const denial_facts& d) {
+  const auto reason = static_cast<std::size_t>(d.reason);
+  if (reason >= access::denial_count) return;
+  shard& s = my_shard();
+  std::lock_guard lock(s.m);
+  window& w = s.at(d.unix_seconds);
+  w.total.denied[reason] += 1;
+  if (!d.site.empty()) slot(w.sites, d.site).denied[reason] += 1;
+}
+
 usage_delta recorder::take() {
   usage_delta out;
   auto add = [&](std::uint32_t hour, dimension dim, std::string name, const usage_counts& c) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "access/denial.hpp"
 #include "usage/content_class.hpp"
 #include "usage/device.hpp"
 #include "usage/history.hpp"
@@ -45,6 +46,15 @@ struct upstream_facts {
   std::uint64_t bytes = 0;
 };
 
+// One refusal for an access reason (access/denial.hpp): a request answered 403 by the
+// admission step or the signature check, a request the upstream refused (authorize with
+// upstream), or a connection refused at accept or in the TLS handshake.
+struct denial_facts {
+  std::int64_t unix_seconds = 0;
+  std::string_view site;  // the site's name; empty when refused before a site was known
+  access::denial reason = access::denial::network;
+};
+
 class recorder {
  public:
   recorder();
@@ -58,6 +68,8 @@ class recorder {
   void record(const request_facts& r);
   // Adds upstream_bytes and upstream_requests (1) to total, content, asset and site.
   void record(const upstream_facts& u);
+  // Adds one to denied[reason] in total and (when site is not empty) in site.
+  void record(const denial_facts& d);
 
   // Everything recorded since the last take(), and resets it.
   usage_delta take();

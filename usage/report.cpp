@@ -1,7 +1,7 @@
 // `storecache report` as text, for the store's IT person: the headline figures with human and
 // exact byte counts, then aligned tables (content, devices, OS versions, TLS, protocols, sites,
-// top assets). Times are shown in local time (opts.utc_offset_seconds) with the offset
-// written out. Every name passes terminal_safe (text_escape.cpp) on its way out.
+// access denials by reason, top assets). Times are shown in local time (opts.utc_offset_seconds)
+// with the offset written out. Every name passes terminal_safe (text_escape.cpp) on its way out.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -124,6 +124,27 @@ std::string plain_name(std::string_view key) {
   return terminal_safe(key);
 }
 
+// Access denials by reason: all of them (refusals before a site was known included), then
+// each site that had any. Nothing when there were none (the headline says 0).
+void refused_table(std::string& out, const usage_summary& s) {
+  if (s.total.denied_total() == 0) return;
+  std::vector<std::string> head{"Refused"};
+  for (std::size_t i = 0; i < access::denial_count; ++i)
+    head.emplace_back(access::to_string(static_cast<access::denial>(i)));
+  table t(std::move(head));
+  auto row = [&](std::string name, const usage_counts& c) {
+    std::vector<std::string> r{std::move(name)};
+    for (std::uint64_t n : c.denied)
+      r.push_back(grouped(n));
+    t.add(std::move(r));
+  };
+  row("all", s.total);
+  for (const auto& [name, c] : s.sites)
+    if (c.denied_total() > 0) row(terminal_safe(name), c);
+  out += "\n";
+  t.render(out);
+}
+
 std::string period_name(std::uint32_t hours) {
   if (hours % 24 == 0 && hours > 24) return fmt::format("last {} days", hours / 24);
   return fmt::format("last {} hour{}", hours, hours == 1 ? "" : "s");
@@ -136,7 +157,7 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
   std::string out = fmt::format("storecache usage, {}: {} to {} ({})\n", period_name(opts.hours),
                                 local_time(from, off), local_time(to, off), zone(off));
   const usage_counts& t = s.total;
-  if (t.requests == 0 && t.upstream_requests == 0) {
+  if (t.requests == 0 && t.upstream_requests == 0 && t.denied_total() == 0) {
     out += "\nno traffic in this period\n";
     return out;
   }
@@ -156,6 +177,7 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
   head.add({"Upstream (WAN)", wan_h, wan_x, grouped(t.upstream_requests) + " requests"});
   auto [saved_h, saved_x] = bytes(s.wan_bytes_saved());
   head.add({"WAN bytes saved", saved_h, saved_x, ""});
+  head.add({"Refused (access)", grouped(t.denied_total()), "", ""});
   std::string peak_text = "none (nothing fetched upstream)";
   if (const auto peak = s.peak_upstream_hour()) {
     const std::int64_t p = static_cast<std::int64_t>(*peak) * 3600;
@@ -200,6 +222,8 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
     out += "\n";
     sites.render(out);
   }
+
+  refused_table(out, s);
 
   if (!s.top_assets.empty()) {
     table assets({"upstream", "requests", "served", "top assets by upstream bytes"}, true);

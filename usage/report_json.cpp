@@ -8,11 +8,15 @@
 //   peak_upstream_hour {hour, upstream_bytes} | null
 //   content {video, audio, document, web, image, data, other: counts}
 //   devices {"ios/safari": counts...}, os_versions {"ios 17": counts...}, tls {"TLSv1.3": ...},
-//   protocols {"h2": ...}, sites {"<site>": ...}
+//   protocols {"h2": ...}, sites {"<site>": counts + denied}
+//   denied {network, client_cert, signature, upstream}   requests and connections refused for
+//                                  access reasons (access/denial.hpp), all sites and none
 //   top_assets [{asset, requests, hits, bytes_served, bytes_from_cache, bytes_from_upstream,
 //                upstream_bytes, upstream_requests}...]   by upstream bytes, descending
 // counts = {requests, hits, bytes_served, bytes_from_cache, bytes_from_upstream,
 //           upstream_bytes, upstream_requests}
+// denied = {network, client_cert, signature, upstream}: counts per reason, every reason always
+//          present (in sites: the site's own; a refusal before a site was known is in none)
 #include <fmt/format.h>
 
 #include "usage/report.hpp"
@@ -29,8 +33,16 @@ void append_counts_fields(std::string& out, const usage_counts& c) {
                  c.upstream_bytes, c.upstream_requests);
 }
 
+void append_denied(std::string& out, const usage_counts& c) {
+  out += "\"denied\":{";
+  for (std::size_t i = 0; i < access::denial_count; ++i)
+    fmt::format_to(std::back_inserter(out), "{}\"{}\":{}", i > 0 ? "," : "",
+                   access::to_string(static_cast<access::denial>(i)), c.denied[i]);
+  out += '}';
+}
+
 void append_map(std::string& out, std::string_view key,
-                const std::map<std::string, usage_counts, std::less<>>& m) {
+                const std::map<std::string, usage_counts, std::less<>>& m, bool denied = false) {
   out += ",\"";
   out += key;
   out += "\":{";
@@ -41,6 +53,10 @@ void append_map(std::string& out, std::string_view key,
     out += json_string(name);
     out += ":{";
     append_counts_fields(out, c);
+    if (denied) {
+      out += ',';
+      append_denied(out, c);
+    }
     out += '}';
   }
   out += '}';
@@ -83,7 +99,9 @@ std::string render_report_json(const usage_summary& s, const report_options& opt
   append_map(out, "os_versions", s.os_versions);
   append_map(out, "tls", s.tls);
   append_map(out, "protocols", s.protocols);
-  append_map(out, "sites", s.sites);
+  append_map(out, "sites", s.sites, true);
+  out += ',';
+  append_denied(out, t);
   out += ",\"top_assets\":[";
   for (std::size_t i = 0; i < s.top_assets.size(); ++i) {
     if (i > 0) out += ',';

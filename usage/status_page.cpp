@@ -144,6 +144,41 @@ void share_table(std::string& out, std::string_view id, std::string_view first_c
   out += "</tbody></table></div>\n";
 }
 
+// What each access::denial means, for people.
+std::string_view denial_display_name(access::denial d) {
+  switch (d) {
+    case access::denial::network:
+      return "address not allowed (allow_clients)";
+    case access::denial::client_cert:
+      return "no valid device certificate";
+    case access::denial::signature:
+      return "signed URL missing, forged or expired";
+    case access::denial::upstream:
+      return "refused by the upstream";
+  }
+  return "";
+}
+
+// Access denials by reason, last 24 hours and last 7 days: one row per reason, always.
+void refused_table(std::string& out, const usage_summary& day, const usage_summary& week) {
+  auto it = std::back_inserter(out);
+  out +=
+      "<div class=\"scroll\"><table id=\"refused\"><thead><tr><th>reason</th><th></th>"
+      "<th>last 24 hours</th><th>last 7 days</th></tr></thead><tbody>\n";
+  for (std::size_t i = 0; i < access::denial_count; ++i) {
+    const auto d = static_cast<access::denial>(i);
+    fmt::format_to(it,
+                   "<tr data-reason=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td>"
+                   "<td class=\"num\">{}</td></tr>\n",
+                   access::to_string(d), access::to_string(d), html_escape(denial_display_name(d)),
+                   day.total.denied[i], week.total.denied[i]);
+  }
+  fmt::format_to(it,
+                 "<tr class=\"sum\"><td>all</td><td></td><td class=\"num\">{}</td>"
+                 "<td class=\"num\">{}</td></tr>\n</tbody></table></div>\n",
+                 day.total.denied_total(), week.total.denied_total());
+}
+
 constexpr std::string_view style = R"(
 :root{--served:#2f6fdf;--upstream:#e8833a;--ink:#1d2330;--muted:#5f6b7d;--line:#dde2ea}
 *{box-sizing:border-box}
@@ -169,6 +204,7 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line)}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.none{color:var(--muted)}
 td.asset{word-break:break-all}
+tr.sum td{font-weight:600}
 .share{display:inline-block;width:90px;height:9px;background:#e8ecf2;border-radius:4px;vertical-align:middle}
 .share span{display:block;height:9px;background:var(--served);border-radius:4px}
 .fill{height:14px;background:#e8ecf2;border-radius:7px;overflow:hidden}
@@ -283,7 +319,12 @@ std::string render_status_page(const status_inputs& in) {
   share_table(out, "tls", "TLS version", rows(week.tls, same), week.total.requests, false);
   share_table(out, "protocols", "HTTP version", rows(week.protocols, same), week.total.requests,
               false);
-  out += "</div></div></section>\n</main>\n";
+  out += "</div></div></section>\n";
+
+  // Access denials (requests and connections refused), by reason.
+  out += "<section><h2>Refused, by reason</h2>\n";
+  refused_table(out, day, week);
+  out += "</section>\n</main>\n";
   out +=
       "<footer>Figures come from the usage history kept in the cache directory (hourly, 35 "
       "days). Prometheus metrics: <a href=\"/metrics\">/metrics</a> · health: <a "

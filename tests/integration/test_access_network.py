@@ -3,10 +3,12 @@
 in the SNI callback (alert access_denied) and per request (Host decides when the TLS name was no
 site's); counted in storecache_access_denied_total; a reload changes the lists."""
 
+import json
 import os
 import signal
 import socket
 import ssl
+import subprocess
 import sys
 import time
 import unittest
@@ -40,6 +42,17 @@ def handshake(port, sni, ca, source=None, host="127.0.0.1"):
     return "ok"
 
 
+def report_denied(stack):
+    """The usage history's access denials (storecache report --json, last 24 hours):
+    (all, per site), each {reason: count}."""
+    p = subprocess.run([harness.storecache_bin(), "report", "--config", stack.config_path,
+                        "--json"], capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:  # no history yet
+        return {}, {}
+    rep = json.loads(p.stdout)
+    return rep["denied"], {k: v["denied"] for k, v in rep["sites"].items()}
+
+
 def access_lines(stderr):
     return [line for line in stderr.splitlines() if line.startswith("<6>access ")]
 
@@ -59,6 +72,11 @@ class ListenerAllowClients(harness.StackTest):
                          "closed")
         self.wait_metric("storecache_access_denied_total", lambda v: v == before + 1,
                          site="-", reason="network")
+        # In the usage history too (flushed every 5 s): in the total, in no site.
+        total, sites = harness.poll(lambda: report_denied(self.stack),
+                                    lambda r: r[0].get("network", 0) >= 1, timeout=15)
+        self.assertGreaterEqual(total.get("network", 0), 1, total)
+        self.assertFalse(any(d["network"] for d in sites.values()), sites)
         # Closed before a handshake began: no TLS failure counted for it.
         self.assertEqual(self.metric("storecache_tls_handshake_failures_total"), tls_before)
         r = self.stack.curl("/gen/a?size=10", extra=["--interface", "127.0.0.3"])
@@ -153,6 +171,10 @@ class PerSite(harness.StackTest):
                          "alert")
         self.wait_metric("storecache_access_denied_total", lambda v: v == before + 1,
                          site=SITE, reason="network")
+        # In the usage history too, under the site the TLS name chose.
+        _, sites = harness.poll(lambda: report_denied(self.stack),
+                                lambda r: r[1].get(SITE, {}).get("network", 0) >= 1, timeout=15)
+        self.assertGreaterEqual(sites.get(SITE, {}).get("network", 0), 1, sites)
         self.assertTrue(any("refused in the TLS handshake: network" in line
                             for line in self.stack.daemon.stderr_text().splitlines()))
         r = self.stack.curl("/gen/a?size=10", extra=["--interface", "127.0.0.3"])

@@ -100,7 +100,34 @@ def expected(workload):
     return total, by
 
 
+# Requests refused by the signature check: /private/* must carry an HMAC-signed URL (the key's
+# secret is in a file); these carry none, or a forged one. Answered 403 "denied: signature ...",
+# counted in the history by reason and site, and never among the served requests.
+SECRET = "reporting-test-secret-0123456789abcdef"
+FORGED = "sc_sig=forgedSIGNATUREvalue"
+DENIED = [
+    "/private/exam.pdf",
+    f"/private/exam.pdf?sc_exp=4102444800&sc_kid=k1&{FORGED}",
+]
+
+
 class ReportTest(harness.StackTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = harness.Stack()
+        try:
+            secret = os.path.join(cls.stack.tmp, "hmac-k1.secret")
+            with open(secret, "w") as f:
+                f.write(SECRET)
+            cls.stack.config["site"][0]["signed_urls"] = {
+                "scheme": "hmac", "paths": ["/private/*"],
+                "key": [{"id": "k1", "secret_file": secret}]}
+            cls.stack.rewrite_config()
+            cls.stack.start()
+        except BaseException:
+            cls.stack.close()
+            raise
+
     def tearDown(self):
         self.assertHealthy()
 
@@ -114,14 +141,22 @@ class ReportTest(harness.StackTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout)
 
-    def wait_requests(self, n, timeout=15):
-        """The daemon flushes its usage counts every 5 s: wait until the report has n requests."""
+    def wait_requests(self, n, denied=0, timeout=15):
+        """The daemon flushes its usage counts every 5 s: wait until the report has n requests
+        (and `denied` access denials)."""
         deadline = time.monotonic() + timeout
         rep = self.report_json()
-        while rep["requests"] != n and time.monotonic() < deadline:
+        while (rep["requests"], sum(rep["denied"].values())) != (n, denied) \
+                and time.monotonic() < deadline:
             time.sleep(0.5)
             rep = self.report_json()
         return rep
+
+    def run_denied(self):
+        for path in DENIED:
+            r = self.get(path, headers=[f"User-Agent: {UA['iphone'][0]}"])
+            self.assertEqual(r.status, 403, r)
+            self.assertIn(b"denied: signature", r.body)
 
     def run_workload(self, workload):
         for name, dev, h2, outcome in workload:
@@ -142,10 +177,18 @@ class ReportTest(harness.StackTest):
         r = self.stack.curl("/gen/x", headers=["Host: unknown.example.com"])
         self.assertEqual(r.status, 421, r)
 
+        self.run_denied()
+
         total, by = expected(WORKLOAD)
         self.assertEqual((total["requests"], total["hits"]), (14, 7))  # the table, read by hand
-        rep = self.wait_requests(total["requests"])
+        rep = self.wait_requests(total["requests"], len(DENIED))
         self.check_report(rep, total, by)
+        # The refusals: by reason, overall and for the site; not served requests.
+        want_denied = {"network": 0, "client_cert": 0, "signature": len(DENIED), "upstream": 0}
+        self.assertEqual(rep["denied"], want_denied)
+        self.assertEqual(rep["sites"][SITE]["denied"], want_denied)
+        self.assertFalse(any("/private/" in a["asset"] for a in rep["top_assets"]))
+        self.assertEqual(rep["peak_upstream_hour"]["upstream_bytes"], total["upstream_bytes"])
         self.assertEqual(rep["period"]["hours"], 24)
         self.assertEqual(self.report_json("7d")["requests"], total["requests"])
 
@@ -156,6 +199,14 @@ class ReportTest(harness.StackTest):
         self.assertRegex(p.stdout, r"Requests\s+14\b")
         self.assertIn(f"{total['upstream_bytes']:,} bytes", p.stdout)
         self.assertIn(SITE + "/gen/intro.mp4", p.stdout)
+        self.assertRegex(p.stdout, r"Refused \(access\)\s+2\n")
+        self.assertRegex(p.stdout, r"Refused\s+network\s+client_cert\s+signature\s+upstream\n"
+                                   r"\s+all\s+0\s+0\s+2\s+0\n"
+                                   rf"\s+{SITE}\s+0\s+0\s+2\s+0\n")
+        # Nothing secret in either form: no query, no signature, no key material.
+        for text in (p.stdout, self.report("--since", "24h", "--json").stdout):
+            for secret in (FORGED, "sc_sig", "sc_exp", SECRET, "?"):
+                self.assertNotIn(secret, text)
 
         # Restart: the history is on disk; new traffic adds to it.
         self.assertEqual(self.stack.daemon.stop(), 0)
@@ -165,9 +216,11 @@ class ReportTest(harness.StackTest):
         self.check_report(after, total, by)
         more = [("logo.png", "android", False, "hit")]
         self.run_workload(more)
+        self.run_denied()
         total2, by2 = expected(WORKLOAD + more)
-        flushed = self.wait_requests(total2["requests"])
+        flushed = self.wait_requests(total2["requests"], 2 * len(DENIED))
         self.check_report(flushed, total2, by2)
+        self.assertEqual(flushed["denied"]["signature"], 2 * len(DENIED))
 
         # kill -9 after a flush: what was flushed is committed in LMDB and stays.
         self.stack.daemon.kill()

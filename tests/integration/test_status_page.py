@@ -83,6 +83,23 @@ class WebDriver:
 
 
 class StatusPageTest(harness.StackTest):
+    @classmethod
+    def setUpClass(cls):
+        # /private/* needs an HMAC-signed URL: an unsigned request there is an access denial.
+        cls.stack = harness.Stack()
+        try:
+            secret = os.path.join(cls.stack.tmp, "hmac-k1.secret")
+            with open(secret, "w") as f:
+                f.write("status-page-test-secret-0123456789")
+            cls.stack.config["site"][0]["signed_urls"] = {
+                "scheme": "hmac", "paths": ["/private/*"],
+                "key": [{"id": "k1", "secret_file": secret}]}
+            cls.stack.rewrite_config()
+            cls.stack.start()
+        except BaseException:
+            cls.stack.close()
+            raise
+
     def tearDown(self):
         self.assertHealthy()
 
@@ -98,6 +115,8 @@ class StatusPageTest(harness.StackTest):
             self.assertEqual((r.status, len(r.body)), (200, int(re.search(r"size=(\d+)",
                                                                            path)[1])))
         served, upstream = 3 * 400000 + 30000, 400000 + 30000
+        r = self.get("/private/exam.pdf?sc_sig=Zm9yZ2VkLXNpZw", headers=[f"User-Agent: {IPHONE}"])
+        self.assertEqual(r.status, 403, r)
 
         # The raw page: self-contained, and says so to the browser.
         status, headers, body = harness.http_get(self.page_url())
@@ -157,6 +176,15 @@ class StatusPageTest(harness.StackTest):
                                                 harness.SITE + "/gen/badge.png"])
             self.assertEqual(tables["tls"], ["TLSv1.3"])
             self.assertEqual(sorted(tables["protocols"]), ["h2", "http/1.1"])
+            # Access denials by reason: [reason, last 24 hours, last 7 days].
+            refused = driver.js("""
+              return [...document.querySelectorAll('#refused tbody tr')].map(tr =>
+                  [tr.dataset.reason || tr.cells[0].textContent.trim(),
+                   tr.cells[2].textContent.trim(), tr.cells[3].textContent.trim()]);""")
+            self.assertEqual(refused, [["network", "0", "0"], ["client_cert", "0", "0"],
+                                       ["signature", "1", "1"], ["upstream", "0", "0"],
+                                       ["all", "1", "1"]])
+            self.assertNotIn("Zm9yZ2VkLXNpZw", html)  # nothing of the query
             fill = driver.js("return document.querySelector('#cache-fill p').textContent")
             self.assertRegex(fill, r"2 objects stored")
 

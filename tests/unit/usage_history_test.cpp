@@ -293,3 +293,97 @@ TEST_CASE("usage history: read-only beside a running store", "[usage][history]")
     ::close(fd);
   CHECK(h.summarize(h0, h0 + 1).value().total.requests == 4);
 }
+
+namespace {
+
+usage_counts with_denials(usage_counts c, std::uint64_t network, std::uint64_t client_cert,
+                          std::uint64_t signature, std::uint64_t upstream) {
+  c.denied = {network, client_cert, signature, upstream};
+  return c;
+}
+
+// A value as every daemon before format 2 wrote it: six uint64 little-endian, 48 bytes.
+std::string format1_value(std::initializer_list<std::uint64_t> fields) {
+  std::string out;
+  for (std::uint64_t v : fields)
+    for (int i = 0; i < 8; ++i)
+      out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("usage history: denial counts in the value codec", "[usage][history]") {
+  // No denial: format 1, byte for byte what older daemons wrote (and can still read).
+  const usage_counts plain = counts(1, 2, 3, 4, 5, 6);
+  CHECK(encode_counts(plain) == format1_value({1, 2, 3, 4, 5, 6}));
+  // Any denial: format 2, 80 bytes, the reasons in access::denial's order after format 1.
+  const usage_counts d = with_denials(plain, 7, 0, 0x0102030405060708ull, ~0ull);
+  const std::string v = encode_counts(d);
+  REQUIRE(v.size() == 80);
+  CHECK(v.substr(0, 48) == format1_value({1, 2, 3, 4, 5, 6}));
+  CHECK(static_cast<unsigned char>(v[48]) == 7);     // network
+  CHECK(static_cast<unsigned char>(v[64]) == 0x08);  // signature, little-endian
+  CHECK(static_cast<unsigned char>(v[71]) == 0x01);
+  CHECK(decode_counts(v) == d);
+  CHECK(decode_counts(v)->denied_total() == 6 + 0x0102030405060708ull);  // wraps like any sum
+  CHECK(decode_counts(encode_counts(with_denials({}, 0, 0, 0, 1))) == with_denials({}, 0, 0, 0, 1));
+  // Sizes between or beyond the two formats are refused, never misread.
+  CHECK_FALSE(decode_counts(v.substr(0, 79)).has_value());
+  CHECK_FALSE(decode_counts(v.substr(0, 56)).has_value());
+  CHECK_FALSE(decode_counts(v + "x").has_value());
+  CHECK_FALSE(decode_counts(v + std::string(8, '\0')).has_value());
+}
+
+TEST_CASE("usage history: an old-format record reads back with no denials", "[usage][history]") {
+  temp_dir dir("usage_format1");
+  auto env = open_env(dir.path);
+  auto h = open_history(env);
+  auto db = env.open_db("usage").value();
+  {
+    // What a daemon before format 2 left in the database.
+    auto w = env.begin_write().value();
+    REQUIRE_FALSE(w.put(db, encode_key({h0, dimension::total, ""}),
+                        format1_value({10, 4, 400, 600, 700, 3})));
+    REQUIRE_FALSE(w.put(db, encode_key({h0, dimension::site, "learn.example.com"}),
+                        format1_value({10, 4, 400, 600, 700, 3})));
+    REQUIRE_FALSE(w.commit());
+  }
+  auto s = h.summarize(h0, h0).value();
+  CHECK(s.total == counts(10, 4, 400, 600, 700, 3));
+  CHECK(s.total.denied_total() == 0);
+  CHECK(s.sites["learn.example.com"] == counts(10, 4, 400, 600, 700, 3));
+
+  // Denials added on top of an old record: the sum is stored in format 2 and read back whole.
+  REQUIRE_FALSE(
+      h.add({{{h0, dimension::total, ""}, with_denials({}, 1, 0, 2, 0)},
+             {{h0, dimension::site, "learn.example.com"}, with_denials({}, 0, 0, 2, 0)}}));
+  s = h.summarize(h0, h0).value();
+  CHECK(s.total == with_denials(counts(10, 4, 400, 600, 700, 3), 1, 0, 2, 0));
+  CHECK(s.sites["learn.example.com"] == with_denials(counts(10, 4, 400, 600, 700, 3), 0, 0, 2, 0));
+  auto r = env.begin_read().value();
+  CHECK(r.get(db, encode_key({h0, dimension::total, ""}))->size() == 80);
+}
+
+TEST_CASE("usage history: denials sum over hours and sites", "[usage][history]") {
+  temp_dir dir("usage_denials");
+  auto env = open_env(dir.path);
+  auto h = open_history(env);
+  usage_delta d;
+  // Refusals before any site was known are in the total only.
+  d[{h0, dimension::total, ""}] = with_denials(counts(5, 1, 10, 20), 3, 1, 2, 1);
+  d[{h0, dimension::site, "a.example"}] = with_denials(counts(5, 1, 10, 20), 0, 1, 2, 0);
+  d[{h0 + 1, dimension::total, ""}] = with_denials({}, 0, 0, 4, 1);
+  d[{h0 + 1, dimension::site, "b.example"}] = with_denials({}, 0, 0, 4, 1);
+  REQUIRE_FALSE(h.add(d));
+  REQUIRE_FALSE(h.add({{{h0 + 1, dimension::total, ""}, with_denials({}, 0, 0, 1, 0)},
+                       {{h0 + 1, dimension::site, "b.example"}, with_denials({}, 0, 0, 1, 0)}}));
+  auto s = h.summarize(h0, h0 + 1).value();
+  CHECK(s.total == with_denials(counts(5, 1, 10, 20), 3, 1, 7, 2));
+  CHECK(s.total.denied_total() == 13);
+  CHECK(s.hours[0].denied == std::array<std::uint64_t, 4>{3, 1, 2, 1});
+  CHECK(s.hours[1].denied == std::array<std::uint64_t, 4>{0, 0, 5, 1});
+  CHECK(s.sites["a.example"].denied == std::array<std::uint64_t, 4>{0, 1, 2, 0});
+  CHECK(s.sites["b.example"] == with_denials({}, 0, 0, 5, 1));
+  CHECK(s.sites["b.example"].requests == 0);
+}

@@ -238,3 +238,35 @@ TEST_CASE("usage recorder: a taken delta goes into the history and sums up", "[u
   REQUIRE(s.top_assets.size() == 1);
   CHECK(s.top_assets[0].first == "learn.example.com/v/intro.mp4");
 }
+
+TEST_CASE("usage recorder: denials go to the total and their site only", "[usage][recorder]") {
+  recorder rec;
+  using storecache::access::denial;
+  rec.record(denial_facts{t0, "learn.example.com", denial::signature});
+  rec.record(denial_facts{t0 + 5, "learn.example.com", denial::signature});
+  rec.record(denial_facts{t0, "learn.example.com", denial::upstream});
+  rec.record(denial_facts{t0, "", denial::network});  // refused at accept: no site
+  rec.record(denial_facts{t0 + 3600, "other.example.com", denial::client_cert});
+  rec.record(iphone_hit(100));
+  const auto d = rec.take();
+  auto denied = [](std::uint64_t n, std::uint64_t c, std::uint64_t s, std::uint64_t u) {
+    usage_counts x;
+    x.denied = {n, c, s, u};
+    return x;
+  };
+  usage_counts total = denied(1, 0, 2, 1);
+  total.requests = 1;
+  total.hits = 1;
+  total.bytes_from_cache = 100;
+  CHECK(get(d, h0, dimension::total, "") == total);
+  usage_counts site = total;
+  site.denied = {0, 0, 2, 1};
+  CHECK(get(d, h0, dimension::site, "learn.example.com") == site);
+  CHECK(get(d, h0 + 1, dimension::total, "") == denied(0, 1, 0, 0));
+  CHECK(get(d, h0 + 1, dimension::site, "other.example.com") == denied(0, 1, 0, 0));
+  CHECK(d.count(bucket_key{h0, dimension::site, ""}) == 0);
+  // No other bucket carries a denial.
+  for (const auto& [k, c] : d)
+    if (k.dim != dimension::total && k.dim != dimension::site) CHECK(c.denied_total() == 0);
+  CHECK(rec.take().empty());
+}

@@ -175,6 +175,9 @@ TEST_CASE("usage report: an empty period says so", "[usage][report]") {
   CHECK(contains(j, "\"peak_upstream_hour\":null"));
   CHECK(contains(j, "\"devices\":{}"));
   CHECK(contains(j, "\"top_assets\":[]"));
+  CHECK(contains(j,
+                 "\"denied\":{\"network\":0,\"client_cert\":0,\"signature\":0,"
+                 "\"upstream\":0}"));
 }
 
 TEST_CASE("usage report: JSON for scripts", "[usage][report]") {
@@ -210,4 +213,74 @@ TEST_CASE("usage report: JSON for scripts", "[usage][report]") {
   // No raw control bytes anywhere but the final newline.
   CHECK(std::count_if(j.begin(), j.end(),
                       [](char c) { return static_cast<unsigned char>(c) < 0x20; }) == 1);
+}
+
+namespace {
+
+// sample() with access denials: some on the site, some before any site was known, and a
+// second site that was only ever refused.
+usage_summary sample_with_denials() {
+  usage_summary s = sample();
+  s.total.denied = {3, 1, 12, 2};
+  s.sites["learn.example.com"].denied = {0, 1, 10, 2};
+  s.sites["\x1b[31mevil.example"].denied = {0, 0, 2, 0};
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("usage report: access denials by reason and site", "[usage][report]") {
+  report_options o;
+  o.hours = 24;
+  const std::string t = render_report(sample_with_denials(), o);
+  INFO(t);
+  if (std::getenv("SHOW_REPORT")) std::fputs(t.c_str(), stdout);
+  CHECK(contains(t, "  Refused (access)            18\n"));
+  CHECK(contains(t,
+                 "  Refused               network  client_cert  signature  upstream\n"
+                 "  all                         3            1         12         2\n"
+                 "  \\x1b[31mevil.example        0            0          2         0\n"
+                 "  learn.example.com           0            1         10         2\n"));
+  CHECK_FALSE(contains(t, "\x1b"));
+  // The peak line keeps its place after the longer headline.
+  CHECK(contains(t, "Peak upstream hour     2024-10-04 09:00"));
+
+  // Without denials: the headline says 0 and there is no table.
+  const std::string none = render_report(sample(), o);
+  CHECK(contains(none, "  Refused (access)             0\n"));
+  CHECK_FALSE(contains(none, "client_cert"));
+
+  // A period with nothing but refusals is not "no traffic".
+  usage_summary only;
+  only.from_hour = h0;
+  only.to_hour = h0;
+  only.hours.resize(1);
+  only.total.denied = {4, 0, 0, 0};
+  const std::string o4 = render_report(only, o);
+  CHECK_FALSE(contains(o4, "no traffic"));
+  CHECK(contains(o4, "  Refused (access)         4\n"));
+  CHECK(contains(o4, "  all            4            0          0         0\n"));
+
+  o.json = true;
+  const std::string j = render_report(sample_with_denials(), o);
+  INFO(j);
+  CHECK(contains(j,
+                 ",\"denied\":{\"network\":3,\"client_cert\":1,\"signature\":12,"
+                 "\"upstream\":2},\"top_assets\":["));
+  CHECK(contains(j, "\"sites\":{\"\\u001b[31mevil.example\":{\"requests\":0,"));
+  CHECK(contains(j,
+                 "\"upstream_requests\":0,\"denied\":{\"network\":0,\"client_cert\":0,"
+                 "\"signature\":2,\"upstream\":0}}"));
+  CHECK(contains(j,
+                 "\"upstream_requests\":150,\"denied\":{\"network\":0,\"client_cert\":1,"
+                 "\"signature\":10,\"upstream\":2}}"));
+  // Denials are reported for the whole and per site only, not per device or content class.
+  std::size_t n = 0;
+  for (auto p = j.find("\"denied\""); p != std::string::npos; p = j.find("\"denied\"", p + 1))
+    ++n;
+  CHECK(n == 3);
+  const std::string empty = render_report(only, o);
+  CHECK(contains(empty,
+                 "\"denied\":{\"network\":4,\"client_cert\":0,\"signature\":0,"
+                 "\"upstream\":0}"));
 }

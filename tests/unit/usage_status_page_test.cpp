@@ -109,3 +109,35 @@ TEST_CASE("status page: no traffic yet") {
   CHECK(page.find("none yet") != std::string::npos);
   CHECK(count(page, "height=\"0.00\"") == 2 * (24 + 168));  // every bar empty
 }
+
+TEST_CASE("status page: access denials by reason, 24 hours and 7 days") {
+  auto day = hours(h0, 24);
+  auto week = hours(h0 - 144, 168);
+  day.total.denied = {1, 0, 3, 2};
+  week.total.denied = {5, 4, 30, 2};
+  status_inputs in{.day = day, .week = week, .host_name = "h", .version = "x"};
+  const std::string page = render_status_page(in);
+  CHECK(page.find("<table id=\"refused\">") != std::string::npos);
+  CHECK(page.find("<tr data-reason=\"network\"><td>network</td><td>address not allowed "
+                  "(allow_clients)</td><td class=\"num\">1</td><td class=\"num\">5</td></tr>") !=
+        std::string::npos);
+  CHECK(page.find("<tr data-reason=\"client_cert\"><td>client_cert</td><td>no valid device "
+                  "certificate</td><td class=\"num\">0</td><td class=\"num\">4</td></tr>") !=
+        std::string::npos);
+  CHECK(page.find("<tr data-reason=\"signature\">") != std::string::npos);
+  CHECK(page.find("<td class=\"num\">3</td><td class=\"num\">30</td>") != std::string::npos);
+  CHECK(page.find("<tr data-reason=\"upstream\"><td>upstream</td><td>refused by the "
+                  "upstream</td><td class=\"num\">2</td><td class=\"num\">2</td></tr>") !=
+        std::string::npos);
+  CHECK(page.find("<tr class=\"sum\"><td>all</td><td></td><td class=\"num\">6</td><td "
+                  "class=\"num\">41</td></tr>") != std::string::npos);
+
+  // No denials yet: the table is there, every reason at 0.
+  auto quiet_day = hours(h0, 24);
+  auto quiet_week = hours(h0 - 144, 168);
+  const std::string quiet =
+      render_status_page({.day = quiet_day, .week = quiet_week, .host_name = "h", .version = "x"});
+  CHECK(count(quiet, "<tr data-reason=") == 4);
+  CHECK(quiet.find("<tr class=\"sum\"><td>all</td><td></td><td class=\"num\">0</td><td "
+                   "class=\"num\">0</td></tr>") != std::string::npos);
+}
