@@ -273,7 +273,12 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
     header_list extra;
     if (out.status == 405)
       extra.push_back({"allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"});
-    co_await respond_local(ex, out.status, out.why, std::move(extra));
+    // A refused signature tells the device what it needs, and which check failed.
+    const std::string message =
+        out.denied == access::denial::signature
+            ? fmt::format("a valid signed URL is required ({})", out.why)
+            : out.why;
+    co_await respond_local(ex, out.status, message, std::move(extra));
   }
 
   // Account: counters and histograms, the usage history, one access-log line.
