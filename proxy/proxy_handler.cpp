@@ -8,7 +8,6 @@
 #include <chrono>
 #include <ctime>
 
-#include "access/site_verifier.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/admission.hpp"
 #include "proxy/cache_service.hpp"
@@ -244,26 +243,14 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
     }
   }
 
-  // Admit: the site's allowed networks and device certificates (proxy/admission.hpp).
+  // Admit: the site's networks, device certificates and signed URLs (proxy/admission.hpp).
   if (site != nullptr)
-    if (const auto denied = admit_client(ctx, *site, req, path)) {
+    if (auto refused = admit(ctx, *site, req, authority, path)) {
       out.status = 403;
-      out.why = fmt::format("denied: {}", access::to_string(*denied));
-      out.denied = denied;
+      out.why = std::move(refused->why);
+      out.denied = refused->reason;
     }
-
   obs.set_path(path.substr(0, path.find('?')));
-  if (out.status != 403 && site != nullptr && ctx.rt && site->signed_urls.verifies()) {
-    // Signed URLs are checked here, on every request, hit or miss: the cache key leaves the
-    // signature out, so without this a stored copy would answer an unsigned request.
-    auto result = check_signature(ctx, *site, req, authority, path);
-    if (result != access::signature_result::ok) {
-      ctx.stats.access_denied(site->name(), access::denial::signature);
-      out.status = 403;
-      out.why = fmt::format("denied: signature {}", access::to_string(result));
-      out.denied = access::denial::signature;
-    }
-  }
   if (site != nullptr && ctx.rt && out.status != 403) {
     if (cache_ && site->cache.enabled && (req.method == "GET" || req.method == "HEAD"))
       co_await cached(ex, ctx, *site, path, out);
@@ -274,10 +261,9 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
     if (out.status == 405)
       extra.push_back({"allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"});
     // A refused signature tells the device what it needs, and which check failed.
-    const std::string message =
-        out.denied == access::denial::signature
-            ? fmt::format("a valid signed URL is required ({})", out.why)
-            : out.why;
+    const std::string message = out.denied == access::denial::signature
+                                    ? fmt::format("a valid signed URL is required ({})", out.why)
+                                    : out.why;
     co_await respond_local(ex, out.status, message, std::move(extra));
   }
 
@@ -318,36 +304,6 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
                             .site = site->name(),
                             .reason = *out.denied});
   if (ctx.access) ctx.access->write(rec);
-}
-
-access::signature_result proxy_handler::check_signature(connection_context& ctx,
-                                                        const config::site& site,
-                                                        const request_head& req,
-                                                        std::string_view authority,
-                                                        std::string_view target) const {
-  const auto qmark = target.find('?');
-  const std::string_view path = target.substr(0, qmark);
-  if (!access::must_be_signed(site.signed_urls, path)) return access::signature_result::ok;
-  auto it = ctx.rt->verifiers.find(site.name());
-  if (it == ctx.rt->verifiers.end()) return access::signature_result::missing;  // not built
-  std::string cookies;
-  for (const auto& h : req.headers)
-    if (h.name == "cookie") {
-      if (!cookies.empty()) cookies += "; ";
-      cookies += h.value;
-    }
-  const std::string host = config::normalize_host(authority);
-  const std::string ip = req.client_address.to_string();
-  access::signed_request sr;
-  sr.host = host;
-  sr.path = path;
-  sr.query = qmark == std::string_view::npos ? std::string_view{} : target.substr(qmark + 1);
-  sr.cookies = cookies;
-  sr.client_ip = ip;
-  sr.now = std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-               .count();
-  return it->second->verify(sr);
 }
 
 asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit_fetch(

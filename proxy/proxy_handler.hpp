@@ -115,11 +115,6 @@ class proxy_handler final : public request_handler,
     // How long to wait for a slot again (timeouts.upstream_queue): a paused fill resuming.
     std::chrono::milliseconds queue_timeout{0};
   };
-  // [site.signed_urls] with a verifier: ok when the path needs no signature or carries a valid
-  // one. target: the request target in origin form (path and query).
-  access::signature_result check_signature(connection_context& ctx, const config::site& site,
-                                           const request_head& req, std::string_view authority,
-                                           std::string_view target) const;
   enum class fetch_kind { pass, cold_miss, refresh };
   // May this request start an upstream fetch now? Waits for a limiter slot (bounded); on
   // refusal answers 503 with Retry-After (or nothing, if the client is gone) and returns
