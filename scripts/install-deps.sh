@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(
-  build-essential cmake pkg-config clang-format
+  build-essential cmake pkg-config clang-format ccache
   libboost1.81-dev libnghttp2-dev libssl-dev liblmdb-dev
   libtomlplusplus-dev libsystemd-dev libspdlog-dev libfmt-dev catch2
 )

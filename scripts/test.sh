@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 
 jobs=$(nproc)
+# ccache (installed by install-deps.sh) makes a rebuild of unchanged files a lookup.
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 run_suite() { # build-dir extra-cmake-args...
   local dir="$1"; shift
-  cmake -S . -B "$dir" -G "Unix Makefiles" "$@" >/dev/null
+  cmake -S . -B "$dir" -G "Unix Makefiles" "${launcher[@]}" "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
   # Integration tests start daemons and time things: run them one at a time.
   (cd "$dir" && ctest --output-on-failure --timeout 900 -j1)
