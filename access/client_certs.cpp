@@ -79,7 +79,18 @@ client_cert_verifier::client_cert_verifier(const config::client_cert_policy& pol
     : policy_(policy), scope_(std::move(scope)) {
   store_ = X509_STORE_new();
   names_ = sk_X509_NAME_new_null();
-  if (store_ == nullptr || names_ == nullptr) throw std::runtime_error("TLS: out of memory");
+  // A constructor that throws runs no destructor: what it made is freed here.
+  try {
+    if (store_ == nullptr || names_ == nullptr) throw std::runtime_error("TLS: out of memory");
+    load();
+  } catch (...) {
+    X509_STORE_free(store_);
+    sk_X509_NAME_pop_free(names_, X509_NAME_free);
+    throw;
+  }
+}
+
+void client_cert_verifier::load() {
   if (policy_.mode == config::client_cert_mode::off) return;
 
   const std::string ca_file = policy_.ca.string();

@@ -49,6 +49,7 @@ class client_cert_verifier {
  private:
   config::client_cert_policy policy_;
   std::string scope_;
+  void load();  // client_ca and client_crl into store_ and names_; throws naming the file
   X509_STORE* store_ = nullptr;
   STACK_OF(X509_NAME) * names_ = nullptr;
   bool crl_check_all_ = false;
