@@ -461,11 +461,13 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
     cs.collapsed = !owner;
   }
   const auto& head = f->head();
+  // RFC 9111 §4.2.3, §5.1: the Age sent includes the age the upstream's response came with.
+  const auto age = cache::current_age(head.headers, {head.request_time, head.response_time},
+                                      system_clock::now());
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
     response_head nm;
     nm.status = 304;
-    nm.headers =
-        client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
+    nm.headers = client_headers(head.headers, age, cache::format_cache_status(cs));
     std::erase_if(nm.headers, [](const header& h) {
       return h.name.starts_with("content-") || h.name == "last-modified";
     });
@@ -490,8 +492,7 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
   }
   response_head rh;
   rh.status = plan.status;
-  rh.headers =
-      client_headers(head.headers, std::chrono::seconds(0), cache::format_cache_status(cs));
+  rh.headers = client_headers(head.headers, age, cache::format_cache_status(cs));
   if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
   if (snap.length) rh.headers.push_back({"accept-ranges", "bytes"});
   rh.headers.insert(rh.headers.end(), own_headers.begin(), own_headers.end());

@@ -66,6 +66,17 @@ class CacheBasicTest(harness.StackTest):
         self.assertTrue(age.isdigit() and int(age) <= 5, age)
         self.assertEqual(r2.header("content-length"), "5000")
 
+    def test_age_from_upstream_is_kept_on_a_miss(self):
+        # RFC 9111 §4.2.3, §5.1: a response two hours old upstream (Age: 7200, max-age=3600)
+        # is stored stale, and the device is told its age on the miss too, not "Age: 0".
+        name = "age-upstream"
+        path = f"/gen/{name}?" + q(size=500, cc="max-age=3600", header="Age:7200")
+        for http2 in (False, True):
+            r = self.get(path, http2=http2)
+            self.assertEqual(r.status, 200, r)
+            self.assertGreaterEqual(int(r.header("age")), 7200, r.headers)
+            self.assertLess(int(r.header("age")), 7200 + 30, r.headers)
+
     def test_miss_then_hit_h1(self):
         self.check_miss_then_hit("basic-h1", http2=False)
 
