@@ -116,13 +116,7 @@ class ReportTest(harness.StackTest):
     def setUpClass(cls):
         cls.stack = harness.Stack()
         try:
-            secret = os.path.join(cls.stack.tmp, "hmac-k1.secret")
-            with open(secret, "w") as f:
-                f.write(SECRET)
-            cls.stack.config["site"][0]["signed_urls"] = {
-                "scheme": "hmac", "paths": ["/private/*"],
-                "key": [{"id": "k1", "secret_file": secret}]}
-            cls.stack.rewrite_config()
+            cls.stack.sign_urls_with_hmac(SECRET)
             cls.stack.start()
         except BaseException:
             cls.stack.close()

@@ -88,13 +88,7 @@ class StatusPageTest(harness.StackTest):
         # /private/* needs an HMAC-signed URL: an unsigned request there is an access denial.
         cls.stack = harness.Stack()
         try:
-            secret = os.path.join(cls.stack.tmp, "hmac-k1.secret")
-            with open(secret, "w") as f:
-                f.write("status-page-test-secret-0123456789")
-            cls.stack.config["site"][0]["signed_urls"] = {
-                "scheme": "hmac", "paths": ["/private/*"],
-                "key": [{"id": "k1", "secret_file": secret}]}
-            cls.stack.rewrite_config()
+            cls.stack.sign_urls_with_hmac("status-page-test-secret-0123456789")
             cls.stack.start()
         except BaseException:
             cls.stack.close()

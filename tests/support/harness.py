@@ -609,6 +609,18 @@ class Stack:
     def rewrite_config(self):
         write_config(self.config_path, self.config)
 
+    def sign_urls_with_hmac(self, secret, paths=("/private/*",), key_id="k1"):
+        """The first site verifies storecache's HMAC signed URLs on `paths`, with one key whose
+        secret file (in the stack's directory) holds `secret`. Rewrites the config."""
+        secret_file = os.path.join(self.tmp, f"hmac-{key_id}.secret")
+        with open(secret_file, "w") as f:
+            f.write(secret)
+        self.config["site"][0]["signed_urls"] = {
+            "scheme": "hmac", "paths": list(paths),
+            "key": [{"id": key_id, "secret_file": secret_file}]}
+        self.rewrite_config()
+        return secret_file
+
     def start(self):
         self.daemon = Daemon(self.config_path, self.admin_port, self.tmp).start()
         return self
