@@ -49,7 +49,10 @@ asio::awaitable<proxy_handler::authorization> proxy_handler::authorize_with_upst
     }
   }
 
-  auto ticket = co_await admit_fetch(ex, ctx, site, fetch_kind::pass, out);
+  // Counted as a cold miss of this connection and address (limits.misses_per_connection,
+  // misses_per_client): a device flooding forged or rotating signatures gets no more
+  // upstream authorizations at once than it could have cold misses.
+  auto ticket = co_await admit_fetch(ex, ctx, site, fetch_kind::cold_miss, out);
   if (!ticket) co_return authorization::answered;
   auto pool = pool_for(ctx.rt, site);
   header_list validators;

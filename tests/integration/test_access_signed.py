@@ -273,6 +273,31 @@ class UpstreamSchemeTest(SignedStackTest):
 # --- scheme "none": the opt-out -------------------------------------------------------------
 
 
+class AuthorizationBurstTest(SignedStackTest):
+    """A device that sends many signed requests at once on one connection gets no more upstream
+    authorizations at a time than it could have cold misses (limits.misses_per_connection)."""
+
+    overrides = {"limits": {"misses_per_connection": 2}, "timeouts": {"upstream_queue": "10s"}}
+
+    def test_authorizations_of_one_connection_wait_their_turn(self):
+        name = "authz-burst"
+        signed = lambda sig: f"/gen/{name}?Expires=1&Signature={sig}&Key-Pair-Id=K"
+        self.assertEqual(self.get(signed("first")).status, 200)   # stored under the signed key
+        self.stack.origin.reset()   # (clears the programs too)
+        self.stack.origin.program(f"/gen/{name}", cc="max-age=300", etag="v1", delay=0.3)
+        t0 = time.monotonic()
+        urls = [self.stack.url(signed(f"s{i}")) for i in range(6)]
+        code, infos = harness.curl_many(urls, ca=self.stack.ca, resolve=self.stack.resolve(),
+                                        http2=True, parallel=True, timeout=60)
+        self.assertEqual(code, 0)
+        self.assertEqual([i["response_code"] for i in infos], [200] * 6)
+        log = self.stack.origin.requests(f"/gen/{name}")
+        self.assertEqual([e["method"] for e in log], ["HEAD"] * 6)   # each one authorized
+        self.assertLessEqual(self.stack.origin.max_active, 2)
+        self.assertGreaterEqual(self.stack.origin.max_active, 2, "the cap was never reached")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)   # 6 HEADs of 0.3 s, 2 at a time
+
+
 class NoneSchemeTest(SignedStackTest):
     @classmethod
     def site_extra(cls):
