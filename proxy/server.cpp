@@ -1,6 +1,7 @@
 #include "proxy/server.hpp"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <systemd/sd-daemon.h>
 
 #include <unistd.h>
@@ -35,6 +36,7 @@
 #include "proxy/sessions.hpp"
 #include "proxy/tls_failure.hpp"
 #include "proxy/usage_service.hpp"
+#include "proxy/watchdog.hpp"
 #include "usage/report.hpp"
 #include "usage/status_page.hpp"
 
@@ -234,8 +236,10 @@ int server::run() {
   cache_ = std::make_unique<cache_service>(cfg.cache, gate_);
   usage_ = std::make_unique<usage_service>(cache_->store());
   access_ = access_log::open(cfg.log);
-  stats_.set_extra(
-      [this] { return cache_->render_metrics() + upstream_metrics() + own_failure_metrics(); });
+  stats_.set_extra([this] {
+    return cache_->render_metrics() + upstream_metrics() + own_failure_metrics() +
+           (watchdog_ ? watchdog_->render_metrics() : std::string());
+  });
 
   // Bind everything first: a port in use is a start-up error, reported before READY.
   for (unsigned i = 0; i < n; ++i) {
@@ -295,8 +299,19 @@ int server::run() {
       asio::co_spawn(w.io, loop(w.acceptors[i], cfg.server.listen[i].text(), w, *this),
                      log_exception);
     }
-    w.thread = std::thread([&w] { w.io.run(); });
+    w.thread = std::thread([&w, name = fmt::format("sc-worker-{}", &wp - workers_.data())] {
+      pthread_setname_np(pthread_self(), name.c_str());  // top -H, gdb and the watchdog test
+      w.io.run();
+    });
   }
+  // Liveness: systemd's watchdog is pinged only while every worker's loop turns.
+  std::vector<asio::io_context*> loops;
+  for (auto& w : workers_)
+    loops.push_back(&w->io);
+  const auto systemd_watchdog = loop_watchdog::systemd_interval();
+  watchdog_ = std::make_unique<loop_watchdog>(
+      std::move(loops), loop_watchdog::beat_for(systemd_watchdog), systemd_watchdog.has_value());
+  asio::co_spawn(control, watchdog_->run(), log_exception);
 
   bool draining = false;
   admin_state admin{stats_, [&draining] { return draining; }, [this] { return status_page(); }};

@@ -29,6 +29,7 @@ struct server_worker;
 class cache_service;
 class usage_service;
 class access_log;
+class loop_watchdog;
 
 class server {
  public:
@@ -59,6 +60,7 @@ class server {
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> next_connection_id_{1};
   std::vector<std::unique_ptr<server_worker>> workers_;
+  std::unique_ptr<loop_watchdog> watchdog_;  // beats into workers_' loops: declared after them
 };
 
 }  // namespace storecache::proxy

@@ -147,8 +147,9 @@ def write_config(path, cfg):
 class Daemon:
     """One storecache process: `storecache --config FILE`, stderr captured to a file."""
 
-    def __init__(self, config_path, admin_port, workdir, binary=None):
+    def __init__(self, config_path, admin_port, workdir, binary=None, env=None):
         self.config_path = config_path
+        self.env = None if env is None else {**os.environ, **env}  # extra environment
         self.admin_port = admin_port
         self.binary = binary or storecache_bin()
         self.stderr_path = os.path.join(workdir, f"storecache-{time.monotonic_ns()}.stderr")
@@ -165,7 +166,7 @@ class Daemon:
         self._err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([self.binary, "--config", self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=self._err,
-                                     stderr=self._err)
+                                     stderr=self._err, env=self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -621,8 +622,8 @@ class Stack:
         self.rewrite_config()
         return secret_file
 
-    def start(self):
-        self.daemon = Daemon(self.config_path, self.admin_port, self.tmp).start()
+    def start(self, env=None):
+        self.daemon = Daemon(self.config_path, self.admin_port, self.tmp, env=env).start()
         return self
 
     def close(self):
