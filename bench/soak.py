@@ -48,11 +48,15 @@ FLAP_EVERY, FLAP_FOR = 20.0, 5.0
 
 
 def rss_bytes(pid):
+    """(VmRSS, RssAnon) in bytes: resident in all, and not backed by a file (the LMDB index is a
+    file mapping: its pages count in RSS as the index grows, and the kernel may drop them)."""
+    got = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
+            key = line.split(":")[0]
+            if key in ("VmRSS", "RssAnon"):
+                got[key] = int(line.split()[1]) * 1024
+    return got["VmRSS"], got["RssAnon"]
 
 
 def slope(points):
@@ -206,7 +210,10 @@ class Soak:
             if self.stack.daemon.proc.poll() is not None:
                 self.problem("the daemon died")
                 break
-            samples.append((time.monotonic() - t0, rss_bytes(pid)))
+            heap = self.stack.metrics()
+            samples.append((time.monotonic() - t0, rss_bytes(pid) + tuple(
+                harness.metric_sum(heap, "storecache_process_heap_bytes", state=s)
+                for s in ("in_use", "free"))))
             time.sleep(5)
         self.stop.set()
         for t in threads + side:
@@ -232,10 +239,13 @@ class Soak:
         print(f"misses: {self.counts['misses']} (of which {self.counts['misses_caused_503']} "
               f"503 from the flapping origin, caused by the workload); ranges: "
               f"{self.counts['ranges']}")
-        warm = [(t, y) for t, y in samples if t >= seconds / 5]
-        if warm:
+        for label, k in (("RSS", 0), ("anonymous RSS", 1), ("heap in use", 2),
+                         ("heap free (kept by malloc)", 3)):
+            warm = [(t, y[k]) for t, y in samples if t >= seconds / 5]
+            if not warm:
+                continue
             ys = [y for _, y in warm]
-            print(f"RSS after warm-up ({len(warm)} samples): first {ys[0] / mib:.1f} MiB, "
+            print(f"{label} after warm-up ({len(warm)} samples): first {ys[0] / mib:.1f} MiB, "
                   f"min {min(ys) / mib:.1f}, max {max(ys) / mib:.1f}, last {ys[-1] / mib:.1f}; "
                   f"slope {slope(warm) * 60 / mib:+.2f} MiB/min")
         for name in ("storecache_requests_total", "storecache_cache_evictions_total",

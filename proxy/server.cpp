@@ -450,8 +450,18 @@ std::string server::own_failure_metrics() const {
       "# HELP storecache_usage_history_errors_total Writes of usage counts to the history that "
       "failed; those counts are missing from the status page and the report.\n"
       "# TYPE storecache_usage_history_errors_total counter\n"
-      "storecache_usage_history_errors_total {}\n",
-      access_->write_errors(), usage_->errors());
+      "storecache_usage_history_errors_total {}\n"
+      "# HELP storecache_config_reloads_total Reloads asked for (SIGHUP), by outcome: applied, or "
+      "failed (the running configuration kept; the log says why).\n"
+      "# TYPE storecache_config_reloads_total counter\n"
+      "storecache_config_reloads_total{{outcome=\"applied\"}} {}\n"
+      "storecache_config_reloads_total{{outcome=\"failed\"}} {}\n"
+      "# HELP storecache_config_last_reload_successful 0 while the last reload failed and the "
+      "config file differs from what runs.\n"
+      "# TYPE storecache_config_last_reload_successful gauge\n"
+      "storecache_config_last_reload_successful {}\n",
+      access_->write_errors(), usage_->errors(), reloads_applied_.load(), reloads_failed_.load(),
+      last_reload_failed_.load() ? 0 : 1);
 }
 
 std::string server::status_page() {
@@ -480,6 +490,12 @@ std::string server::status_page() {
                                     .refresh_seconds = 30});
 }
 
+void server::reload_failed() {
+  reloads_failed_.fetch_add(1, std::memory_order_relaxed);
+  last_reload_failed_.store(true, std::memory_order_relaxed);
+  sd_notify(0, "READY=1");
+}
+
 void server::reload() {
   sd_notify(0, "RELOADING=1");
   log::notice("reloading {}", config_file_.string());
@@ -488,7 +504,7 @@ void server::reload() {
     for (const auto& d : loaded.errors)
       log::error("reload: {}", d.to_string());
     log::error("reload failed: keeping the running configuration");
-    sd_notify(0, "READY=1");
+    reload_failed();
     return;
   }
   std::shared_ptr<const runtime> next;
@@ -496,7 +512,7 @@ void server::reload() {
     next = runtime::build(loaded.cfg);
   } catch (const std::exception& e) {
     log::error("reload failed: {}; keeping the running configuration", e.what());
-    sd_notify(0, "READY=1");
+    reload_failed();
     return;
   }
   const auto& old_cfg = *rt_->cfg;
@@ -517,6 +533,8 @@ void server::reload() {
     asio::post(w->io, [&w = *w, next] { w.rt = next; });
   log::notice("reloaded: {} site(s); open connections keep their settings until they close",
               next->cfg->sites.size());
+  reloads_applied_.fetch_add(1, std::memory_order_relaxed);
+  last_reload_failed_.store(false, std::memory_order_relaxed);
   sd_notify(0, "READY=1");
 }
 

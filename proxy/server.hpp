@@ -41,6 +41,7 @@ class server {
 
  private:
   void reload();
+  void reload_failed();
   std::string status_page();  // the admin listener's "/"
   std::string own_failure_metrics() const;
   std::string upstream_metrics() const;
@@ -57,6 +58,8 @@ class server {
   std::unique_ptr<cache_service> cache_;
   std::unique_ptr<access_log> access_;
   std::unique_ptr<usage_service> usage_;  // in the cache's LMDB env: destroyed before cache_
+  std::atomic<std::uint64_t> reloads_applied_{0}, reloads_failed_{0};
+  std::atomic<bool> last_reload_failed_{false};
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::uint64_t> next_connection_id_{1};
   std::vector<std::unique_ptr<server_worker>> workers_;

@@ -161,12 +161,33 @@ class LifecycleTest(unittest.TestCase):
         with open(st.config_path, "a") as f:
             f.write("\n[bogus_section]\nx = 1\n")
         st.daemon.signal(signal.SIGHUP)
-        time.sleep(1)
+        # The reload was tried and refused: counted, and the log names the bad key.
+        failed = harness.poll(lambda: harness.metric_sum(
+            st.metrics(), "storecache_config_reloads_total", outcome="failed"),
+            lambda v: v >= 1, 10)
+        self.assertEqual(failed, 1)
+        samples = st.metrics()
+        self.assertEqual(harness.metric_sum(samples, "storecache_config_reloads_total",
+                                            outcome="applied"), 0)
+        self.assertEqual(harness.metric_sum(samples, "storecache_config_last_reload_successful"),
+                         0)
+        log = st.daemon.stderr_text()
+        self.assertIn("bogus_section", log)
+        self.assertIn("reload failed: keeping the running configuration", log)
         self.assertIsNone(st.daemon.proc.poll(), "daemon died on a bad reload:\n" +
                           st.daemon.stderr_text()[-3000:])
         r = st.curl("/gen/still?size=10")
         self.assertEqual((r.exit, r.status), (0, 200), r)
         self.assertTrue(st.daemon.healthy())
+        # Mended, the next reload applies and the gauge says so.
+        st.rewrite_config()
+        st.daemon.signal(signal.SIGHUP)
+        applied = harness.poll(lambda: harness.metric_sum(
+            st.metrics(), "storecache_config_reloads_total", outcome="applied"),
+            lambda v: v >= 1, 10)
+        self.assertEqual(applied, 1)
+        self.assertEqual(harness.metric_sum(st.metrics(),
+                                            "storecache_config_last_reload_successful"), 1)
 
     # --- --check-config / --version (no running daemon) ---
 
