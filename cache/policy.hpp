@@ -149,8 +149,9 @@ bool not_modified_matches(const header_list& stored_response_headers,
 
 // §3.2: fold a 304's fields into the stored ones. Each field present in the 304 replaces all
 // stored lines of that name, except the body's own framing and coding (Content-Length,
-// Content-Range, Content-Encoding, Transfer-Encoding) and what §3.1 never stores. The caller
-// also replaces the response_times with those of the 304 exchange.
+// Content-Range, Content-Encoding, Transfer-Encoding) and what §3.1 never stores. The stored
+// Age goes in any case (the 304's, if any, takes its place): like the response_times, which
+// the caller replaces with those of the 304 exchange, it describes the exchange.
 void apply_not_modified(header_list& stored_response_headers,
                         const header_list& not_modified_headers, bool use_targeted = true,
                         bool drop_set_cookie = false);

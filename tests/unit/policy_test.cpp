@@ -498,6 +498,32 @@ TEST_CASE("validation requests and 304 handling (§4.3, §3.2)", "[policy][valid
         reuse_action::fresh);
 }
 
+TEST_CASE("a 304 replaces the stored Age: age belongs to the exchange (§4.2.3, §4.3.4)",
+          "[policy][validation]") {
+  // Stored two hours old from a CDN (Age: 7200 with max-age=3600: stale on arrival).
+  header_list stored{{"date", date(seconds(0))},
+                     {"etag", R"("v1")"},
+                     {"cache-control", "max-age=3600"},
+                     {"age", "7200"}};
+  const response_times t304{t0 + seconds(100), t0 + seconds(100)};
+  SECTION("a 304 without Age: the validated response is new, age 0 at the 304") {
+    apply_not_modified(stored, {{"date", date(seconds(100))}, {"etag", R"("v1")"}});
+    CHECK_FALSE(find_header(stored, "age"));
+    // Before the fix the old Age stayed: stale at once, so every request revalidated.
+    CHECK(decide_reuse(200, stored, t304, {}, t0 + seconds(150), site_policy{}).action ==
+          reuse_action::fresh);
+  }
+  SECTION("a 304 with its own Age: that one counts") {
+    apply_not_modified(stored,
+                       {{"date", date(seconds(100))}, {"etag", R"("v1")"}, {"age", "3000"}});
+    CHECK(find_header(stored, "age") == std::string_view("3000"));
+    CHECK(decide_reuse(200, stored, t304, {}, t0 + seconds(150), site_policy{}).action ==
+          reuse_action::fresh);
+    CHECK(decide_reuse(200, stored, t304, {}, t0 + seconds(800), site_policy{}).action !=
+          reuse_action::fresh);
+  }
+}
+
 TEST_CASE("which stored response a 304 describes (§4.3.4)", "[policy][validation]") {
   header_list strong{{"etag", R"("v1")"}, {"last-modified", date(seconds(0))}};
   header_list weak{{"etag", R"(W/"v1")"}};
