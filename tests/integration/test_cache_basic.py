@@ -109,8 +109,10 @@ class CacheBasicTest(harness.StackTest):
         name = "basic-reval"
         path = f"/gen/{name}?" + q(size=3000, cc="max-age=1", etag="v1")
         before = self.metric("storecache_revalidations_total", outcome="not_modified")
+        # Stored already stale: the upstream says the response is 2 s old (Age), max-age is 1.
+        self.stack.origin.program(f"/gen/{name}", header="Age:2")
         self.get(path)
-        time.sleep(2.2)
+        self.stack.origin.program(f"/gen/{name}", header="X-Age-Gone:1")  # replaces the Age
         r = self.get(path)
         self.assertEqual((r.status, r.body), (200, gen_bytes(name, 3000)), r)
         log = self.stack.origin.requests(f"/gen/{name}")
@@ -134,9 +136,8 @@ class CacheBasicTest(harness.StackTest):
         name = "basic-reval-new"
         path = f"/gen/{name}?" + q(size=3000, cc="max-age=1")
         # the ETag comes from a program (not the query), so the entity can change under the URL
-        self.stack.origin.program(f"/gen/{name}", etag="a")
+        self.stack.origin.program(f"/gen/{name}", etag="a", header="Age:2")  # stored stale
         self.get(path)
-        time.sleep(2.2)
         self.stack.origin.reset()
         self.stack.origin.program(f"/gen/{name}", etag="b")
         r = self.get(path)

@@ -116,11 +116,13 @@ class CollapseTest(harness.StackTest):
         name = "collapse-leader-alone"
         size = 6 * MiB
         path = f"/gen/{name}?" + q(size=size, rate=6 * MiB, cc="max-age=600")
+        inserts = self.metric("storecache_cache_inserts_total")
         r = self.stack.curl(path, timeout=0.5, output=os.devnull)
         self.assertEqual(r.exit, 28, r)
         log = self.wait_origin_done(f"/gen/{name}")
         self.assertEqual(log[0]["sent"], size, "the fetch stopped with its only client")
-        time.sleep(0.5)  # commit (fsync + rename + index) after the last byte
+        # committed (body made durable, then the index) after the last byte
+        self.wait_metric("storecache_cache_inserts_total", lambda v: v >= inserts + 1, 30)
         code, info, digest, got = harness.curl_sha256(self.stack.url(path), ca=self.stack.ca,
                                                       resolve=self.stack.resolve())
         self.assertEqual((code, got, digest), (0, size, gen_sha256(name, size)))
@@ -130,10 +132,9 @@ class CollapseTest(harness.StackTest):
         name = "collapse-stale"
         size = 300000
         path = f"/gen/{name}?" + q(size=size)
-        self.stack.origin.program(f"/gen/{name}", etag="c1", cc="max-age=1")
-        r = self.stack.curl(path)
+        self.stack.origin.program(f"/gen/{name}", etag="c1", cc="max-age=1", header="Age:2")
+        r = self.stack.curl(path)  # stored already stale (Age above max-age)
         self.assertEqual(r.status, 200, r)
-        time.sleep(2.2)
         self.stack.origin.reset()
         # the revalidation takes 1 s at the origin; 20 clients arrive meanwhile
         self.stack.origin.program(f"/gen/{name}", etag="c1", cc="max-age=600", delay=1)

@@ -146,10 +146,10 @@ class RangeTest(harness.StackTest):
         name = "rng-noranges"
         size = 500000
         path = f"/gen/{name}?" + q(size=size, cc="max-age=600", ranges=0)
+        inserts = self.metric("storecache_cache_inserts_total")
         r = self.get(path, headers=["Range: bytes=1000-1999"])
         self.assert_206(r, name, 1000, 1999, size)
-        self.wait_origin_done(f"/gen/{name}")
-        time.sleep(0.3)
+        self.wait_metric("storecache_cache_inserts_total", lambda v: v >= inserts + 1)
         r = self.get(path)
         self.assertEqual((r.status, r.body), (200, gen_bytes(name, size)))
         self.assertEqual(self.stack.origin.count(f"/gen/{name}"), 1)
@@ -177,6 +177,7 @@ class RangeTest(harness.StackTest):
         # paced at 64 MiB/s: fetching the whole object first would take > 3 s and 200 MiB
         path = f"/gen/{name}?" + q(size=size, cc="max-age=600", etag="b1", rate=64 * MiB)
         up0 = self.metric("storecache_upstream_bytes_total")
+        inserts = self.metric("storecache_cache_inserts_total")
         r = self.get(path, headers=[f"Range: bytes={size - MiB}-"], timeout=60)
         sent_at_answer = self.stack.origin.sent_bytes(f"/gen/{name}")
         up_at_answer = self.metric("storecache_upstream_bytes_total") - up0
@@ -193,7 +194,7 @@ class RangeTest(harness.StackTest):
         self.assertEqual((res["exit"], res["size"], res["sha256"]),
                          (0, size, gen_sha256(name, size)))
         log = self.wait_origin_done(f"/gen/{name}", timeout=50)
-        time.sleep(1.0)  # commit: fsync + rename + index
+        self.wait_metric("storecache_cache_inserts_total", lambda v: v >= inserts + 1)
         sent = self.stack.origin.sent_bytes(f"/gen/{name}")
         self.assertLessEqual(sent, size + 2 * MiB, f"{len(log)} upstream requests: {sent} bytes")
         r = self.get(path, headers=[f"Range: bytes={size - MiB}-"])
