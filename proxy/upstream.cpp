@@ -17,6 +17,7 @@
 #include <boost/beast/http/read.hpp>
 
 #include "proxy/log.hpp"
+#include "proxy/tls.hpp"
 
 namespace storecache::proxy {
 
@@ -135,6 +136,7 @@ asio::awaitable<std::unique_ptr<upstream_connection>> upstream_pool::connect(ups
     } else {
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni_.c_str());
     }
+    offer_upstream_session(ssl);
     co_await c->tls->async_handshake(asio::ssl::stream_base::client,
                                      redirect_error(use_awaitable, ec));
     if (ec) {

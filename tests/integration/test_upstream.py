@@ -5,6 +5,7 @@ origin can fail (dead, silent, dropping mid-body, wrong certificate)."""
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -191,6 +192,42 @@ class UpstreamTest(harness.StackTest):
     def test_healthy_after_failures(self):
         r = self.stack.curl("/gen/after?size=100")
         self.assertEqual((r.exit, r.status), (0, 200), r)
+
+
+class UpstreamTlsSessionTest(harness.StackTest):
+    """New upstream connections resume the TLS session of an earlier one (a round trip and the
+    certificate chain less over the WAN), and nothing is kept per connection: before, OpenSSL's
+    client cache kept every session (two per connection with TLS 1.3 tickets, a few KiB each,
+    up to 20,480 per site) and nothing ever used them; an origin that closes every connection
+    (or answers errors, whose connections are not reused) grew the heap without end."""
+
+    def heap_in_use(self):
+        return self.metric("storecache_process_heap_bytes", state="in_use")
+
+    def test_new_upstream_connections_resume_and_keep_nothing_per_connection(self):
+        # Connection: close from the origin: every request needs a new upstream connection.
+        path = "/gen/tls-resume?size=100&close=1&cc=no-store"
+        for _ in range(6):
+            self.assertEqual(self.get(path).status, 200)
+        log = self.stack.origin.requests("/gen/tls-resume")
+        self.assertEqual(len({e["conn"] for e in log}), 6, "one upstream connection each")
+        self.assertFalse(log[0]["tls_resumed"], "the first connection has nothing to resume")
+        self.assertTrue(all(e["tls_resumed"] for e in log[1:]), [e["tls_resumed"] for e in log])
+
+        # 800 more new upstream connections (h2load: 4 device connections, one request at a
+        # time each): the heap must not keep anything per upstream connection.
+        urls = os.path.join(self.stack.tmp, "resume-urls.txt")
+        with open(urls, "w") as f:
+            f.write(self.stack.url(path) + "\n")
+        before = self.heap_in_use()
+        p = subprocess.run(["h2load", "-i", urls, "-n", "800", "-c", "4", "-m", "1",
+                            f"--connect-to=127.0.0.1:{self.stack.port}"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertIn("800 succeeded", p.stdout, p.stdout[-1500:])
+        grown = harness.poll(lambda: self.heap_in_use() - before, lambda v: v < 1 << 20, 5)
+        self.assertEqual(self.stack.origin.count("/gen/tls-resume"), 806)
+        self.assertLess(grown, 1 << 20, f"heap grew {grown / 1024:.0f} KiB over 800 upstream "
+                        "connections")
 
 
 if __name__ == "__main__":

@@ -246,6 +246,7 @@ class Origin:
         self._log = []
         self._programs = []  # (prefix, {param: [values]})
         self._conn_count = 0
+        self._conn_resumed = {}  # connection number -> its TLS session was resumed
         self.sndbuf = None  # bytes: SO_SNDBUF of accepted connections (None: the system's)
         self._active = 0  # requests being answered now
         self.max_active = 0  # the most answered at once since reset()
@@ -366,6 +367,8 @@ class Origin:
         with self._lock:
             self._conn_count += 1
             conn = self._conn_count
+            tls = writer.get_extra_info("ssl_object")
+            self._conn_resumed[conn] = bool(tls and tls.session_reused)
         self._writers.add(writer)
         if self.sndbuf:
             # A small kernel send buffer: "sent" then means what left for the client, not what
@@ -467,6 +470,7 @@ class Origin:
             "time": time.time(), "method": req.method, "target": req.target, "path": req.path,
             "version": req.version, "headers": [list(x) for x in req.headers],
             "body_len": req.body_len, "peer": list(peer[:2]) if peer else None, "conn": conn,
+            "tls_resumed": self._conn_resumed.get(conn),
         }
         with self._lock:
             self._log.append(entry)
