@@ -9,6 +9,8 @@
 #   /etc/logrotate.d/storecache               rotates an access-log file (rename + SIGUSR1)
 #   /etc/storecache/storecache.toml           the example config, a dpkg conffile
 #   /usr/share/doc/storecache/                the example config again, for reference
+#   /usr/share/man/man8/storecache.8.gz       storecache(8): commands, signals, files, exit codes
+#   /usr/share/man/man5/storecache.toml.5.gz  storecache.toml(5): every config key
 #
 # The unit, sysusers and tmpfiles paths are absolute (Debian 12 keeps units in /lib), so a plain
 # `cmake --install` writes them there too; it never overwrites an existing
@@ -28,6 +30,25 @@ install(FILES ${STORECACHE_EXAMPLE_CONFIG} DESTINATION share/doc/storecache)
 if(EXISTS ${PROJECT_SOURCE_DIR}/README.md)
   install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION share/doc/storecache)
 endif()
+
+# Manual pages, compressed as Debian policy (12.1) asks: gzip -9n, no name or time stamp in the
+# header, so that the package builds reproducibly. Built with the default target.
+find_program(STORECACHE_GZIP gzip REQUIRED)
+set(storecache_man_pages storecache.8 storecache.toml.5)
+set(storecache_man_gz)
+foreach(page ${storecache_man_pages})
+  set(gz ${PROJECT_BINARY_DIR}/man/${page}.gz)
+  add_custom_command(
+    OUTPUT ${gz}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man
+    COMMAND ${STORECACHE_GZIP} -9nc ${PROJECT_SOURCE_DIR}/packaging/man/${page} > ${gz}
+    DEPENDS ${PROJECT_SOURCE_DIR}/packaging/man/${page}
+    COMMENT "Compressing the manual page ${page}")
+  list(APPEND storecache_man_gz ${gz})
+  string(REGEX MATCH "[0-9]$" section ${page})
+  install(FILES ${gz} DESTINATION share/man/man${section})
+endforeach()
+add_custom_target(storecache_man ALL DEPENDS ${storecache_man_gz})
 
 # The config: an admin's edited copy must survive a re-install from source (dpkg protects it
 # as a conffile; this guard protects it from `cmake --install`). In the package staging

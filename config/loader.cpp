@@ -582,6 +582,10 @@ void loader::read_site(const toml::table& t, std::size_t index, site& out) {
 
 }  // namespace
 
+std::span<const table_schema> schema_tables() {
+  return schema;
+}
+
 load_result parse(std::string_view text, std::string_view source_name,
                   const std::filesystem::path& base_dir) {
   load_result result;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/schema.hpp"
 #include "config/values.hpp"
 
 namespace storecache::config {
@@ -28,12 +29,6 @@ position where(const toml::node& n);
 // "server" + "listen" -> "server.listen"; "" + "site" -> "site"; ("site", 2) -> "site[2]".
 std::string join(std::string_view prefix, std::string_view key);
 std::string indexed(std::string_view key, std::size_t i);
-
-// The keys one table may hold, and its header as written ("[server]", "[[site]]").
-struct table_schema {
-  std::string_view header;
-  std::span<const std::string_view> keys;
-};
 
 class toml_reader {
  public:

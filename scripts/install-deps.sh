@@ -8,7 +8,8 @@ build_pkgs=(
   libboost1.81-dev libnghttp2-dev libssl-dev liblmdb-dev
   libtomlplusplus-dev libsystemd-dev libspdlog-dev libfmt-dev catch2
 )
-test_pkgs=(curl nghttp2-client openssl python3 ffmpeg prometheus chromium chromium-driver)
+test_pkgs=(curl nghttp2-client openssl python3 ffmpeg prometheus chromium chromium-driver
+  groff-base man-db mandoc)
 bench_pkgs=(nginx wrk)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
