@@ -15,6 +15,7 @@
 
 #include "access/event_window.hpp"
 #include "proxy/connection_context.hpp"
+#include "proxy/http2_stream_ids.hpp"
 #include "proxy/tls_stream.hpp"
 
 namespace storecache::proxy {
@@ -28,8 +29,18 @@ inline constexpr std::int32_t h2_stream_window = 256 * 1024;
 inline constexpr std::int32_t h2_connection_window = 1024 * 1024;
 // send_body returns once a stream's queued response bytes are below this.
 inline constexpr std::size_t h2_send_high_water = 256 * 1024;
+// ... unless the connection's streams share this: a client that opens many streams and never
+// opens their windows holds at most about this much of our memory (each stream's share is
+// the budget over the streams open, between 16 KiB and h2_send_high_water).
+inline constexpr std::size_t h2_connection_send_budget = 1024 * 1024;
+inline constexpr std::size_t h2_send_low_water = 16 * 1024;
 // Output of nghttp2_session_mem_send gathered into one socket write (fewer, fuller records).
 inline constexpr std::size_t h2_write_batch = 64 * 1024;
+// A response complete before its request (an early 421, 431, 403 or a hit): the rest of the
+// request is read and dropped, the stream half-closed(local), so its frames still get RFC
+// 9113's checks; past this much or this long, RST_STREAM(NO_ERROR) asks the client to stop.
+inline constexpr std::size_t h2_drain_limit = 256 * 1024;
+inline constexpr std::chrono::milliseconds h2_drain_time{2000};
 
 class http2_connection {
  public:
@@ -47,9 +58,12 @@ class http2_connection {
   connection_context& context() const { return ctx_; }
   const config::config& cfg() const { return *ctx_.cfg; }
   void wake_writer();
+  // What one stream may keep queued before send_body waits (see h2_connection_send_budget).
+  std::size_t send_high_water() const;
 
   // For the nghttp2 callbacks (anonymous namespace in http2_session.cpp). They return an
   // nghttp2 error code (0 on success) and never throw.
+  int on_begin_frame(const nghttp2_frame_hd& hd);
   int on_begin_headers(const nghttp2_frame& frame);
   int on_header(const nghttp2_frame& frame, std::string_view name, std::string_view value);
   int on_frame_recv(const nghttp2_frame& frame);
@@ -71,6 +85,10 @@ class http2_connection {
   // (this connection's, or its address's), end the connection with ENHANCE_YOUR_CALM.
   void on_peer_reset(std::int32_t stream_id);
   std::shared_ptr<http2_stream> find(std::int32_t stream_id) const;
+  // Ends the connection for a protocol violation or a flood: GOAWAY with `code`, counted,
+  // nothing more parsed, closed within linger_time even if the client does not read.
+  void fail_connection(std::uint32_t code, const char* why);
+  void drain_stream(http2_stream& st);  // see h2_drain_limit
 
   tls_stream& stream_;
   connection_context& ctx_;
@@ -98,7 +116,17 @@ class http2_connection {
   // (rapid reset, CVE-2023-44487). The address's count in the ledger is what usually ends a
   // flood first; this one holds when the ledger cannot track the address.
   access::event_window peer_resets_;
-  bool calmed_ = false;  // ended for resets: what the client still sends is not parsed
+  bool calmed_ = false;  // ended for resets or a violation: what the client sends is not parsed
+  bool goaway_counted_ = false;  // fail_connection counted it: on_frame_send need not
+  clock::time_point close_by_ = clock::time_point::max();  // fail_connection's deadline
+  client_stream_ids stream_ids_;
+  // Streams whose response went out whole before their request ended (see h2_drain_limit).
+  struct drain {
+    clock::time_point until;
+    std::size_t bytes = 0;
+    bool reset = false;  // RST_STREAM(NO_ERROR) submitted
+  };
+  std::unordered_map<std::int32_t, drain> draining_;
   clock::time_point stop_started_{};
 };
 

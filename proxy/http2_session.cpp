@@ -24,6 +24,7 @@
 //   reading until the peer's EOF or 1 s, so a late client frame does not turn our close into
 //   a TCP RST that could eat the GOAWAY) --> io done --> detach streams, wait for handlers
 //   --> socket closed, return.
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -63,6 +64,10 @@ int guarded(F&& f) noexcept {
   } catch (...) {
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
+}
+
+int on_begin_frame_cb(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
+  return guarded([&] { return conn_of(user_data).on_begin_frame(*hd); });
 }
 
 int on_begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
@@ -127,6 +132,7 @@ http2_connection::http2_connection(tls_stream& stream, connection_context& ctx)
     return;  // out of memory: session_ stays null and run() ends at once
   std::unique_ptr<nghttp2_session_callbacks, callbacks_deleter> cbs(raw_cbs);
   std::unique_ptr<nghttp2_option, option_deleter> opt(raw_opt);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cbs.get(), on_begin_frame_cb);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs.get(), on_begin_headers_cb);
   nghttp2_session_callbacks_set_on_header_callback(cbs.get(), on_header_cb);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs.get(), on_frame_recv_cb);
@@ -139,6 +145,14 @@ http2_connection::http2_connection(tls_stream& stream, connection_context& ctx)
   nghttp2_option_set_no_auto_window_update(opt.get(), 1);
   // Our HPACK encoder table: the default 4 KiB, stated so it is a decision, not an accident.
   nghttp2_option_set_max_deflate_dynamic_table_size(opt.get(), 4096);
+  // Flood limits, stated so they are decisions (these are nghttp2's defaults): a client that
+  // makes us queue more SETTINGS and PING ACKs than this without reading them, sends more
+  // entries in one SETTINGS, or more CONTINUATION frames after one HEADERS, ends its
+  // connection (fail_connection: GOAWAY ENHANCE_YOUR_CALM, counted). 8 CONTINUATIONs of at
+  // most 16 KiB each already exceed any header block limits.max_header_bytes allows.
+  nghttp2_option_set_max_outbound_ack(opt.get(), 1000);
+  nghttp2_option_set_max_settings(opt.get(), 32);
+  nghttp2_option_set_max_continuations(opt.get(), 8);
   if (nghttp2_session_server_new2(&session_, cbs.get(), this, opt.get()) != 0) session_ = nullptr;
 }
 
@@ -150,6 +164,36 @@ void http2_connection::wake_writer() {
   writer_wake_.cancel();
 }
 
+std::size_t http2_connection::send_high_water() const {
+  const std::size_t share = h2_connection_send_budget / std::max<std::size_t>(1, streams_.size());
+  return std::clamp(share, h2_send_low_water, h2_send_high_water);
+}
+
+void http2_connection::fail_connection(std::uint32_t code, const char* why) {
+  if (!goaway_counted_ && !terminated_) {
+    goaway_counted_ = true;
+    ctx_.stats.h2_connection_error(code);
+  }
+  log::info("conn={} client={} h2: {}: GOAWAY {}", ctx_.connection_id,
+            ctx_.client.address().to_string(), why, nghttp2_http2_strerror(code));
+  calmed_ = true;
+  if (!terminated_) {
+    terminated_ = true;
+    nghttp2_session_terminate_session(session_, code);
+  }
+  close_by_ = std::min(close_by_, clock::now() + linger_time);
+  wake_writer();
+}
+
+void http2_connection::drain_stream(http2_stream& st) {
+  auto it = draining_.find(st.id());
+  if (it == draining_.end() || it->second.reset) return;
+  if (it->second.bytes <= h2_drain_limit && clock::now() < it->second.until) return;
+  it->second.reset = true;
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, st.id(), NGHTTP2_NO_ERROR);
+  wake_writer();
+}
+
 std::shared_ptr<http2_stream> http2_connection::find(std::int32_t stream_id) const {
   auto it = streams_.find(stream_id);
   return it == streams_.end() ? nullptr : it->second;
@@ -157,8 +201,31 @@ std::shared_ptr<http2_stream> http2_connection::find(std::int32_t stream_id) con
 
 // --- nghttp2 callbacks ----------------------------------------------------------------------
 
+int http2_connection::on_begin_frame(const nghttp2_frame_hd& hd) {
+  // RFC 9113 5.1.1: a HEADERS frame on a client identifier lower than one already opened,
+  // that no stream ever used, is a connection error; nghttp2 would ignore it (see
+  // http2_stream_ids.hpp). Streams nghttp2 still knows are its business.
+  // Identifiers are recorded here, not in on_begin_headers: a stream nghttp2 refuses (over
+  // SETTINGS_MAX_CONCURRENT_STREAMS) was used too, and its trailers are no new stream.
+  const std::int32_t id = hd.stream_id;
+  if (hd.type != NGHTTP2_HEADERS || id <= 0 || (id & 1) == 0 || calmed_) return 0;
+  switch (stream_ids_.classify(id)) {
+    case client_stream_ids::kind::new_stream:
+      stream_ids_.opened(id);
+      break;
+    case client_stream_ids::kind::used:
+      break;
+    case client_stream_ids::kind::lower_unused:
+      if (nghttp2_session_find_stream(session_, id) == nullptr)
+        fail_connection(NGHTTP2_PROTOCOL_ERROR, "new stream with a lower identifier");
+      break;
+  }
+  return 0;
+}
+
 int http2_connection::on_begin_headers(const nghttp2_frame& frame) {
   if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (calmed_) return 0;
   streams_[frame.hd.stream_id] =
       std::make_shared<http2_stream>(*this, frame.hd.stream_id, stream_.get_executor());
   return 0;
@@ -188,6 +255,7 @@ int http2_connection::on_frame_recv(const nghttp2_frame& frame) {
   const std::int32_t id = frame.hd.stream_id;
   if (st->over_limit()) {
     log::info("conn={} stream={} request head over the limits: 431", ctx_.connection_id, id);
+    ctx_.stats.h2_headers_refused();
     st->on_handler_done();  // no handler: any body is discarded as it comes
     const nghttp2_nv nv[] = {
         {const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(":status")),
@@ -216,13 +284,32 @@ int http2_connection::on_frame_recv(const nghttp2_frame& frame) {
 }
 
 int http2_connection::on_frame_send(const nghttp2_frame& frame) {
-  // Response complete while the client still sends a body nobody asked for: tell it to stop
-  // (RFC 9113 8.1, RST_STREAM NO_ERROR) instead of reading and discarding all of it.
+  if (frame.hd.type == NGHTTP2_GOAWAY) {
+    // nghttp2's own connection errors (bad padding, WINDOW_UPDATE of 0, flow control, a
+    // closed stream's HEADERS ...) and ours; fail_connection has counted its own already.
+    if (frame.goaway.error_code != NGHTTP2_NO_ERROR && !goaway_counted_) {
+      goaway_counted_ = true;
+      ctx_.stats.h2_connection_error(frame.goaway.error_code);
+      log::info("conn={} client={} h2: GOAWAY {}", ctx_.connection_id,
+                ctx_.client.address().to_string(), nghttp2_http2_strerror(frame.goaway.error_code));
+    }
+    return 0;
+  }
+  if (frame.hd.type == NGHTTP2_RST_STREAM) {
+    if (frame.rst_stream.error_code != NGHTTP2_NO_ERROR)
+      ctx_.stats.h2_stream_error(frame.rst_stream.error_code);
+    return 0;
+  }
   if ((frame.hd.type != NGHTTP2_HEADERS && frame.hd.type != NGHTTP2_DATA) ||
       (frame.hd.flags & NGHTTP2_FLAG_END_STREAM) == 0)
     return 0;
+  // Response complete while the client still sends its request (RFC 9113 8.1): the stream is
+  // half-closed(local). Its remaining frames are read, checked by nghttp2 and dropped for a
+  // while (h2_drain_limit, h2_drain_time), then RST_STREAM(NO_ERROR) asks the client to stop.
+  // Resetting at once would leave those frames unchecked: after an RST_STREAM a peer's
+  // frames on the stream must be ignored (5.1), bad or not.
   if (auto st = find(frame.hd.stream_id); st && !st->request_complete())
-    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, frame.hd.stream_id, NGHTTP2_NO_ERROR);
+    draining_[frame.hd.stream_id] = drain{clock::now() + h2_drain_time};
   return 0;
 }
 
@@ -230,6 +317,10 @@ int http2_connection::on_data_chunk(std::uint8_t, std::int32_t stream_id, const 
                                     std::size_t len) {
   if (auto st = find(stream_id)) {
     st->on_data(data, len);
+    if (auto d = draining_.find(stream_id); d != draining_.end()) {
+      d->second.bytes += len;
+      drain_stream(*st);
+    }
   } else {
     nghttp2_session_consume(session_, stream_id, len);  // a stream we dropped: window back
   }
@@ -244,6 +335,7 @@ int http2_connection::on_stream_close(std::int32_t stream_id, std::uint32_t erro
                nghttp2_http2_strerror(error_code));
   it->second->on_close(error_code, false);
   streams_.erase(it);
+  draining_.erase(stream_id);
   return 0;
 }
 
@@ -334,6 +426,12 @@ asio::awaitable<void> http2_connection::read_loop() {
     // remaining frames are not worth decoding.
     if (lingering_ || calmed_) continue;
     const ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), n);
+    if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ||
+        rv == NGHTTP2_ERR_TOO_MANY_SETTINGS) {
+      // nghttp2 stops here without a word to the client: tell it why, and count it.
+      fail_connection(NGHTTP2_ENHANCE_YOUR_CALM, nghttp2_strerror(static_cast<int>(rv)));
+      continue;
+    }
     if (rv < 0) {
       log::info("conn={} h2 session error: {}", ctx_.connection_id,
                 nghttp2_strerror(static_cast<int>(rv)));
@@ -402,6 +500,13 @@ void http2_connection::on_tick() {
     if (now >= linger_until_) stop_io();
     return;
   }
+  if (now >= close_by_) {  // failed, and the client does not read its GOAWAY
+    stop_io();
+    return;
+  }
+  for (auto& [id, d] : draining_)
+    if (!d.reset && now >= d.until)
+      if (auto st = find(id)) drain_stream(*st);
   if (write_in_flight_ && now - write_started_ > t.client_idle) {
     log::info("conn={} h2 client stopped reading: closing", ctx_.connection_id);
     stop_io();

@@ -281,7 +281,7 @@ asio::awaitable<error_code> http2_stream::send_body(asio::const_buffer data) {
   conn_->wake_writer();
 
   // Back-pressure: the producer waits while the client is behind by a high-water mark.
-  while (out_.size() - out_pos_ >= h2_send_high_water) {
+  while (conn_ != nullptr && out_.size() - out_pos_ >= conn_->send_high_water()) {
     if (!alive() || state_ == h2_response_state::reset) co_return gone();
     const std::size_t before = out_pos_;
     if (!co_await wait(write_wake_) && out_pos_ == before && out_.size() - out_pos_ > 0) {
@@ -340,7 +340,7 @@ ssize_t http2_stream::read_response(std::uint8_t* buf, std::size_t len, std::uin
     out_.clear();
     out_pos_ = 0;
   }
-  if (out_.size() - out_pos_ < h2_send_high_water) write_wake_.cancel();
+  if (conn_ != nullptr && out_.size() - out_pos_ < conn_->send_high_water()) write_wake_.cancel();
   if (out_.empty() && state_ == h2_response_state::complete) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return static_cast<ssize_t>(n);

@@ -332,6 +332,42 @@ std::string metrics::render() const {
   put(fmt::format("storecache_connections_closed_for_resets_total {}\n",
                   connections_closed_for_resets_.load()));
 
+  // RFC 9113 section 7 names, lower case; the last one stands for any code beyond.
+  static constexpr std::array<std::string_view, h2_error_count> h2_codes{"no_error",
+                                                                         "protocol_error",
+                                                                         "internal_error",
+                                                                         "flow_control_error",
+                                                                         "settings_timeout",
+                                                                         "stream_closed",
+                                                                         "frame_size_error",
+                                                                         "refused_stream",
+                                                                         "cancel",
+                                                                         "compression_error",
+                                                                         "connect_error",
+                                                                         "enhance_your_calm",
+                                                                         "inadequate_security",
+                                                                         "http_1_1_required",
+                                                                         "other"};
+  family(out, "storecache_h2_connection_errors_total", "counter",
+         "HTTP/2 connections ended with a GOAWAY carrying an error code, by code: the client "
+         "broke the protocol (protocol_error, flow_control_error, stream_closed, "
+         "frame_size_error, compression_error) or flooded it (enhance_your_calm: too many "
+         "SETTINGS, PING or CONTINUATION frames, or too many resets).");
+  for (std::size_t k = 1; k < h2_error_count; ++k)
+    put(fmt::format("storecache_h2_connection_errors_total{{code=\"{}\"}} {}\n", h2_codes[k],
+                    h2_conn_errors_[k].load()));
+  family(out, "storecache_h2_stream_errors_total", "counter",
+         "HTTP/2 streams reset by storecache with an error code (RST_STREAM other than "
+         "NO_ERROR), by code: a malformed request (protocol_error), flow control, a stream "
+         "refused over the handler cap (refused_stream), a response cut (internal_error).");
+  for (std::size_t k = 1; k < h2_error_count; ++k)
+    put(fmt::format("storecache_h2_stream_errors_total{{code=\"{}\"}} {}\n", h2_codes[k],
+                    h2_stream_errors_[k].load()));
+  family(out, "storecache_h2_headers_refused_total", "counter",
+         "HTTP/2 requests answered 431 because their decoded header list went over "
+         "limits.max_header_bytes or limits.max_header_count (an HPACK bomb among them).");
+  put(fmt::format("storecache_h2_headers_refused_total {}\n", h2_headers_refused_.load()));
+
   const auto ledger = ledger_ ? ledger_->totals() : access::client_ledger::counters{};
   family(out, "storecache_clients_over_budget_total", "counter",
          "Times a client address went over its budget of abandoned requests and started a "

@@ -129,6 +129,18 @@ class metrics {
   void client_reset(protocol p) { client_resets_[index(p)].fetch_add(1, relaxed); }
   // An HTTP/2 connection ended with GOAWAY(ENHANCE_YOUR_CALM) for its resets.
   void connection_closed_for_resets() { connections_closed_for_resets_.fetch_add(1, relaxed); }
+  // HTTP/2 errors we answered a client's frames with (RFC 9113 5.4): a GOAWAY carrying an
+  // error code (the connection is over), an RST_STREAM with one (other than NO_ERROR), and
+  // request header blocks over limits.max_header_bytes / max_header_count (431). code: the
+  // HTTP/2 error code, h2_error_count - 1 for codes beyond ENHANCE_YOUR_CALM / HTTP_1_1_REQUIRED.
+  static constexpr std::size_t h2_error_count = 15;
+  void h2_connection_error(std::uint32_t code) {
+    h2_conn_errors_[h2_error_index(code)].fetch_add(1, relaxed);
+  }
+  void h2_stream_error(std::uint32_t code) {
+    h2_stream_errors_[h2_error_index(code)].fetch_add(1, relaxed);
+  }
+  void h2_headers_refused() { h2_headers_refused_.fetch_add(1, relaxed); }
   // A cold miss refused after waiting over limits.misses_per_connection.
   void connection_miss_refused() { connection_misses_refused_.fetch_add(1, relaxed); }
 
@@ -148,6 +160,9 @@ class metrics {
  private:
   static constexpr auto relaxed = std::memory_order_relaxed;
   static int index(protocol p) { return p == protocol::http2 ? 1 : 0; }
+  static std::size_t h2_error_index(std::uint32_t code) {
+    return code < h2_error_count - 1 ? code : h2_error_count - 1;
+  }
 
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<site_counters>, std::less<>> sites_;
@@ -164,6 +179,9 @@ class metrics {
   std::array<std::atomic<std::uint64_t>, 2> client_resets_{};  // [protocol]
   std::atomic<std::uint64_t> connections_closed_for_resets_{0};
   std::atomic<std::uint64_t> connection_misses_refused_{0};
+  std::array<std::atomic<std::uint64_t>, h2_error_count> h2_conn_errors_{};    // [code]
+  std::array<std::atomic<std::uint64_t>, h2_error_count> h2_stream_errors_{};  // [code]
+  std::atomic<std::uint64_t> h2_headers_refused_{0};
   const access::client_ledger* ledger_ = nullptr;
   std::atomic<std::int64_t> in_flight_{0};
   std::function<std::string()> extra_;

@@ -34,7 +34,9 @@ NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR, SETTINGS_TIMEOUT, 
     FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL, COMPRESSION_ERROR, CONNECT_ERROR, \
     ENHANCE_YOUR_CALM = range(12)
 
+SETTINGS_HEADER_TABLE_SIZE, SETTINGS_MAX_CONCURRENT_STREAMS = 0x1, 0x3
 SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+SETTINGS_MAX_FRAME_SIZE, SETTINGS_MAX_HEADER_LIST_SIZE = 0x5, 0x6
 MAX_WINDOW = (1 << 31) - 1
 
 
@@ -89,6 +91,32 @@ def settings_frame(settings=(), ack=False):
 
 def window_update(stream_id, increment):
     return frame(WINDOW_UPDATE, 0, stream_id, struct.pack(">I", increment))
+
+
+def data_frame(stream_id, data=b"", end_stream=False, pad_length=None, padding=None):
+    """DATA; pad_length: the PADDED flag with that Pad Length octet, followed by `padding`
+    bytes of padding (default: pad_length of them; fewer make the frame malformed)."""
+    flags = END_STREAM if end_stream else 0
+    if pad_length is None:
+        return frame(DATA, flags, stream_id, data)
+    pad = b"\0" * (pad_length if padding is None else padding)
+    return frame(DATA, flags | PADDED, stream_id, bytes([pad_length]) + data + pad)
+
+
+def ping_frame(opaque=b"\0" * 8, ack=False):
+    return frame(PING, ACK if ack else 0, 0, opaque)
+
+
+def hpack_indexed(index):
+    """Indexed header field (RFC 7541 6.1): static 1..61, dynamic from 62."""
+    return hpack_int(index, 7, 0x80)
+
+
+def hpack_literal_indexed(name, value):
+    """Literal header field with incremental indexing, new name (RFC 7541 6.2.1): the field
+    enters the decoder's dynamic table as index 62."""
+    name, value = name.encode(), value.encode()
+    return b"\x40" + hpack_int(len(name), 7) + name + hpack_int(len(value), 7) + value
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -201,7 +229,8 @@ class Response:
 class H2Conn:
     """One client connection. source: local address to bind (e.g. "127.0.0.2")."""
 
-    def __init__(self, port, sni, ca=None, host="127.0.0.1", source=None, timeout=10.0):
+    def __init__(self, port, sni, ca=None, host="127.0.0.1", source=None, timeout=10.0,
+                 initial_window=MAX_WINDOW, connection_window=MAX_WINDOW):
         ctx = ssl.create_default_context(cafile=ca) if ca else ssl._create_unverified_context()
         ctx.set_alpn_protocols(["h2"])
         raw = socket.create_connection((host, port), timeout=timeout,
@@ -227,9 +256,11 @@ class H2Conn:
         self.t0 = time.monotonic()
         self.pair_ends = []  # flood: byte offset where each pair ends (for pairs_sent)
         self.sent = 0
-        # Our windows wide open: the tests read everything the server sends.
-        self.sock.sendall(PREFACE + settings_frame([(SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW)])
-                          + window_update(0, MAX_WINDOW - 65535))
+        # Our windows wide open by default: the tests read everything the server sends. A
+        # client that never reads passes initial_window=0 and connection_window=65535.
+        self.sock.sendall(PREFACE + settings_frame([(SETTINGS_INITIAL_WINDOW_SIZE, initial_window)])
+                          + (window_update(0, connection_window - 65535)
+                             if connection_window > 65535 else b""))
         self._wait_for_settings()
 
     def close(self):
@@ -329,6 +360,47 @@ class H2Conn:
             if f[0] == SETTINGS and not f[1] & ACK:
                 return
         raise AssertionError("no SETTINGS from the server")
+
+    # --- frames on demand -----------------------------------------------------------------
+
+    def send(self, *frames):
+        """Writes frames as they are (blocking); False if the connection is gone."""
+        try:
+            self.sock.sendall(b"".join(frames))
+            return True
+        except OSError:
+            self.closed = True
+            return False
+
+    def open_stream(self):
+        sid = self.next_stream
+        self.next_stream += 2
+        return sid
+
+    def read_frames(self, quiet=1.0, until=None, timeout=None):
+        """Frames the server sends, as (type, flags, stream id, payload), control frames
+        included (SETTINGS and PING are answered, GOAWAY recorded in self.goaway). Reads until
+        the connection closes, until(frame) holds, `quiet` seconds pass with nothing new, or
+        `timeout` (default self.timeout) in all."""
+        out = []
+        deadline = time.monotonic() + (timeout or self.timeout)
+        last_news = time.monotonic()
+        while time.monotonic() < deadline:
+            f = self._next_frame()
+            if f is None:
+                before = self.received
+                if not self._recv_some(0.1):
+                    break
+                if self.received != before:
+                    last_news = time.monotonic()
+                elif time.monotonic() - last_news > quiet:
+                    break
+                continue
+            self._control(*f)
+            out.append(f)
+            if until is not None and until(f):
+                break
+        return out
 
     # --- the flood ---------------------------------------------------------------------------
 
@@ -442,6 +514,18 @@ class H2Conn:
         resp.body = bytes(body)
         resp.goaway = self.goaway
         return resp
+
+
+def rst_codes(frames, stream_id):
+    """Error codes of the RST_STREAM frames for stream_id among frames."""
+    return [struct.unpack(">I", p[:4])[0] for t, _, sid, p in frames
+            if t == RST_STREAM and sid == stream_id]
+
+
+def statuses(frames, stream_id):
+    """:status of each response HEADERS on stream_id (one header block per frame assumed)."""
+    return [status_of(_header_block(fl, p)) for t, fl, sid, p in frames
+            if t == HEADERS and sid == stream_id]
 
 
 def _header_block(flags, payload):
