@@ -1,11 +1,13 @@
 // Times at the edges of clock_time (64-bit nanoseconds, years 1678..2262), as fuzz_http_date
-// found them: HTTP-dates with four-digit years beyond that range. Links storecache_cache only.
+// and fuzz_store_meta found them: HTTP-dates with four-digit years beyond that range, and
+// stored records whose times are not our clock's. Links storecache_cache only.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstring>
 
 #include "cache/http_date.hpp"
 #include "cache/policy.hpp"
+#include "cache/store_meta.hpp"
 
 using namespace storecache::cache;
 using namespace std::chrono;
@@ -39,4 +41,26 @@ TEST_CASE("HTTP-date: years beyond the clock's range are clamped, not overflowed
   CHECK(f.lifetime > hours(24 * 365 * 70));
   CHECK(decide_reuse(200, h, {now, now}, {}, now + hours(1), site_policy{}).action ==
         reuse_action::fresh);
+}
+
+TEST_CASE("stored record: times that are not our clock's are damage", "[store]") {
+  object_meta m;
+  m.primary_key = "https://learn.example.com/a";
+  m.head.request_time = at(year(2026) / March / 1);
+  m.head.response_time = m.head.request_time + seconds(1);
+  const std::string good = encode_meta(m);
+  REQUIRE(decode_meta(good));
+
+  // request_time at offset 42, response_time at 50 (store_meta.cpp's layout).
+  const auto with_time = [&](std::size_t offset, std::uint64_t ns) {
+    std::string b = good;
+    for (int i = 0; i < 8; ++i)
+      b[offset + static_cast<std::size_t>(i)] = static_cast<char>(ns >> (8 * i));
+    return b;
+  };
+  CHECK_FALSE(decode_meta(with_time(42, std::uint64_t{1} << 63)));  // negative as signed
+  CHECK_FALSE(decode_meta(with_time(50, ~std::uint64_t{0})));
+  CHECK_FALSE(decode_meta(with_time(50, 4'102'444'801ULL * 1'000'000'000ULL)));  // past 2100
+  CHECK(decode_meta(with_time(50, 4'102'444'800ULL * 1'000'000'000ULL)));
+  CHECK(decode_meta(with_time(42, 0)));
 }
