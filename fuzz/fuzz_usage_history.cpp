@@ -24,7 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::string_view cut = truncate_name(bytes);
   FUZZ_CHECK(cut.size() <= max_name_bytes && bytes.starts_with(cut));
-  if (cut.size() < bytes.size())  // never inside a UTF-8 sequence
+  // Never inside a UTF-8 sequence; a name of nothing but continuation bytes (not UTF-8 at all)
+  // is cut to "".
+  if (!cut.empty() && cut.size() < bytes.size())
     FUZZ_CHECK((static_cast<unsigned char>(bytes[cut.size()]) & 0xc0) != 0x80);
   return 0;
 }
