@@ -16,10 +16,12 @@ using namespace storecache::cache;
 
 namespace {
 
-// host [":" port] with host letters, digits, '-' and '.', port digits.
+// host [":" port] with host letters, digits, '-' and '.' (no empty label but the root's one
+// trailing dot), port digits.
 bool reg_name_and_port(std::string_view a) {
   const auto colon = a.find(':');
   const auto host = a.substr(0, colon);
+  if (host.find("..") != std::string_view::npos || host.starts_with('.')) return false;
   const auto port = colon == std::string_view::npos ? std::string_view{} : a.substr(colon + 1);
   for (const char c : host)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') return false;
@@ -45,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(normalize_percent_encoding(normalized) == normalized);
   for (const std::string_view scheme : {"https", "http"}) {
     // Idempotent for a name and port as a routed request carries them (a malformed authority,
-    // ":" inside the name, routes to no site and is keyed as it comes).
+    // ":" inside the name or "a..", routes to no site and is keyed as it comes).
     const std::string host = normalize_authority(scheme, authority);
     if (reg_name_and_port(authority)) FUZZ_CHECK(normalize_authority(scheme, host) == host);
     const std::string key = primary_key(scheme, authority, target, rules);
