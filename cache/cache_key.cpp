@@ -75,7 +75,13 @@ std::string normalize_percent_encoding(std::string_view s) {
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
       auto c = static_cast<unsigned char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      if (is_unreserved(c)) {
+      // A decoded hex digit right after a stray '%' ("%%2%41", "%%61b") would make a triplet
+      // that was not there ("%2A"), and two different URLs one key: keep it encoded.
+      const auto n = out.size();
+      const bool joins_stray =
+          hex_value(static_cast<char>(c)) >= 0 && n > 0 &&
+          (out[n - 1] == '%' || (n > 1 && out[n - 2] == '%' && hex_value(out[n - 1]) >= 0));
+      if (is_unreserved(c) && !joins_stray) {
         out.push_back(static_cast<char>(c));
       } else {
         out.push_back('%');

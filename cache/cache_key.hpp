@@ -39,7 +39,8 @@ bool query_param_dropped(std::string_view name, const key_rules& rules);
 std::string normalize_authority(std::string_view scheme, std::string_view authority);
 
 // RFC 3986 §6.2.2.2 percent-encoding normalization (see above). A '%' not followed by two hex
-// digits is kept as it is.
+// digits is kept as it is, and an encoded hex digit after it stays encoded ("%%2%41" keeps its
+// "%41"): decoded, it would form a new triplet with that '%'. Idempotent.
 std::string normalize_percent_encoding(std::string_view s);
 
 // The query with dropped parameters removed, the others in their order, normalized.

@@ -1,5 +1,6 @@
 #include "cache/http_date.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -53,11 +54,23 @@ struct cursor {
   }
 };
 
+// clock_time counts nanoseconds in 64 bits (years 1678 to 2262), and a date's year has four
+// digits: "Expires: Fri, 31 Dec 9999 23:59:59 GMT" is common. A date outside 1900..2100 is
+// taken as that bound, as far in the past or the future as any use here needs, with room left
+// to add a freshness lifetime (at most 2^31 s, 68 years) without overflow.
+clock_time clamped_time(std::chrono::seconds since_epoch) {
+  constexpr std::chrono::seconds earliest =
+      std::chrono::sys_days(std::chrono::year(1900) / std::chrono::January / 1).time_since_epoch();
+  constexpr std::chrono::seconds latest =
+      std::chrono::sys_days(std::chrono::year(2100) / std::chrono::January / 1).time_since_epoch();
+  return clock_time(std::clamp(since_epoch, earliest, latest));
+}
+
 std::optional<clock_time> make_time(int year, unsigned month, int day, std::chrono::seconds tod) {
   std::chrono::year_month_day ymd{std::chrono::year(year), std::chrono::month(month),
                                   std::chrono::day(static_cast<unsigned>(day))};
   if (!ymd.ok()) return std::nullopt;
-  return clock_time(std::chrono::sys_days(ymd).time_since_epoch() + tod);
+  return clamped_time(std::chrono::sys_days(ymd).time_since_epoch() + tod);
 }
 
 }  // namespace

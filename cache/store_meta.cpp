@@ -109,8 +109,13 @@ std::optional<object_meta> decode_meta(std::string_view bytes) {
   m.body_size = r.u64();
   m.checksum = r.u32();
   m.charge = r.u64();
-  m.head.request_time = from_ns(r.u64());
-  m.head.response_time = from_ns(r.u64());
+  // Stored times are our clock's when the response came, after 1970; one past 2100 (or, as
+  // signed, before 1970) is damage, and would overflow the policy's age arithmetic.
+  constexpr std::uint64_t latest_ns = 4'102'444'800ULL * 1'000'000'000ULL;  // 2100-01-01
+  const std::uint64_t request_ns = r.u64(), response_ns = r.u64();
+  if (request_ns > latest_ns || response_ns > latest_ns) return std::nullopt;
+  m.head.request_time = from_ns(request_ns);
+  m.head.response_time = from_ns(response_ns);
   m.primary_key = r.str();
   m.variant_key = r.str();
   const std::uint32_t n = r.u32();

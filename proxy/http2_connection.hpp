@@ -102,7 +102,6 @@ class http2_connection {
   boost::asio::steady_timer handlers_wake_;
 
   bool io_done_ = false;         // the three loops are ending
-  bool reader_running_ = false;  // read_loop still owns a pending read
   bool lingering_ = false;       // all written and send side shut: waiting for the peer's EOF
   bool write_in_flight_ = false;
   clock::time_point write_started_{};

@@ -8,11 +8,14 @@ build_pkgs=(
   libboost1.81-dev libnghttp2-dev libssl-dev liblmdb-dev
   libtomlplusplus-dev libsystemd-dev libspdlog-dev libfmt-dev catch2
 )
+# The fuzz build (scripts/fuzz.sh): clang-14, its libFuzzer and sanitizer runtimes, and
+# llvm-symbolizer for readable stack traces.
+fuzz_pkgs=(clang libclang-rt-14-dev llvm)
 test_pkgs=(curl nghttp2-client openssl python3 ffmpeg prometheus chromium chromium-driver
   groff-base man-db mandoc)
 bench_pkgs=(nginx wrk)
 
-want=("${build_pkgs[@]}" "${test_pkgs[@]}")
+want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${fuzz_pkgs[@]}")
 if [ "${1:-}" = "--bench" ]; then want+=("${bench_pkgs[@]}"); fi
 
 missing=()

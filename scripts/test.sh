@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds, runs every unit and integration test,
-# then does it all again under AddressSanitizer + UndefinedBehaviorSanitizer.
-#   scripts/test.sh            both builds (what CI runs)
+# then does it all again under AddressSanitizer + UndefinedBehaviorSanitizer, then builds the
+# libFuzzer targets with clang, replays their seed corpora and runs each briefly.
+#   scripts/test.sh            all three (what CI runs)
 #   scripts/test.sh --quick    the Release build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,4 +29,7 @@ if [ "${1:-}" != "--quick" ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTORECACHE_SANITIZE=ON \
     -DSTORECACHE_WERROR=ON
+  # Fuzzing (fuzz/README.md): a clang build of its own; every seed corpus replayed (the
+  # regression inputs of past findings among them), then each target for 8 seconds.
+  scripts/fuzz.sh --ci 8
 fi
