@@ -307,6 +307,21 @@ std::string metrics::render() const {
          "Client connections closed at accept because limits.max_connections was reached.");
   put(fmt::format("storecache_connections_rejected_total {}\n", connections_over_limit_.load()));
 
+  family(out, "storecache_requests_refused_total", "counter",
+         "Requests storecache refused itself on protocol grounds or limits, by protocol, status "
+         "and reason: malformed, framing (Content-Length/Transfer-Encoding conflicts, bad chunk "
+         "sizes: request smuggling), line_ending (obs-fold, bare CR or LF), transfer_coding, "
+         "header_timeout, header_too_large, too_many_headers, uri_too_long, body_too_large. "
+         "Each is also in storecache_requests_total and the access log.");
+  for (int p = 0; p < 2; ++p)
+    for (std::size_t k = 0; k < access::refusal_count; ++k) {
+      const auto why = static_cast<access::refusal>(k);
+      put(fmt::format(
+          "storecache_requests_refused_total{{protocol=\"{}\",status=\"{}\",reason=\"{}\"}} {}\n",
+          to_string(protocols[static_cast<std::size_t>(p)]), access::status_of(why),
+          access::to_string(why), refused_[static_cast<std::size_t>(p)][k].load()));
+    }
+
   family(out, "storecache_access_denied_total", "counter",
          "Clients refused by the access policy, by site (\"-\": before any site was known, at "
          "accept or in a handshake that named no site) and reason: network (allow_clients), "
