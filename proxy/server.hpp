@@ -57,6 +57,8 @@ class server {
   std::unique_ptr<access_log> access_;
   std::unique_ptr<usage_service> usage_;  // in the cache's LMDB env: destroyed before cache_
   std::atomic<std::size_t> connections_{0};
+  // Connections over max_connections being answered now (serve.cpp: answer_over_limit).
+  std::atomic<std::size_t> over_limit_answers_{0};
   std::atomic<std::uint64_t> next_connection_id_{1};
   std::vector<std::unique_ptr<server_worker>> workers_;
 };

@@ -3,8 +3,8 @@
 
 Request smuggling (CL+TE, two Content-Lengths, obs-fold, bare LF, chunk-size overflow,
 transfer codings, bad field bytes), absolute-form targets, bodies on GET; URI (414) and body
-(413) limits on HTTP/1.1 and HTTP/2, Expect: 100-continue; slowloris (1,000 slow connections
-while others are served);
+(413) limits on HTTP/1.1 and HTTP/2, Expect: 100-continue; connections over max_connections
+(503 / GOAWAY, not a silent close); slowloris (1,000 slow connections while others are served);
 and every answer the sessions give themselves counted in /metrics and written to the access log.
 
 The origin logs each request it reads whole; a smuggled request "reaching the origin" would be
@@ -18,6 +18,7 @@ import resource
 import shutil
 import socket
 import ssl
+import struct
 import sys
 import tempfile
 import threading
@@ -433,6 +434,105 @@ class RefusalsAreSeenTest(AccessLogStack):
                    431, "header_too_large", protocol="h2", tag="/seen-h2-431")
         self.check(lambda: self.stack.curl("/seen-h2-414?" + "q" * 3000, http2=True).status,
                    414, "uri_too_long", protocol="h2", tag="/seen-h2-414")
+
+
+class OverMaxConnectionsTest(harness.StackTest):
+    stack_args = {"overrides": {"limits": {"max_connections": 4},
+                                "timeouts": {"client_header": "5s", "client_idle": "30s"}}}
+
+    def tearDown(self):
+        self.assertHealthy()
+
+    def hold(self, n):
+        """n keep-alive connections, each having had one answered request (then idle)."""
+        held = []
+        for i in range(n):
+            s = harness.tls_socket(self.stack.port, SITE, self.stack.ca)
+            s.sendall(f"GET /gen/held{i}?size=10 HTTP/1.1\r\n{HOST}\r\n".encode())
+            self.assertEqual(harness.read_response(s).status, 200)
+            held.append(s)
+        return held
+
+    def test_over_the_limit_devices_get_503_or_goaway_and_held_ones_still_work(self):
+        held = self.hold(4)
+        try:
+            self.wait_metric("storecache_client_connections", lambda v: v == 4)
+            r = self.stack.curl("/gen/over?size=10")
+            self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.header("retry-after"), "5")
+            self.assertEqual(self.stack.origin.count("/gen/over"), 0)
+            # HTTP/2: the preface SETTINGS allows no stream, then GOAWAY(last 0, REFUSED_STREAM).
+            frames = h2_frames_until_close(self.stack)
+            settings = [p for t, _, p in frames if t == h2raw.SETTINGS]
+            self.assertTrue(settings and struct.unpack(">HI", settings[0][:6]) == (3, 0), frames)
+            goaway = [p for t, _, p in frames if t == h2raw.GOAWAY]
+            self.assertTrue(goaway, frames)
+            last, code = struct.unpack(">II", goaway[0][:8])
+            self.assertEqual((last, code), (0, h2raw.REFUSED_STREAM))
+            self.assertIn(b"max_connections", goaway[0][8:])
+            self.assertGreaterEqual(self.metric("storecache_connections_rejected_total",
+                                                answer="503"), 1)
+            self.assertGreaterEqual(self.metric("storecache_connections_rejected_total",
+                                                answer="goaway"), 1)
+            # The held devices are unaffected.
+            for i, s in enumerate(held):
+                s.sendall(f"GET /gen/again{i}?size=5 HTTP/1.1\r\n{HOST}\r\n".encode())
+                self.assertEqual(harness.read_response(s).status, 200)
+        finally:
+            for s in held:
+                s.close()
+        r = harness.poll(lambda: self.stack.curl("/gen/after?size=10"),
+                         lambda r: r.status == 200, 5.0)
+        self.assertEqual(r.status, 200, r)
+
+    def test_a_flood_of_connections_over_the_limit_is_bounded(self):
+        # 300 TCP connections that never start TLS: at most 64 wait for their handshake (2 s),
+        # the rest are closed at once; the held devices are still served throughout.
+        held = self.hold(4)
+        flood = []
+        try:
+            before = self.metric("storecache_connections_rejected_total", answer="closed")
+            for _ in range(300):
+                flood.append(socket.create_connection(("127.0.0.1", self.stack.port)))
+            closed_now = self.wait_metric("storecache_connections_rejected_total",
+                                          lambda v: v >= before + 300 - 64, timeout=5)
+            self.assertLess(closed_now, before + 300, "the answers in progress are not capped")
+            for i, s in enumerate(held):
+                t0 = time.monotonic()
+                s.sendall(f"GET /gen/during{i}?size=5 HTTP/1.1\r\n{HOST}\r\n".encode())
+                self.assertEqual(harness.read_response(s).status, 200)
+                self.assertLess(time.monotonic() - t0, 1.0)
+            # The ones waiting for a handshake give up after 2 s, and are counted.
+            self.wait_metric("storecache_connections_rejected_total",
+                             lambda v: v >= before + 300, timeout=6)
+        finally:
+            for s in flood + held:
+                s.close()
+
+
+def h2_frames_until_close(stack, timeout=5.0):
+    """A fresh h2 connection: sends the client preface, returns every frame until EOF."""
+    s = harness.tls_socket(stack.port, SITE, stack.ca, alpn=("h2",), timeout=timeout)
+    with s:
+        assert s.selected_alpn_protocol() == "h2"
+        s.sendall(h2raw.PREFACE + h2raw.settings_frame())
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                got = s.recv(65536)
+            except (ConnectionError, ssl.SSLError):
+                break
+            if not got:
+                break
+            data += got
+    frames, pos = [], 0
+    while pos + 9 <= len(data):
+        hi, lo, ftype, flags, _sid = struct.unpack_from(">BHBBI", data, pos)
+        n = (hi << 16) | lo
+        frames.append((ftype, flags, data[pos + 9:pos + 9 + n]))
+        pos += 9 + n
+    return frames
 
 
 SLOW_CONNECTIONS = 1000
