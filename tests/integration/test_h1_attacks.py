@@ -433,6 +433,8 @@ class OverMaxConnectionsTest(harness.StackTest):
 
     def hold(self, n):
         """n keep-alive connections, each having had one answered request (then idle)."""
+        # Those of an earlier test are closed, but the daemon counts them until it sees that.
+        self.wait_metric("storecache_client_connections", lambda v: v == 0)
         held = []
         for i in range(n):
             s = harness.tls_socket(self.stack.port, SITE, self.stack.ca)
