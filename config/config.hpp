@@ -52,6 +52,9 @@ struct timeouts {
 struct limits {
   std::size_t max_header_bytes = 16 * 1024;  // request head, h1 and h2 (decoded)
   std::size_t max_header_count = 100;
+  std::size_t max_uri_bytes = 8 * 1024;  // request-target (h1) or :path (h2); over: 414
+  // Request body (h1 and h2); over: 413. Quiz answers and SCORM tracking are small.
+  std::uint64_t max_request_body = 10 * 1024 * 1024;
   std::size_t max_connections = 10000;  // client connections, whole process
   std::uint32_t h2_max_concurrent_streams = 100;
 

@@ -40,6 +40,7 @@ constexpr std::array timeout_keys{"client_header"sv,       "client_idle"sv,   "u
                                   "upstream_first_byte"sv, "upstream_idle"sv, "shutdown_grace"sv,
                                   "upstream_queue"sv};
 constexpr std::array limit_keys{"max_header_bytes"sv,    "max_header_count"sv,
+                                "max_uri_bytes"sv,       "max_request_body"sv,
                                 "max_connections"sv,     "h2_max_concurrent_streams"sv,
                                 "upstream_fetches"sv,    "upstream_fetches_per_site"sv,
                                 "upstream_queue"sv,      "misses_per_connection"sv,
@@ -367,6 +368,12 @@ void loader::read_limits(const toml::table& root, config& cfg) {
   if (const toml::node* n = t->get("max_header_count"))
     if (auto v = integer(*n, "limits.max_header_count", 1, 1000))
       cfg.limit.max_header_count = static_cast<std::size_t>(*v);
+  if (const toml::node* n = t->get("max_uri_bytes"))
+    if (auto v = size(*n, "limits.max_uri_bytes", 256, 1024 * 1024))
+      cfg.limit.max_uri_bytes = static_cast<std::size_t>(*v);
+  if (const toml::node* n = t->get("max_request_body"))
+    if (auto v = size(*n, "limits.max_request_body", 0, std::numeric_limits<std::uint64_t>::max()))
+      cfg.limit.max_request_body = *v;
   if (const toml::node* n = t->get("max_connections"))
     if (auto v = integer(*n, "limits.max_connections", 1, int_max))
       cfg.limit.max_connections = static_cast<std::size_t>(*v);

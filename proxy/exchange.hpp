@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "access/request_framing.hpp"
 #include "cache/http_fields.hpp"
 
 namespace storecache::proxy {
@@ -83,6 +84,9 @@ class exchange {
   // The client has given up on this exchange (HTTP/2: it reset the stream or the connection
   // ended). Work done only for it can stop; a front end that cannot tell answers false.
   virtual bool client_gone() const { return false; }
+  // After read_body failed: why, when the client is still there to be told (bad framing 400,
+  // over limits.max_request_body 413). nullopt: it is gone, too slow, or nobody knows.
+  virtual std::optional<access::refusal> body_refusal() const { return std::nullopt; }
 };
 
 }  // namespace storecache::proxy

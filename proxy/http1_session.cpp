@@ -5,6 +5,12 @@
 // owns it; body reads use client_idle) -> back to waiting, or closed when either side asked
 // for close, the response could not complete, or the daemon is draining.
 //
+// The head is read by our own loop first: access::head_scanner sees its raw bytes (obs-fold,
+// bare CR/LF, an over-long request line, the size limit), then Beast parses it whole. Every
+// answer the session gives itself (400, 408, 413, 414, 431, 501) goes through the handler's
+// refuse(), so it is counted and logged like any other; the connection then ends with a TLS
+// close that discards what the client still sends (serve_connection's shutdown).
+//
 // A response that could not complete because the client went away (a write failed, a body
 // read met EOF or a reset, or the client's FIN is seen while the handler runs) counts as one
 // abandoned request for its address (client_resets.hpp), as an HTTP/2 stream reset does.
@@ -12,8 +18,14 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <optional>
+#include <string_view>
+#include <vector>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
@@ -24,6 +36,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include "access/request_framing.hpp"
 #include "proxy/client_resets.hpp"
 #include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
@@ -36,6 +49,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::redirect_error;
 using asio::use_awaitable;
+using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -57,6 +71,10 @@ class http1_exchange final : public exchange {
     auto expect = find_header(head_.headers, "expect");
     expect_continue_ = expect && beast::iequals(*expect, "100-continue");
   }
+
+  // Whether the connection may carry another request after this one.
+  bool keep_alive() const { return keep_alive_; }
+  std::optional<access::refusal> body_refusal() const override { return body_refusal_; }
 
   const request_head& request() const override { return head_; }
 
@@ -83,7 +101,11 @@ class http1_exchange final : public exchange {
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         broken_ = true;
-        if (ec != beast::error::timeout) client_left_ = true;  // EOF, reset, truncation
+        keep_alive_ = false;  // the body's end is unknown: nothing more can be read
+        body_refusal_ = refusal_of_body_error(ec);
+        // A client that stops sending for client_idle is slow, not gone (the stream's expiry
+        // closed the socket: there is no answering it).
+        if (!body_refusal_ && ec != beast::error::timeout) client_left_ = true;
         co_return 0;
       }
       std::size_t n = buf.size() - body.size;
@@ -93,8 +115,12 @@ class http1_exchange final : public exchange {
   }
 
   asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override {
-    if (head_sent_ || broken_) co_return asio::error::broken_pipe;
+    if (head_sent_ || write_broken()) co_return asio::error::broken_pipe;
     head_sent_ = true;
+    // A final answer before a body the client was told to wait for (Expect: 100-continue and
+    // no 100 sent), or a 413: that body will not be read, so the connection ends after it
+    // (RFC 9110 §10.1.1, §15.5.14).
+    if (head.status == 413 || (expect_continue_ && !parser_.is_done())) keep_alive_ = false;
     std::string& out = pending_;
     out.reserve(512);
     fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\n", head.status,
@@ -122,7 +148,7 @@ class http1_exchange final : public exchange {
   }
 
   asio::awaitable<error_code> send_body(asio::const_buffer data) override {
-    if (!head_sent_ || complete_ || broken_) co_return asio::error::broken_pipe;
+    if (!head_sent_ || complete_ || write_broken()) co_return asio::error::broken_pipe;
     if (data.size() == 0) co_return error_code{};
     if (!chunked_) {
       if (data.size() > remaining_) {
@@ -139,7 +165,7 @@ class http1_exchange final : public exchange {
   }
 
   asio::awaitable<error_code> finish() override {
-    if (!head_sent_ || complete_ || broken_) co_return asio::error::broken_pipe;
+    if (!head_sent_ || complete_ || write_broken()) co_return asio::error::broken_pipe;
     if (!chunked_ && remaining_ != 0) {
       abort();
       co_return asio::error::message_size;
@@ -150,8 +176,9 @@ class http1_exchange final : public exchange {
   }
 
   void abort() override {
-    if (broken_) return;
-    broken_ = true;
+    if (aborted_) return;
+    aborted_ = broken_ = true;
+    keep_alive_ = false;
     // Closing the TCP connection without the rest of the body (or the last chunk) is how
     // HTTP/1.1 says "incomplete": the client cannot take it for a whole response.
     error_code ignored;
@@ -160,8 +187,7 @@ class http1_exchange final : public exchange {
   }
 
   bool head_sent() const override { return head_sent_; }
-  bool complete() const { return complete_ && !broken_; }
-  bool broken() const { return broken_; }
+  bool complete() const { return complete_ && !write_broken(); }
 
   // The client went away: a write or body read failed for that reason, or the kernel holds
   // its FIN or reset (a peek, while no read is pending: between requests nobody reads).
@@ -186,11 +212,23 @@ class http1_exchange final : public exchange {
     }
     pending_.clear();
     if (ec) {
-      broken_ = true;
+      broken_ = write_failed_ = true;
       // A client that stops reading for client_idle is slow, not gone.
       if (ec != beast::error::timeout) client_left_ = true;
     }
     co_return ec;
+  }
+
+  // Nothing more can be written: a write failed or the exchange was aborted. (A body read that
+  // failed for a reason the client should hear still lets the refusal go out.)
+  bool write_broken() const { return write_failed_ || aborted_ || (broken_ && !body_refusal_); }
+
+  static std::optional<access::refusal> refusal_of_body_error(const error_code& ec) {
+    if (ec == http::error::body_limit) return access::refusal::body_too_large;
+    if (ec.category() != http::make_error_code(http::error::bad_chunk).category() ||
+        ec == http::error::end_of_stream || ec == http::error::partial_message)
+      return std::nullopt;            // the client is gone (EOF, reset, truncated TLS)
+    return access::refusal::framing;  // a chunk size that overflows, a bad chunk line
   }
 
   bool peer_closed() const {
@@ -218,23 +256,32 @@ class http1_exchange final : public exchange {
   bool head_sent_ = false;
   bool chunked_ = false;
   bool complete_ = false;
-  bool broken_ = false;
+  bool broken_ = false;        // no more reads or writes (but see write_broken())
+  bool write_failed_ = false;  // a write failed
+  bool aborted_ = false;
+  std::optional<access::refusal> body_refusal_;
   mutable bool client_left_ = false;  // see client_gone()
   std::uint64_t remaining_ = 0;
   std::string pending_;
 };
 
-// A response written by the session itself, before any exchange exists; then close.
-asio::awaitable<void> refuse(tls_stream& stream, unsigned status, std::string_view why) {
-  std::string body = fmt::format("{} {}\n", status, why);
-  std::string out = fmt::format(
-      "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n"
-      "connection: close\r\n\r\n{}",
-      status, std::string_view(http::obsolete_reason(static_cast<http::status>(status))),
-      body.size(), body);
-  error_code ec;
-  stream.next_layer().expires_after(std::chrono::seconds(2));
-  co_await asio::async_write(stream, asio::buffer(out), redirect_error(use_awaitable, ec));
+// What a refused request's log line shows when its head did not parse: the method and target
+// of its request line as sent, the target cut at 4 KiB (the access log cuts there too).
+void read_request_line(std::string_view bytes, request_head& head) {
+  const auto eol = bytes.find("\r\n");
+  const std::string_view line = bytes.substr(0, std::min(eol, std::size_t{8192}));
+  head.method = std::string(line.substr(0, std::min(line.find(' '), std::size_t{64})));
+  head.target = std::string(access::request_target(line).substr(0, 4096));
+}
+
+// The parser's verdict on a head the scanner let through, as a refusal.
+access::refusal refusal_of_head_error(const error_code& ec) {
+  if (ec == http::error::header_limit) return access::refusal::header_too_large;
+  if (ec == http::error::bad_content_length || ec == http::error::multiple_content_length ||
+      ec == http::error::bad_transfer_encoding)
+    return access::refusal::framing;
+  if (ec == http::error::bad_line_ending) return access::refusal::line_ending;
+  return access::refusal::malformed;
 }
 
 struct connection_gauge {
@@ -267,39 +314,68 @@ asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& 
 
     request_parser parser;
     parser.header_limit(static_cast<std::uint32_t>(cfg.limit.max_header_bytes));
-    parser.body_limit(boost::none);
-    tcp.expires_after(cfg.timeout.client_header);
-    co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
-    if (ec) {
-      if (ec == beast::error::timeout) {
-        log::info("conn={} client={}: request head not received within {} ms: 408",
-                  ctx.connection_id, ctx.client.address().to_string(),
-                  cfg.timeout.client_header.count());
-        co_await refuse(stream, 408, "Request Timeout");
-      } else if (ec == http::error::header_limit) {
-        co_await refuse(stream, 431, "Request Header Fields Too Large");
-      } else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
-                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        log::info("conn={} client={}: malformed request: {}: 400", ctx.connection_id,
-                  ctx.client.address().to_string(), ec.message());
-        co_await refuse(stream, 400, "Bad Request");
-      }
-      co_return;
-    }
-
-    auto& msg = parser.get();
+    parser.body_limit(boost::none);  // a declared length is the handler's to judge (413)
     request_head head;
-    head.method = std::string(msg.method_string());
     head.scheme = "https";
-    head.target = std::string(msg.target());
     head.proto = protocol::http1_1;
     head.client_address = ctx.client.address();
     head.client_port = ctx.client.port();
     head.sni = ctx.sni;
     head.connection_id = ctx.connection_id;
     head.stream_id = n;
+    // Answers the request with a refusal and ends the connection.
+    auto refuse = [&](access::refusal why, std::string detail) -> asio::awaitable<void> {
+      http1_exchange ex(stream, buffer, parser, std::move(head), cfg, false);
+      co_await ctx.handler.refuse(ex, ctx, why, std::move(detail));
+    };
+
+    // The whole head within client_header, its raw bytes checked as they arrive.
+    access::head_scanner scanner(cfg.limit.max_header_bytes, cfg.limit.max_uri_bytes);
+    // The head's deadline is a timer of ours, not the stream's expiry: that one closes the
+    // socket when it fires, and the 408 could not be written.
+    tcp.expires_never();
+    asio::steady_timer head_deadline(stream.get_executor(), cfg.timeout.client_header);
+    for (;;) {
+      const std::string_view bytes(static_cast<const char*>(buffer.data().data()), buffer.size());
+      const auto scan = scanner.scan(bytes);
+      if (scan.st == access::head_scanner::state::complete) break;
+      if (scan.st == access::head_scanner::state::refused) {
+        read_request_line(bytes, head);
+        co_await refuse(scan.why, std::string(scan.detail));
+        co_return;
+      }
+      auto read = co_await (
+          stream.async_read_some(buffer.prepare(16 * 1024), asio::as_tuple(use_awaitable)) ||
+          head_deadline.async_wait(asio::as_tuple(use_awaitable)));
+      if (read.index() == 1) {
+        read_request_line({static_cast<const char*>(buffer.data().data()), buffer.size()}, head);
+        co_await refuse(access::refusal::header_timeout,
+                        fmt::format("request head not complete within timeouts.client_header "
+                                    "({} ms)",
+                                    cfg.timeout.client_header.count()));
+        co_return;
+      }
+      auto [read_ec, got] = std::get<0>(read);
+      if (read_ec) co_return;  // peer closed or reset, or shutdown: nobody to answer
+      buffer.commit(got);
+    }
+    const std::size_t used = parser.put(buffer.data(), ec);
+    if (!ec && !parser.is_header_done()) ec = http::error::need_more;  // cannot happen: whole
+    if (ec) {
+      read_request_line({static_cast<const char*>(buffer.data().data()), buffer.size()}, head);
+      log::debug("conn={} client={}: request head refused: {}", ctx.connection_id,
+                 ctx.client.address().to_string(), ec.message());
+      co_await refuse(refusal_of_head_error(ec), ec.message());
+      co_return;
+    }
+    buffer.consume(used);
+
+    auto& msg = parser.get();
+    head.method = std::string(msg.method_string());
+    head.target = std::string(msg.target());
     std::size_t count = 0;
     bool hosts = false, duplicate_host = false;
+    std::vector<std::string_view> transfer_codings;
     for (const auto& f : msg) {
       ++count;
       std::string name(f.name_string());
@@ -311,16 +387,26 @@ asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& 
         head.authority = std::string(f.value());
         continue;
       }
+      if (name == "transfer-encoding") transfer_codings.push_back(f.value());
       head.headers.push_back({std::move(name), std::string(f.value())});
     }
     if (count > cfg.limit.max_header_count) {
-      co_await refuse(stream, 431, "Request Header Fields Too Large (too many fields)");
+      co_await refuse(access::refusal::too_many_headers,
+                      fmt::format("{} header fields, over limits.max_header_count ({})", count,
+                                  cfg.limit.max_header_count));
       co_return;
     }
     if (!hosts || duplicate_host) {  // RFC 9112 §3.2: exactly one Host
-      co_await refuse(stream, 400, "Bad Request (Host)");
+      co_await refuse(access::refusal::malformed,
+                      hosts ? "more than one Host field" : "no Host field");
       co_return;
     }
+    if (auto problem = access::check_transfer_encoding(transfer_codings, msg.version() % 10)) {
+      co_await refuse(problem->why, std::string(problem->detail));
+      co_return;
+    }
+    // Chunk sizes are held to the limit as they arrive (a declared length: see above).
+    parser.body_limit(cfg.limit.max_request_body);
     if (auto len = parser.content_length()) head.content_length = *len;
     head.has_body = !parser.is_done();
 
@@ -332,7 +418,7 @@ asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& 
         note_client_reset(ctx, protocol::http1_1, std::chrono::steady_clock::now());
       co_return;
     }
-    if (!keep_alive) co_return;
+    if (!ex.keep_alive()) co_return;
     // A request body the handler did not read must be skipped before the next request;
     // a large one is not worth reading: close instead.
     if (!parser.is_done()) {

@@ -10,10 +10,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "access/event_window.hpp"
+#include "access/request_framing.hpp"
 #include "proxy/connection_context.hpp"
 #include "proxy/http2_stream_ids.hpp"
 #include "proxy/tls_stream.hpp"
@@ -80,7 +82,9 @@ class http2_connection {
   boost::asio::awaitable<void> tick_loop();
   void on_tick();
   void stop_io();  // ends all three loops: cancels socket operations and timers
-  void start_handler(std::shared_ptr<http2_stream> st);
+  // refused: the request gets that refusal (request_handler::refuse) instead of handle().
+  void start_handler(std::shared_ptr<http2_stream> st,
+                     std::optional<access::refusal> refused = std::nullopt);
   // The client reset a stream whose response was not complete: count it; over the budget
   // (this connection's, or its address's), end the connection with ENHANCE_YOUR_CALM.
   void on_peer_reset(std::int32_t stream_id);

@@ -254,17 +254,11 @@ int http2_connection::on_frame_recv(const nghttp2_frame& frame) {
 
   const std::int32_t id = frame.hd.stream_id;
   if (st->over_limit()) {
-    log::info("conn={} stream={} request head over the limits: 431", ctx_.connection_id, id);
     ctx_.stats.h2_headers_refused();
-    st->on_handler_done();  // no handler: any body is discarded as it comes
-    const nghttp2_nv nv[] = {
-        {const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(":status")),
-         const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>("431")), 7, 3,
-         NGHTTP2_NV_FLAG_NONE},
-        {const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>("content-length")),
-         const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>("0")), 14, 1,
-         NGHTTP2_NV_FLAG_NONE}};
-    nghttp2_submit_response(session_, id, nv, 2, nullptr);
+    // 431 through the handler's refuse(), so it is counted and logged as every answer is;
+    // the head shows what arrived within the limits.
+    st->build_request(ctx_, end_stream);
+    start_handler(std::move(st), access::refusal::header_too_large);
     return 0;
   }
   if (!st->build_request(ctx_, end_stream)) {
@@ -369,16 +363,22 @@ void http2_connection::on_peer_reset(std::int32_t stream_id) {
 
 // --- handlers -------------------------------------------------------------------------------
 
-void http2_connection::start_handler(std::shared_ptr<http2_stream> st) {
+void http2_connection::start_handler(std::shared_ptr<http2_stream> st,
+                                     std::optional<access::refusal> refused) {
   const std::int32_t id = st->id();
-  auto run = [](request_handler& h, std::shared_ptr<http2_stream> s,
-                connection_context& ctx) -> asio::awaitable<void> {
+  auto run = [](request_handler& h, std::shared_ptr<http2_stream> s, connection_context& ctx,
+                std::optional<access::refusal> refused) -> asio::awaitable<void> {
     // co_spawn dispatches: without this the handler would start inside nghttp2's
     // on_frame_recv callback, in the middle of mem_recv. Start it on a clean stack instead.
     co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-    co_await h.handle(*s, ctx);  // s keeps the exchange alive for the whole call
+    // s keeps the exchange alive for the whole call
+    if (refused)
+      co_await h.refuse(*s, ctx, *refused,
+                        "request head over limits.max_header_bytes or limits.max_header_count");
+    else
+      co_await h.handle(*s, ctx);
   };
-  auto task = run(ctx_.handler, st, ctx_);
+  auto task = run(ctx_.handler, st, ctx_, refused);
   asio::co_spawn(stream_.get_executor(), std::move(task), [this, st, id](std::exception_ptr e) {
     if (e) {
       try {

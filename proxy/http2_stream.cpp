@@ -111,6 +111,13 @@ bool http2_stream::add_field(std::string_view name, std::string_view value) {
 }
 
 bool http2_stream::build_request(const connection_context& ctx, bool end_stream) {
+  // Who asked, first: a request refused for its head (431) is logged with it.
+  head_.proto = protocol::http2;
+  head_.client_address = ctx.client.address();
+  head_.client_port = ctx.client.port();
+  head_.sni = ctx.sni;
+  head_.connection_id = ctx.connection_id;
+  head_.stream_id = static_cast<std::uint32_t>(id_);
   const bool connect = method_ == "CONNECT";
   if (method_.empty() || (!connect && (path_.empty() || scheme_.empty()))) return false;
   head_.method = method_;
@@ -125,12 +132,6 @@ bool http2_stream::build_request(const connection_context& ctx, bool end_stream)
     head_.content_length = n;
   }
   head_.has_body = !end_stream;
-  head_.proto = protocol::http2;
-  head_.client_address = ctx.client.address();
-  head_.client_port = ctx.client.port();
-  head_.sni = ctx.sni;
-  head_.connection_id = ctx.connection_id;
-  head_.stream_id = static_cast<std::uint32_t>(id_);
   return true;
 }
 

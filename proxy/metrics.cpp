@@ -304,8 +304,29 @@ std::string metrics::render() const {
                     label(static_cast<tls_failure>(k)), tls_handshake_failures_[k].load()));
 
   family(out, "storecache_connections_rejected_total", "counter",
-         "Client connections closed at accept because limits.max_connections was reached.");
-  put(fmt::format("storecache_connections_rejected_total {}\n", connections_over_limit_.load()));
+         "Client connections over limits.max_connections, by how they were answered: 503 "
+         "(HTTP/1.1, with Retry-After), goaway (HTTP/2 SETTINGS without streams and GOAWAY), "
+         "closed (no answer: 64 such answers already in progress, or the handshake failed or "
+         "timed out).");
+  constexpr std::array<std::string_view, 3> over_limit_answers{"503", "goaway", "closed"};
+  for (std::size_t k = 0; k < over_limit_answers.size(); ++k)
+    put(fmt::format("storecache_connections_rejected_total{{answer=\"{}\"}} {}\n",
+                    over_limit_answers[k], connections_over_limit_[k].load()));
+
+  family(out, "storecache_requests_refused_total", "counter",
+         "Requests storecache refused itself on protocol grounds or limits, by protocol, status "
+         "and reason: malformed, framing (Content-Length/Transfer-Encoding conflicts, bad chunk "
+         "sizes: request smuggling), line_ending (obs-fold, bare CR or LF), transfer_coding, "
+         "header_timeout, header_too_large, too_many_headers, uri_too_long, body_too_large. "
+         "Each is also in storecache_requests_total and the access log.");
+  for (int p = 0; p < 2; ++p)
+    for (std::size_t k = 0; k < access::refusal_count; ++k) {
+      const auto why = static_cast<access::refusal>(k);
+      put(fmt::format(
+          "storecache_requests_refused_total{{protocol=\"{}\",status=\"{}\",reason=\"{}\"}} {}\n",
+          to_string(protocols[static_cast<std::size_t>(p)]), access::status_of(why),
+          access::to_string(why), refused_[static_cast<std::size_t>(p)][k].load()));
+    }
 
   family(out, "storecache_access_denied_total", "counter",
          "Clients refused by the access policy, by site (\"-\": before any site was known, at "

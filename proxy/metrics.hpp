@@ -5,8 +5,6 @@
 // config reload that drops a site never makes a counter go backwards.
 #pragma once
 
-#include "access/denial.hpp"
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -19,6 +17,7 @@
 #include <string_view>
 
 #include "access/denial.hpp"
+#include "access/request_framing.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/tls_failure.hpp"
 #include "proxy/upstream.hpp"
@@ -119,7 +118,17 @@ class metrics {
   void tls_handshake_failed(tls_failure why) {
     tls_handshake_failures_[static_cast<std::size_t>(why)].fetch_add(1, relaxed);
   }
-  void connection_refused_limit() { connections_over_limit_.fetch_add(1, relaxed); }
+  // A connection over limits.max_connections: told so (HTTP/1.1 503, HTTP/2 GOAWAY), or closed
+  // without a word (too many such answers in progress, or its handshake failed).
+  enum class over_limit_answer { http1_503, h2_goaway, closed };
+  void connection_refused_limit(over_limit_answer how) {
+    connections_over_limit_[static_cast<std::size_t>(how)].fetch_add(1, relaxed);
+  }
+  // A request the front end or the handler refused on protocol grounds (400, 408, 413, 414,
+  // 431, 501): counted here by reason, besides its request record.
+  void request_refused(protocol p, access::refusal why) {
+    refused_[index(p)][static_cast<std::size_t>(why)].fetch_add(1, relaxed);
+  }
   // A client refused by the access policy: at accept, in the TLS handshake or per request.
   // site: the site's name, or no_site ("-") before any site is known (at accept, or a
   // handshake that named no site).
@@ -168,7 +177,9 @@ class metrics {
   std::map<std::string, std::unique_ptr<site_counters>, std::less<>> sites_;
   std::array<std::atomic<std::int64_t>, 2> open_connections_{};
   std::array<std::atomic<std::uint64_t>, tls_failure_count> tls_handshake_failures_{};
-  std::atomic<std::uint64_t> connections_over_limit_{0};
+  std::array<std::atomic<std::uint64_t>, 3> connections_over_limit_{};  // [over_limit_answer]
+  // [protocol][refusal]
+  std::array<std::array<std::atomic<std::uint64_t>, access::refusal_count>, 2> refused_{};
   // [site or "-"][denial]; created on first denial (and "-" at once), never removed.
   using denial_counters = std::array<std::atomic<std::uint64_t>, access::denial_count>;
   std::map<std::string, std::unique_ptr<denial_counters>, std::less<>> denied_ = [] {

@@ -38,10 +38,14 @@ std::string_view reason_phrase(unsigned status) {
       return "Request Timeout";
     case 413:
       return "Content Too Large";
+    case 414:
+      return "URI Too Long";
     case 421:
       return "Misdirected Request";
     case 431:
       return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
     case 502:
       return "Bad Gateway";
     case 503:
@@ -197,7 +201,7 @@ upstream_head build_upstream_head(const request_head& req, std::string_view meth
 
 asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_context& ctx) {
   const auto start = steady::now();
-  observed_exchange obs(client_ex);
+  observed_exchange obs(client_ex, ctx.cfg->limit.max_request_body);
   exchange& ex = obs;
   ctx.stats.request_started();
   struct in_flight_guard {
@@ -211,7 +215,21 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
   std::string_view path = req.target;
   std::string authority = req.authority;
 
-  if (req.method == "CONNECT") {
+  // Limits of our own, before anything else looks at the request (HTTP/1.1 met the target's
+  // already in the session; HTTP/2's :path and declared lengths meet them here).
+  if (req.target.size() > cfg.limit.max_uri_bytes) {
+    out.refused = access::refusal::uri_too_long;
+    out.why = fmt::format("request-target of {} bytes, over limits.max_uri_bytes ({})",
+                          req.target.size(), cfg.limit.max_uri_bytes);
+  } else if (req.content_length && *req.content_length > cfg.limit.max_request_body) {
+    // Expect: 100-continue is not answered: the body is never asked for, never read.
+    out.refused = access::refusal::body_too_large;
+    out.why = fmt::format("request body of {} bytes, over limits.max_request_body ({})",
+                          *req.content_length, cfg.limit.max_request_body);
+  }
+  if (out.refused) {
+    out.status = access::status_of(*out.refused);
+  } else if (req.method == "CONNECT") {
     out.status = 405;
     out.why = "CONNECT refused: storecache is a reverse proxy, not a forward proxy";
   } else {
@@ -244,14 +262,14 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
   }
 
   // Admit: the site's networks, device certificates and signed URLs (proxy/admission.hpp).
-  if (site != nullptr)
+  if (site != nullptr && !out.refused)
     if (auto refused = admit(ctx, *site, req, authority, path)) {
       out.status = 403;
       out.why = std::move(refused->why);
       out.denied = refused->reason;
     }
   obs.set_path(path.substr(0, path.find('?')));
-  if (site != nullptr && ctx.rt && out.status != 403) {
+  if (site != nullptr && ctx.rt && out.status == 0) {
     if (cache_ && site->cache.enabled && (req.method == "GET" || req.method == "HEAD"))
       co_await cached(ex, ctx, *site, path, out);
     else
@@ -267,7 +285,25 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
     co_await respond_local(ex, out.status, message, std::move(extra));
   }
 
-  // Account: counters and histograms, the usage history, one access-log line.
+  account(ctx, obs, site, path, out, start);
+}
+
+asio::awaitable<void> proxy_handler::refuse(exchange& client_ex, connection_context& ctx,
+                                            access::refusal why, std::string detail) {
+  const auto start = steady::now();
+  observed_exchange obs(client_ex);
+  outcome out;
+  out.status = access::status_of(why);
+  out.refused = why;
+  out.why = std::move(detail);
+  co_await respond_local(obs, out.status, out.why);
+  account(ctx, obs, nullptr, obs.request().target, out, start);
+}
+
+void proxy_handler::account(connection_context& ctx, const observed_exchange& obs,
+                            const config::site* site, std::string_view path, const outcome& out,
+                            steady::time_point start) {
+  const request_head& req = obs.request();
   request_record rec{.req = req,
                      .site = site,
                      .path = path,
@@ -286,6 +322,7 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
                      .tls = ctx.tls,
                      .client_cert = ctx.client_cert.log_id};
   ctx.stats.record(rec);
+  if (out.refused) ctx.stats.request_refused(req.proto, *out.refused);
   if (usage_ && site != nullptr && out.cache != cache_outcome::local)
     usage_->record(
         usage::request_facts{.unix_seconds = std::chrono::system_clock::to_time_t(rec.end_time),
@@ -397,7 +434,17 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
     out.status = status_for(err);
     out.why = fmt::format("upstream {}: {}", to_string(err), call.error_detail());
     if (err == upstream_error::client) {
-      ex.abort();  // the client stopped sending its body: nothing to answer
+      // A body that broke its framing, stalled or went over the limit gets its answer; a
+      // client that went away mid-body gets none.
+      if (auto refused = ex.body_refusal(); refused && !ex.head_sent()) {
+        out.refused = refused;
+        out.status = access::status_of(*refused);
+        out.why = fmt::format("request body refused: {}", call.error_detail());
+        co_await respond_local(ex, out.status,
+                               fmt::format("request body: {}", access::to_string(*refused)));
+        co_return;
+      }
+      ex.abort();
       co_return;
     }
     log::warn("site={} upstream {} failed ({}): {}", site.name(), site.upstream, to_string(err),

@@ -33,6 +33,7 @@ namespace storecache::proxy {
 
 struct runtime;
 class cache_service;
+class observed_exchange;
 
 class proxy_handler final : public request_handler,
                             public std::enable_shared_from_this<proxy_handler> {
@@ -48,6 +49,8 @@ class proxy_handler final : public request_handler,
         limiter_(limiter),
         authorizations_(authorizations) {}
   asio::awaitable<void> handle(exchange& ex, connection_context& ctx) override;
+  asio::awaitable<void> refuse(exchange& ex, connection_context& ctx, access::refusal why,
+                               std::string detail) override;
 
   // What happened to one request, for the access log and the counters.
   struct outcome {
@@ -60,6 +63,8 @@ class proxy_handler final : public request_handler,
     std::string why;  // for local answers and failures: the reason, logged
     // Refused for an access reason (why says "denied: ..."): counted in the usage history.
     std::optional<access::denial> denied;
+    // Refused on protocol grounds or limits (400, 408, 413, 414, 431, 501, 503 overloaded).
+    std::optional<access::refusal> refused;
   };
 
  private:
@@ -69,6 +74,12 @@ class proxy_handler final : public request_handler,
   asio::awaitable<void> forward(exchange& ex, connection_context& ctx, const config::site& site,
                                 std::string_view path, outcome& out,
                                 cache::forward_reason why = cache::forward_reason::method);
+
+  // The accounting step of every answer (DESIGN step 7): counters and histograms, the usage
+  // history, one access-log line.
+  void account(connection_context& ctx, const observed_exchange& obs, const config::site* site,
+               std::string_view path, const outcome& out,
+               std::chrono::steady_clock::time_point start);
 
   // Sends a response head for an upstream response and streams its body after it; aborts the
   // client's response if the upstream fails mid-body.

@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include <unistd.h>
@@ -124,6 +125,29 @@ void count_refusal(metrics& stats, usage::recorder* usage, std::string_view site
                                       .reason = why});
 }
 
+// Every client connection holds a descriptor, and so does each upstream connection: with the
+// soft limit most shells give (1024), accept would fail long before limits.max_connections
+// (the systemd unit sets LimitNOFILE=65536). The soft limit is raised to the hard one, and a
+// limit still short of what the config may need is said at start.
+void raise_descriptor_limit(const config::limits& lim) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur != rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  // Clients, upstream fetches, answers over the limit, and 256 for listeners, the index, body
+  // files being written or read, logs.
+  const std::uint64_t needed = lim.max_connections + lim.upstream_fetches + 64 + 256;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < needed)
+    log::warn(
+        "open file limit is {}, below the {} that limits.max_connections = {} may need: new "
+        "connections will fail at accept before that; raise LimitNOFILE (ulimit -n) or lower "
+        "limits.max_connections",
+        static_cast<std::uint64_t>(rl.rlim_cur), needed, lim.max_connections);
+}
+
 // co_spawn completion: an escaped exception is a bug; log it rather than lose it.
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -215,6 +239,94 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
   }
 }
 
+// Connections over limits.max_connections are told so, not closed silently: a device's
+// browser shows "try again" instead of a network error. Each such answer costs a handshake and
+// a few hundred bytes, so at most max_over_limit_answers run at once, each for at most
+// over_limit_answer_time; beyond, a connection is closed at accept (counted as "closed").
+constexpr std::size_t max_over_limit_answers = 64;
+constexpr auto over_limit_answer_time = std::chrono::seconds(2);
+
+constexpr std::string_view over_limit_body =
+    "503 Service Unavailable\nThis server has as many device connections as it may take "
+    "(limits.max_connections). Try again in a few seconds.\n";
+
+std::string over_limit_http1() {
+  return fmt::format(
+      "HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\ncache-control: no-store\r\n"
+      "content-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n"
+      "\r\n{}",
+      over_limit_body.size(), over_limit_body);
+}
+
+// The HTTP/2 server preface, a SETTINGS frame allowing no streams (RFC 9113 §6.5.2
+// MAX_CONCURRENT_STREAMS = 0), then GOAWAY with last stream 0 and REFUSED_STREAM: no request
+// was processed, so the client may safely retry (§8.7). Written by hand: no session is needed
+// for two frames.
+std::string over_limit_h2() {
+  constexpr std::string_view debug = "over limits.max_connections; retry later";
+  std::string out;
+  auto frame = [&out](std::uint8_t type, std::string_view payload) {
+    const auto n = payload.size();
+    out += {static_cast<char>(n >> 16),
+            static_cast<char>((n >> 8) & 0xff),
+            static_cast<char>(n & 0xff),
+            static_cast<char>(type),
+            '\0',
+            '\0',
+            '\0',
+            '\0',
+            '\0'};
+    out += payload;
+  };
+  frame(0x4, std::string_view("\x00\x03\x00\x00\x00\x00", 6));  // SETTINGS: MCS = 0
+  std::string goaway("\x00\x00\x00\x00\x00\x00\x00\x07", 8);    // last id 0, REFUSED_STREAM
+  goaway += debug;
+  frame(0x7, goaway);
+  return out;
+}
+
+// One connection over limits.max_connections: the TLS handshake (so the answer can be read),
+// the answer, and the usual close. Everything within over_limit_answer_time, plus the close.
+asio::awaitable<void> answer_over_limit(tcp::socket socket, std::shared_ptr<const runtime> rt,
+                                        metrics& stats, std::atomic<std::size_t>& answering) {
+  struct slot {
+    std::atomic<std::size_t>& n;
+    ~slot() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } held{answering};
+  using answer = metrics::over_limit_answer;
+  error_code ec;
+  const tcp::endpoint client = socket.remote_endpoint(ec);
+  if (ec) {
+    stats.connection_refused_limit(answer::closed);
+    co_return;
+  }
+  tls_stream stream(std::move(socket), rt->server_tls->initial());
+  handshake_info hs{client.address(), nullptr, std::nullopt};
+  handshake_info::attach(stream.native_handle(), &hs);
+  stream.next_layer().expires_after(over_limit_answer_time);
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  redirect_error(use_awaitable, ec));
+  handshake_info::attach(stream.native_handle(), nullptr);
+  if (ec) {
+    stats.connection_refused_limit(answer::closed);
+    co_return;
+  }
+  const bool h2 = alpn_selected(stream.native_handle()) == "h2";
+  const std::string out = h2 ? over_limit_h2() : over_limit_http1();
+  co_await asio::async_write(stream, asio::buffer(out), redirect_error(use_awaitable, ec));
+  if (ec) {
+    stats.connection_refused_limit(answer::closed);
+    co_return;
+  }
+  stats.connection_refused_limit(h2 ? answer::h2_goaway : answer::http1_503);
+  log_refusal("client={}: over limits.max_connections ({}): {}", client.address().to_string(),
+              rt->cfg->limit.max_connections, h2 ? "GOAWAY" : "503");
+  // close_notify; what the client still sends (its request) is read and dropped meanwhile, so
+  // that closing does not reset the connection before it has read the answer.
+  stream.next_layer().expires_after(std::chrono::seconds(1));
+  co_await stream.async_shutdown(redirect_error(use_awaitable, ec));
+}
+
 }  // namespace
 
 server::server(std::filesystem::path config_file, std::shared_ptr<const runtime> rt)
@@ -227,6 +339,7 @@ int server::run() {
   unsigned n = cfg.server.workers != 0 ? cfg.server.workers
                                        : std::max(1u, std::thread::hardware_concurrency());
   std::signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit(cfg.limit);
 
   ledger_ = std::make_unique<access::client_ledger>(access::client_ledger::from_config(cfg.limit));
   stats_.set_ledger(ledger_.get());
@@ -283,8 +396,16 @@ int server::run() {
           if (s.connections_.fetch_add(1, std::memory_order_relaxed) >=
               w.rt->cfg->limit.max_connections) {
             s.connections_.fetch_sub(1, std::memory_order_relaxed);
-            s.stats_.connection_refused_limit();
-            continue;  // the socket closes here
+            if (s.over_limit_answers_.fetch_add(1, std::memory_order_relaxed) >=
+                max_over_limit_answers) {
+              s.over_limit_answers_.fetch_sub(1, std::memory_order_relaxed);
+              s.stats_.connection_refused_limit(metrics::over_limit_answer::closed);
+              continue;  // the socket closes here
+            }
+            asio::co_spawn(
+                w.io, answer_over_limit(std::move(socket), w.rt, s.stats_, s.over_limit_answers_),
+                log_exception);
+            continue;
           }
           error_code ignored;
           socket.set_option(tcp::no_delay(true), ignored);

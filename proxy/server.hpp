@@ -61,6 +61,8 @@ class server {
   std::atomic<std::uint64_t> reloads_applied_{0}, reloads_failed_{0};
   std::atomic<bool> last_reload_failed_{false};
   std::atomic<std::size_t> connections_{0};
+  // Connections over max_connections being answered now (serve.cpp: answer_over_limit).
+  std::atomic<std::size_t> over_limit_answers_{0};
   std::atomic<std::uint64_t> next_connection_id_{1};
   std::vector<std::unique_ptr<server_worker>> workers_;
   std::unique_ptr<loop_watchdog> watchdog_;  // beats into workers_' loops: declared after them

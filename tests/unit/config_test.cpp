@@ -62,6 +62,8 @@ TEST_CASE("a minimal config gets every default", "[config]") {
   CHECK(c.timeout.shutdown_grace == 30s);
   CHECK(c.limit.max_header_bytes == 16384);
   CHECK(c.limit.max_header_count == 100);
+  CHECK(c.limit.max_uri_bytes == 8192);
+  CHECK(c.limit.max_request_body == 10ull << 20);
   CHECK(c.limit.max_connections == 10000);
   CHECK(c.limit.h2_max_concurrent_streams == 100);
   CHECK(c.cache.dir == "/var/cache/storecache");
@@ -125,6 +127,8 @@ shutdown_grace = "2s"
 [limits]
 max_header_bytes = "32KiB"
 max_header_count = 50
+max_uri_bytes = "2KiB"
+max_request_body = "1MiB"
 max_connections = 20
 h2_max_concurrent_streams = 1000
 
@@ -167,6 +171,8 @@ upstream_host_header = "cdn.example.net:8443"
   CHECK(c.timeout.shutdown_grace == 2s);
   CHECK(c.limit.max_header_bytes == 32 * 1024);
   CHECK(c.limit.max_header_count == 50);
+  CHECK(c.limit.max_uri_bytes == 2048);
+  CHECK(c.limit.max_request_body == 1ull << 20);
   CHECK(c.limit.max_connections == 20);
   CHECK(c.limit.h2_max_concurrent_streams == 1000);
   CHECK(c.cache.dir == fs::absolute(dir.path()) / "cache");
@@ -263,6 +269,10 @@ std::vector<bad_case> bad_cases() {
        "limits.max_header_bytes", 9, "between 1 KiB and 1 MiB"},
       {"header count zero", b + "[limits]\nmax_header_count = 0\n", "limits.max_header_count", 9,
        "between 1 and 1000"},
+      {"uri bytes too small", b + "[limits]\nmax_uri_bytes = 100\n", "limits.max_uri_bytes", 9,
+       "between 256 B and 1 MiB"},
+      {"negative request body", b + "[limits]\nmax_request_body = -1\n", "limits.max_request_body",
+       9, "negative"},
       {"streams too many", b + "[limits]\nh2_max_concurrent_streams = 1001\n",
        "limits.h2_max_concurrent_streams", 9, "between 1 and 1000"},
       {"no connections", b + "[limits]\nmax_connections = 0\n", "limits.max_connections", 9,
@@ -550,6 +560,8 @@ TEST_CASE("the example config validates, with and without its optional keys", "[
   CHECK(c.timeout.shutdown_grace == defaults.timeout.shutdown_grace);
   CHECK(c.limit.max_header_bytes == defaults.limit.max_header_bytes);
   CHECK(c.limit.max_header_count == defaults.limit.max_header_count);
+  CHECK(c.limit.max_uri_bytes == defaults.limit.max_uri_bytes);
+  CHECK(c.limit.max_request_body == defaults.limit.max_request_body);
   CHECK(c.limit.max_connections == defaults.limit.max_connections);
   CHECK(c.limit.h2_max_concurrent_streams == defaults.limit.h2_max_concurrent_streams);
   CHECK(c.cache.dir == defaults.cache.dir);
