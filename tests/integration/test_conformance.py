@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""RFC conformance of the cache and upstream path (issue 11), with the real daemon, the real
+test origin and real clients (curl, nghttp, raw TLS sockets):
+
+  - an Expires that is not a valid HTTP-date is a time in the past (RFC 9111 §5.3), with or
+    without Last-Modified (an invalid Expires is explicit expiration: no heuristic, §4.2.2);
+
+Each test uses its own URL; the origin's request log (cleared before each test) says what
+reached the origin."""
+
+import os
+import re
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness  # noqa: E402
+from origin import gen_bytes  # noqa: E402
+
+
+def q(*pairs, **params):
+    """A query string; pairs for repeated keys."""
+    return urllib.parse.urlencode(list(pairs) + list(params.items()))
+
+
+# Expires values the HTTP-date grammar (RFC 9110 §5.6.7) excludes, each far in the future if
+# read leniently. The issue's own findings first.
+INVALID_EXPIRES = [
+    "Thu, 01 Jan 2099 2:01:18 GMT",        # one-digit hour
+    "Thu,  01  Jan  2099  00:00:00  GMT",  # several spaces between the fields
+    "Thu, 1 Jan 2099 00:00:00 GMT",        # one-digit day
+    "Thu, 01 Jan 2099 00:0:00 GMT",        # one-digit minute
+    "Thu, 01 Jan 2099 00:00:0 GMT",        # one-digit second
+    "Xyz, 01 Jan 2099 00:00:00 GMT",       # no such day
+    "Thu, 01 Foo 2099 00:00:00 GMT",       # no such month
+    "Thu, 01 Jan 2099 00:00:00 UTC",       # zone other than GMT
+    "Thu, 01 Jan 2099 00:00:00",           # no zone
+    "Thu, 01 Jan 2099 00:00:00 GMT junk",  # trailing junk
+    "Thu, 31 Feb 2099 00:00:00 GMT",       # no such date
+    "Thu, 01 Jan 2099 24:00:00 GMT",       # hour out of range
+    "Thursday, 01-Jan-2099 00:00:00 GMT",  # rfc850 with a four-digit year
+    "Thu Jan 1 00:00:00 2099",             # asctime with one space before a one-digit day
+    "Thu Jan  1 0:00:00 2099",             # asctime with a one-digit hour
+    "2099-01-01T00:00:00Z",                # ISO 8601
+    "0",
+]
+
+VALID_EXPIRES = [
+    "Thu, 01 Jan 2099 00:00:00 GMT",       # IMF-fixdate
+    "Thursday, 01-Jan-43 00:00:00 GMT",    # rfc850 (2043)
+    "Thu Jan  1 00:00:00 2099",            # asctime
+    "thu, 01 jan 2099 00:00:00 gmt",       # names case-insensitively (RFC 9111 §4.2)
+]
+
+
+class ConformanceTest(harness.StackTest):
+    # No site default TTL: freshness comes from the origin's fields alone.
+    stack_args = {"site_extra": {"cache": {"default_ttl": "0s"}}}
+
+    def tearDown(self):
+        self.assertHealthy()
+
+    def hits(self, name):
+        return self.stack.origin.count(f"/gen/{name}")
+
+    # --- Expires ---------------------------------------------------------------------------
+
+    def expires_path(self, name, expires, last_modified):
+        pairs = [("header", f"Expires:{expires}")]
+        if last_modified:
+            pairs.append(("lm", "Sat, 01 Jan 2000 00:00:00 GMT"))  # old: a long heuristic
+        return f"/gen/{name}?" + q(*pairs, size=300)
+
+    def check_expires(self, expires, last_modified, fresh):
+        for i, http2 in enumerate((False, True)):
+            name = f"exp-{abs(hash((expires, last_modified)))}-{i}"
+            path = self.expires_path(name, expires, last_modified)
+            r1 = self.get(path, http2=http2)
+            self.assertEqual((r1.status, r1.body), (200, gen_bytes(name, 300)), r1)
+            r2 = self.get(path, http2=http2)
+            self.assertEqual((r2.status, r2.body), (200, gen_bytes(name, 300)), r2)
+            cs = self.cs(r2)
+            if fresh:
+                self.assertIs(cs.get("hit"), True, (expires, r2.headers))
+                self.assertEqual(self.hits(name), 1, expires)
+            else:
+                # Stale at once: the second request goes to the origin again.
+                self.assertNotIn("hit", cs, (expires, last_modified, r2.headers))
+                self.assertEqual(self.hits(name), 2, (expires, last_modified))
+
+    def test_invalid_expires_is_already_expired(self):
+        for expires in INVALID_EXPIRES:
+            with self.subTest(expires=expires):
+                self.check_expires(expires, last_modified=False, fresh=False)
+
+    def test_invalid_expires_with_last_modified_is_not_heuristically_fresh(self):
+        # The Last-Modified alone would give a day of heuristic freshness (10% of 26 years,
+        # capped at 24 h); the invalid Expires is explicit expiration in the past.
+        for expires in INVALID_EXPIRES:
+            with self.subTest(expires=expires):
+                self.check_expires(expires, last_modified=True, fresh=False)
+
+    def test_valid_expires_forms_are_fresh(self):
+        for expires in VALID_EXPIRES:
+            with self.subTest(expires=expires):
+                self.check_expires(expires, last_modified=False, fresh=True)
+
+    def test_last_modified_alone_is_heuristically_fresh(self):
+        # The control for the test above: without Expires the same response is a hit.
+        name = "lm-only"
+        path = f"/gen/{name}?" + q(size=300, lm="Sat, 01 Jan 2000 00:00:00 GMT")
+        self.get(path)
+        r = self.get(path)
+        self.assertIs(self.cs(r).get("hit"), True, r.headers)
+        self.assertEqual(self.hits(name), 1)
+
+    def test_if_modified_since_on_a_hit_with_an_invalid_date_is_ignored(self):
+        # The same parser reads If-Modified-Since: an invalid one is ignored (RFC 9110
+        # §13.1.3), so the device gets the 200, not a 304.
+        name = "ims"
+        path = f"/gen/{name}?" + q(size=300, cc="max-age=300", lm="Sat, 01 Jan 2000 00:00:00 GMT")
+        self.get(path)
+        for http2 in (False, True):
+            ok = self.get(path, http2=http2,
+                          headers=["If-Modified-Since: Sun, 01 Jan 2090 00:00:00 GMT"])
+            self.assertEqual(ok.status, 304, ok)
+            bad = self.get(path, http2=http2,
+                           headers=["If-Modified-Since: Sun, 01 Jan 2090 0:00:00 GMT"])
+            self.assertEqual((bad.status, bad.body), (200, gen_bytes(name, 300)), bad)
+        self.assertEqual(self.hits(name), 1)
+
+
+if __name__ == "__main__":
+    harness.main()
