@@ -109,7 +109,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   const bool too_big = length && *length > svc.store().options().max_object_size;
   std::optional<cache::insert_handle> insert;
   std::string variant;
-  if (decision.storable && !too_big && call->body_expected()) {
+  // An empty body (a 204, Content-Length: 0) is stored too: pump finds its end at once.
+  if (decision.storable && !too_big) {
     variant = cache::secondary_key(headers, req.headers).value_or("");
     auto ins = svc.store().begin_insert(f->primary(), variant, length);
     if (ins) insert = std::move(*ins);

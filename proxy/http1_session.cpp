@@ -44,6 +44,14 @@ using request_parser = http::request_parser<http::buffer_body>;
 // Below this size the head and a body chunk go out in one TLS record and one write.
 constexpr std::size_t coalesce_limit = 16 * 1024;
 
+// The reason phrase is optional (RFC 9112 §4): Beast's name for the codes it knows, none for
+// the others (a 299 passed on from the upstream), never Beast's "<unknown-status>".
+std::string_view reason_phrase(unsigned status) {
+  if (status == 103) return "Early Hints";
+  const auto known = http::obsolete_reason(static_cast<http::status>(status));
+  return known.starts_with('<') ? std::string_view{} : std::string_view(known);
+}
+
 class http1_exchange final : public exchange {
  public:
   http1_exchange(tls_stream& stream, beast::flat_buffer& buffer, request_parser& parser,
@@ -98,7 +106,7 @@ class http1_exchange final : public exchange {
     std::string& out = pending_;
     out.reserve(512);
     fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\n", head.status,
-                   std::string_view(http::obsolete_reason(static_cast<http::status>(head.status))));
+                   reason_phrase(head.status));
     for (const auto& h : head.headers)
       fmt::format_to(std::back_inserter(out), "{}: {}\r\n", h.name, h.value);
     const bool bodiless_status = head.status == 204 || head.status == 304 || head.status < 200;

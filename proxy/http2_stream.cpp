@@ -244,7 +244,9 @@ asio::awaitable<error_code> http2_stream::send_head(const response_head& head, b
   std::vector<nghttp2_nv> nv;
   nv.reserve(head.headers.size() + 2);
   nv.push_back(make_nv(":status", status));
-  if (head.content_length) nv.push_back(make_nv("content-length", length));
+  // RFC 9110 §8.6: never on a 204 (nor a 1xx); a stored 204 knows its length is 0.
+  if (head.content_length && head.status != 204 && head.status >= 200)
+    nv.push_back(make_nv("content-length", length));
   for (const auto& h : head.headers) {
     names.push_back(lower(h.name));
     if (forbidden_in_h2(names.back())) continue;

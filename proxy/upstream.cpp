@@ -279,7 +279,8 @@ header_list upstream_call::response_headers() const {
 std::optional<std::uint64_t> upstream_call::content_length() const {
   const auto& msg = parser_->get();
   unsigned s = msg.result_int();
-  if (s == 204 || s == 304) return std::nullopt;
+  if (s == 204) return 0;  // no content, whatever the fields say (RFC 9110 §15.3.5)
+  if (s == 304) return std::nullopt;
   if (parser_->chunked()) return std::nullopt;
   if (auto v = parser_->content_length()) return *v;
   // HEAD answers carry the length of the body a GET would get; pass it on.

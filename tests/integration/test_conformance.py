@@ -4,6 +4,8 @@ test origin and real clients (curl, nghttp, raw TLS sockets):
 
   - an Expires that is not a valid HTTP-date is a time in the past (RFC 9111 §5.3), with or
     without Last-Modified (an invalid Expires is explicit expiration: no heuristic, §4.2.2);
+  - any final status with explicit freshness is stored (§3), the heuristically cacheable ones
+    (RFC 9110 §15.1) when heuristics apply; a stored 204 or 404 is served right on h1 and h2;
 
 Each test uses its own URL; the origin's request log (cleared before each test) says what
 reached the origin."""
@@ -128,6 +130,112 @@ class ConformanceTest(harness.StackTest):
                            headers=["If-Modified-Since: Sun, 01 Jan 2090 0:00:00 GMT"])
             self.assertEqual((bad.status, bad.body), (200, gen_bytes(name, 300)), bad)
         self.assertEqual(self.hits(name), 1)
+
+    # --- cacheable statuses ----------------------------------------------------------------
+
+    def check_stored(self, name, status, query, body_expected=True):
+        path = f"/gen/{name}?" + query
+        for http2 in (False, True):
+            r = self.get(path, http2=http2)
+            self.assertEqual(r.status, status, r)
+            if body_expected:
+                self.assertEqual(r.body, gen_bytes(name, 100), r)
+        self.assertEqual(self.hits(name), 1, f"{status} was not stored")
+        cs = self.cs(r)
+        self.assertIs(cs.get("hit"), True, r.headers)
+        return r
+
+    def test_unknown_and_error_statuses_with_max_age_are_stored(self):
+        for status in (299, 418, 451, 599, 500, 503):
+            with self.subTest(status=status):
+                self.check_stored(f"st-{status}", status, q(size=100, status=status,
+                                                            cc="max-age=300"))
+
+    def test_status_with_expires_is_stored(self):
+        self.check_stored("st-599-exp", 599,
+                          q(size=100, status=599, header="Expires:Thu, 01 Jan 2099 00:00:00 GMT"))
+
+    def test_204_with_max_age_is_stored_and_served_without_a_body(self):
+        name = "st-204"
+        path = f"/gen/{name}?" + q(size=100, status=204, cc="max-age=300")
+        first = self.get(path)
+        self.assertEqual((first.status, first.body), (204, b""), first)
+        for http2 in (False, True):
+            r = self.get(path, http2=http2)
+            self.assertEqual((r.status, r.body), (204, b""), r)
+            self.assertIs(self.cs(r).get("hit"), True, r.headers)
+            # RFC 9110 §8.6: no Content-Length on a 204, no Transfer-Encoding either.
+            self.assertIsNone(r.header("content-length"), r.headers)
+            self.assertIsNone(r.header("transfer-encoding"), r.headers)
+        self.assertEqual(self.hits(name), 1)
+        # HTTP/1.1 framing, byte for byte: the head ends the response, the connection is
+        # reused for a second request on the same socket.
+        with harness.tls_socket(self.stack.port, harness.SITE, self.stack.ca) as s:
+            req = (f"GET {path} HTTP/1.1\r\nHost: {harness.SITE}\r\n\r\n").encode()
+            for _ in range(2):
+                s.sendall(req)
+                resp = harness.read_response(s)
+                self.assertEqual(resp.status, 204, resp)
+                self.assertIsNone(resp.header("content-length"), resp)
+                self.assertIsNone(resp.header("transfer-encoding"), resp)
+            s.sendall(f"GET /gen/after-204?size=7 HTTP/1.1\r\nHost: {harness.SITE}\r\n\r\n"
+                      .encode())
+            after = harness.read_response(s)
+            self.assertEqual((after.status, after.body), (200, gen_bytes("after-204", 7)), after)
+        # HEAD on the stored 204.
+        head = self.stack.curl(path, method="HEAD")
+        self.assertEqual(head.status, 204, head)
+        self.assertEqual(self.hits(name), 1)
+
+    def test_204_hit_over_http2_with_nghttp(self):
+        name = "st-204-ng"
+        path = f"/gen/{name}?" + q(size=100, status=204, cc="max-age=300")
+        self.get(path)
+        code, out, err = harness.nghttp(f"https://127.0.0.1:{self.stack.port}{path}",
+                                        authority=harness.SITE, extra=["-v"])
+        self.assertEqual(code, 0, err)
+        text = out.decode("latin-1")
+        self.assertIn(":status: 204", text)
+        self.assertNotIn("content-length", text.lower().split(":status: 204", 1)[1])
+        self.assertEqual(self.hits(name), 1)
+
+    def test_heuristically_cacheable_404_with_last_modified_is_stored(self):
+        r = self.check_stored("st-404-lm", 404,
+                              q(size=100, status=404, lm="Sat, 01 Jan 2000 00:00:00 GMT"))
+        self.assertIsNone(r.header("accept-ranges"), r.headers)
+
+    def test_range_on_a_stored_404_gets_the_404(self):
+        name = "st-404-range"
+        path = f"/gen/{name}?" + q(size=100, status=404, cc="max-age=300")
+        self.get(path)
+        for http2 in (False, True):
+            r = self.get(path, http2=http2, headers=["Range: bytes=10-19"])
+            self.assertEqual((r.status, r.body), (404, gen_bytes(name, 100)), r)
+            self.assertIsNone(r.header("content-range"), r.headers)
+            self.assertIs(self.cs(r).get("hit"), True, r.headers)
+            tail = self.get(path, http2=http2, headers=["Range: bytes=1000-"])  # past the end
+            self.assertEqual(tail.status, 404, tail)
+        self.assertEqual(self.hits(name), 1)
+
+    def test_error_without_freshness_is_not_stored(self):
+        name = "st-500-none"
+        path = f"/gen/{name}?" + q(size=100, status=500, lm="Sat, 01 Jan 2000 00:00:00 GMT")
+        for _ in range(2):
+            r = self.get(path)
+            self.assertEqual(r.status, 500, r)
+        self.assertEqual(self.hits(name), 2)
+
+    def test_unknown_status_reason_phrase_on_http1(self):
+        name = "st-299-raw"
+        path = f"/gen/{name}?" + q(size=10, status=299, cc="max-age=300")
+        with harness.tls_socket(self.stack.port, harness.SITE, self.stack.ca) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {harness.SITE}\r\n\r\n".encode())
+            s.settimeout(5)
+            data = b""
+            while b"\r\n" not in data:
+                data += s.recv(4096)
+        line = data.split(b"\r\n", 1)[0]
+        self.assertRegex(line, rb"^HTTP/1\.1 299 ?$")  # no "<unknown-status>"
 
 
 if __name__ == "__main__":
