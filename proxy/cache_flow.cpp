@@ -272,7 +272,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   if (stored) stored_meta = stored->meta;
   auto t0 = std::chrono::steady_clock::now();
   auto led = co_await lead(f, req, std::string(path), site_ref(), pool, counters, stored_meta,
-                           policy, orphans, std::move(*ticket));
+                           policy, orphans, std::move(*ticket), &ex);
   out.upstream_time = std::chrono::steady_clock::now() - t0;
   out.upstream_status = led.status;
   switch (led.k) {

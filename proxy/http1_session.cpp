@@ -100,6 +100,24 @@ class http1_exchange final : public exchange {
     co_return 0;
   }
 
+  asio::awaitable<error_code> send_interim(const response_head& head) override {
+    if (broken_) co_return asio::error::broken_pipe;
+    // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client; 101 only for an Upgrade we never make.
+    if (head_sent_ || head.status < 100 || head.status > 199 || head.status == 101 ||
+        parser_.get().version() < 11)
+      co_return error_code{};
+    std::string out = fmt::format("HTTP/1.1 {} {}\r\n", head.status, reason_phrase(head.status));
+    for (const auto& h : head.headers)
+      fmt::format_to(std::back_inserter(out), "{}: {}\r\n", h.name, h.value);
+    out += "\r\n";
+    if (auto ec = co_await write(asio::buffer(out))) {
+      broken_ = true;
+      if (ec != beast::error::timeout) client_left_ = true;
+      co_return ec;
+    }
+    co_return error_code{};
+  }
+
   asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override {
     if (head_sent_ || broken_) co_return asio::error::broken_pipe;
     head_sent_ = true;

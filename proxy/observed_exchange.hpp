@@ -24,6 +24,9 @@ class observed_exchange final : public exchange {
   asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, error_code& ec) override {
     return inner_.read_body(buf, ec);
   }
+  asio::awaitable<error_code> send_interim(const response_head& head) override {
+    return inner_.send_interim(head);  // not the first byte of the response: no head_time
+  }
   asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override {
     head_time_ = std::chrono::steady_clock::now();
     content_ = usage::classify_content(

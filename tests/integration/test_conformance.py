@@ -6,6 +6,8 @@ test origin and real clients (curl, nghttp, raw TLS sockets):
     without Last-Modified (an invalid Expires is explicit expiration: no heuristic, §4.2.2);
   - any final status with explicit freshness is stored (§3), the heuristically cacheable ones
     (RFC 9110 §15.1) when heuristics apply; a stored 204 or 404 is served right on h1 and h2;
+  - interim responses (103 Early Hints, 102) reach the device that asked, on HTTP/1.1 and
+    HTTP/2, and are never stored; 100 and 101 are not passed on; an endless run of them is a 502.
 
 Each test uses its own URL; the origin's request log (cleared before each test) says what
 reached the origin."""
@@ -236,6 +238,129 @@ class ConformanceTest(harness.StackTest):
                 data += s.recv(4096)
         line = data.split(b"\r\n", 1)[0]
         self.assertRegex(line, rb"^HTTP/1\.1 299 ?$")  # no "<unknown-status>"
+
+    # --- interim responses -----------------------------------------------------------------
+
+    EARLY_HINTS = [("interim", "103"), ("interim_header", "Link:</style.css>; rel=preload")]
+
+    def read_raw_h1(self, path, version="HTTP/1.1"):
+        """Sends GET path; returns every response head before the final one, and the final
+        response."""
+        with harness.tls_socket(self.stack.port, harness.SITE, self.stack.ca, timeout=10) as s:
+            s.sendall(f"GET {path} {version}\r\nHost: {harness.SITE}\r\n\r\n".encode())
+            interim = []
+            while True:
+                r = harness.read_response(s)
+                self.assertIsNotNone(r, "closed before the final response")
+                if r.status >= 200:
+                    return interim, r
+                interim.append(r)
+
+    def test_early_hints_reach_an_http1_device_and_are_not_stored(self):
+        name = "eh-h1"
+        path = f"/gen/{name}?" + q(*self.EARLY_HINTS, size=500, cc="max-age=300")
+        interim, final = self.read_raw_h1(path)
+        self.assertEqual([r.status for r in interim], [103])
+        self.assertEqual(interim[0].header("link"), "</style.css>; rel=preload")
+        self.assertEqual((final.status, final.body), (200, gen_bytes(name, 500)), final)
+        self.assertIsNone(final.header("link"), final.headers)  # not folded into the final
+        # The hit: no 103 (the origin is not asked), and nothing of it in the stored copy.
+        interim, hit = self.read_raw_h1(path)
+        self.assertEqual(interim, [])
+        self.assertEqual((hit.status, hit.body), (200, gen_bytes(name, 500)), hit)
+        self.assertIsNone(hit.header("link"), hit.headers)
+        self.assertIn("hit", hit.header("cache-status"))
+        self.assertEqual(self.hits(name), 1)
+
+    def test_early_hints_with_curl(self):
+        name = "eh-curl"
+        path = f"/gen/{name}?" + q(*self.EARLY_HINTS, size=50, cc="no-store")
+        for http2 in (False, True):
+            r = self.stack.curl(path, http2=http2, extra=["-v"])
+            self.assertEqual((r.exit, r.status), (0, 200), r)
+            self.assertRegex(r.stderr, r"< HTTP/(1\.1|2) 103", r.stderr[-2000:])
+            self.assertRegex(r.stderr, r"(?i)< link: </style.css>; rel=preload")
+
+    def test_early_hints_reach_an_http2_device_and_are_not_stored(self):
+        name = "eh-h2"
+        path = f"/gen/{name}?" + q(*self.EARLY_HINTS, size=500, cc="max-age=300")
+        url = f"https://127.0.0.1:{self.stack.port}{path}"
+        code, out, err = harness.nghttp(url, authority=harness.SITE, extra=["-v"])
+        self.assertEqual(code, 0, err)
+        text = out.decode("latin-1")
+        statuses = re.findall(r":status: (\d+)", text)
+        self.assertEqual(statuses, ["103", "200"], text[-3000:])
+        between = text.split(":status: 103", 1)[1].split(":status: 200", 1)[0]
+        self.assertIn("link: </style.css>; rel=preload", between)
+        code, out, err = harness.nghttp(url, authority=harness.SITE, extra=["-v"])
+        self.assertEqual(code, 0, err)
+        text = out.decode("latin-1")
+        self.assertEqual(re.findall(r":status: (\d+)", text), ["200"], text[-3000:])
+        self.assertNotIn("link:", text)
+        self.assertEqual(self.hits(name), 1)
+
+    def test_interim_responses_on_pass_through(self):
+        # A request that is not cached (POST) gets them too; 102 and 103 in order, 100 is not
+        # passed on (our front end answers the device's own Expect: 100-continue).
+        path = "/echo?" + q(("interim", "100"), ("interim", "102"), *self.EARLY_HINTS)
+        with harness.tls_socket(self.stack.port, harness.SITE, self.stack.ca, timeout=10) as s:
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: {harness.SITE}\r\nContent-Length: 3\r\n"
+                      "\r\nabc".encode())
+            heads = []
+            while True:
+                r = harness.read_response(s)
+                heads.append(r.status)
+                if r.status >= 200:
+                    break
+        self.assertEqual(heads, [102, 103, 200])
+
+    def test_no_interim_responses_to_an_http10_client(self):
+        name = "eh-h10"
+        path = f"/gen/{name}?" + q(*self.EARLY_HINTS, size=50, cc="no-store")
+        interim, final = self.read_raw_h1(path, version="HTTP/1.0")
+        self.assertEqual(interim, [])  # RFC 9110 §15.2
+        self.assertEqual((final.status, final.body), (200, gen_bytes(name, 50)), final)
+
+    def test_a_follower_joining_a_fill_gets_no_interim_response(self):
+        # The leader's 103 is its own; a device that joins the fill gets the final response.
+        name = "eh-collapse"
+        path = f"/gen/{name}?" + q(*self.EARLY_HINTS, size=200000, rate=200000, cc="max-age=300")
+        import threading
+        lead = {}
+        t = threading.Thread(target=lambda: lead.update(r=self.read_raw_h1(path)))
+        t.start()
+        harness.poll(lambda: self.hits(name), lambda n: n >= 1, timeout=5)
+        interim, final = self.read_raw_h1(path)
+        t.join(30)
+        self.assertEqual(interim, [])
+        self.assertEqual((final.status, final.body), (200, gen_bytes(name, 200000)))
+        lead_interim, lead_final = lead["r"]
+        self.assertEqual([r.status for r in lead_interim], [103])
+        self.assertEqual(lead_final.body, gen_bytes(name, 200000))
+        self.assertEqual(self.hits(name), 1)
+
+    def test_endless_interim_responses_are_a_502(self):
+        name = "eh-flood"
+        path = f"/gen/{name}?" + q(("interim", "102"), interim_repeat=1000, size=50,
+                                     cc="max-age=300")
+        before = self.metric("storecache_upstream_errors_total", kind="bad_response")
+        for http2 in (False, True):
+            r = self.get(path, http2=http2)
+            self.assertEqual(r.status, 502, r)
+        self.assertEqual(
+            self.metric("storecache_upstream_errors_total", kind="bad_response") - before, 2)
+        # Within the bound, they all pass and the response is stored.
+        ok = f"/gen/eh-eight?" + q(("interim", "103"), interim_repeat=8, size=50,
+                                   cc="max-age=300")
+        interim, final = self.read_raw_h1(ok)
+        self.assertEqual([r.status for r in interim], [103] * 8)
+        self.assertEqual(final.status, 200)
+
+    def test_101_from_the_upstream_is_a_502(self):
+        path = "/gen/eh-101?" + q(("interim", "101"), size=50, cc="no-store")
+        for http2 in (False, True):
+            r = self.get(path, http2=http2)
+            self.assertEqual(r.status, 502, r)
 
 
 if __name__ == "__main__":
