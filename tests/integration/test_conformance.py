@@ -314,6 +314,25 @@ class ConformanceTest(harness.StackTest):
                     break
         self.assertEqual(heads, [102, 103, 200])
 
+    def test_one_100_continue_for_a_device_that_expects_it(self):
+        # The front end answers the device's Expect: 100-continue (Expect is not forwarded);
+        # a 100 the upstream sends anyway (&interim=100) is not passed on as a second one.
+        path = "/echo?" + q(("interim", "100"), *self.EARLY_HINTS)
+        with harness.tls_socket(self.stack.port, harness.SITE, self.stack.ca, timeout=10) as s:
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: {harness.SITE}\r\nContent-Length: 3\r\n"
+                      "Expect: 100-continue\r\n\r\n".encode())
+            first = harness.read_response(s)
+            self.assertEqual(first.status, 100, first)
+            s.sendall(b"abc")
+            heads = []
+            while True:
+                r = harness.read_response(s)
+                heads.append(r.status)
+                if r.status >= 200:
+                    break
+        self.assertEqual(heads, [103, 200])
+        self.assertEqual(r.header("content-type"), "application/json")
+
     def test_no_interim_responses_to_an_http10_client(self):
         name = "eh-h10"
         path = f"/gen/{name}?" + q(*self.EARLY_HINTS, size=50, cc="no-store")
