@@ -14,19 +14,44 @@ constexpr bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
+constexpr char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 constexpr std::array<std::string_view, 12> month_names = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::array<std::string_view, 7> day_names = {"Sun", "Mon", "Tue", "Wed",
                                                        "Thu", "Fri", "Sat"};
+constexpr std::array<std::string_view, 7> long_day_names = {
+    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
 
-// A tiny cursor over the date text; every read checks bounds.
+// A cursor over the date text that reads exactly what the RFC 9110 §5.6.7 grammar allows:
+// every read checks bounds, digits come in the counts the grammar gives, and separators are
+// single characters (no run of spaces, no missing one).
 struct cursor {
   std::string_view s;
-  bool literal(std::string_view lit) {
-    if (s.substr(0, lit.size()) != lit) return false;
+
+  bool literal(char c) {
+    if (s.empty() || s.front() != c) return false;
+    s.remove_prefix(1);
+    return true;
+  }
+  // Names (day, month, "GMT") are matched case-insensitively: RFC 9111 §4.2 asks a cache
+  // recipient to, though the grammar spells them case-sensitively.
+  bool name(std::string_view lit) {
+    if (s.size() < lit.size()) return false;
+    for (std::size_t i = 0; i < lit.size(); ++i)
+      if (lower(s[i]) != lower(lit[i])) return false;
     s.remove_prefix(lit.size());
     return true;
   }
+  template <std::size_t N>
+  std::optional<unsigned> one_of(const std::array<std::string_view, N>& names) {
+    for (unsigned i = 0; i < N; ++i)
+      if (name(names[i])) return i;
+    return std::nullopt;
+  }
+  // Exactly n digits.
   std::optional<int> digits(std::size_t n) {
     if (s.size() < n) return std::nullopt;
     int v = 0;
@@ -38,16 +63,16 @@ struct cursor {
     return v;
   }
   std::optional<unsigned> month() {
-    for (unsigned m = 0; m < month_names.size(); ++m)
-      if (literal(month_names[m])) return m + 1;
-    return std::nullopt;
+    auto m = one_of(month_names);
+    return m ? std::optional<unsigned>(*m + 1) : std::nullopt;
   }
-  // "HH:MM:SS"
+  // time-of-day = hour ":" minute ":" second, each 2DIGIT; 00:00:00 - 23:59:60. A leap
+  // second cannot be told apart in system time: 23:59:60 is the next day's 00:00:00.
   std::optional<std::chrono::seconds> time_of_day() {
     auto h = digits(2);
-    if (!h || !literal(":")) return std::nullopt;
+    if (!h || !literal(':')) return std::nullopt;
     auto m = digits(2);
-    if (!m || !literal(":")) return std::nullopt;
+    if (!m || !literal(':')) return std::nullopt;
     auto sec = digits(2);
     if (!sec || *h > 23 || *m > 59 || *sec > 60) return std::nullopt;
     return std::chrono::seconds(*h * 3600 + *m * 60 + *sec);
@@ -73,50 +98,58 @@ std::optional<clock_time> make_time(int year, unsigned month, int day, std::chro
   return clamped_time(std::chrono::sys_days(ymd).time_since_epoch() + tod);
 }
 
-}  // namespace
-
-std::optional<clock_time> parse_http_date(std::string_view text) {
-  text = trim_ows(text);
-  auto comma = text.find(',');
-  if (comma == 3) {  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-    cursor c{text.substr(4)};
-    if (!c.literal(" ")) return std::nullopt;
-    auto day = c.digits(2);
-    if (!day || !c.literal(" ")) return std::nullopt;
-    auto mon = c.month();
-    if (!mon || !c.literal(" ")) return std::nullopt;
-    auto year = c.digits(4);
-    if (!year || !c.literal(" ")) return std::nullopt;
-    auto tod = c.time_of_day();
-    if (!tod || !c.literal(" GMT") || !c.s.empty()) return std::nullopt;
-    return make_time(*year, *mon, *day, *tod);
-  }
-  if (comma != std::string_view::npos) {  // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
-    cursor c{text.substr(comma + 1)};
-    if (!c.literal(" ")) return std::nullopt;
-    auto day = c.digits(2);
-    if (!day || !c.literal("-")) return std::nullopt;
-    auto mon = c.month();
-    if (!mon || !c.literal("-")) return std::nullopt;
-    auto yy = c.digits(2);
-    if (!yy || !c.literal(" ")) return std::nullopt;
-    auto tod = c.time_of_day();
-    if (!tod || !c.literal(" GMT") || !c.s.empty()) return std::nullopt;
-    return make_time(*yy < 70 ? 2000 + *yy : 1900 + *yy, *mon, *day, *tod);
-  }
-  // asctime: "Sun Nov  6 08:49:37 1994" (day is two digits or space + digit)
-  cursor c{text};
-  if (c.s.size() < 4 || c.s[3] != ' ') return std::nullopt;
-  c.s.remove_prefix(4);
+// IMF-fixdate = day-name "," SP day SP month SP year SP time-of-day SP GMT
+//               ("Sun, 06 Nov 1994 08:49:37 GMT")
+std::optional<clock_time> imf_fixdate(cursor c) {
+  if (!c.one_of(day_names) || !c.literal(',') || !c.literal(' ')) return std::nullopt;
+  auto day = c.digits(2);
+  if (!day || !c.literal(' ')) return std::nullopt;
   auto mon = c.month();
-  if (!mon || !c.literal(" ")) return std::nullopt;
-  auto day = c.literal(" ") ? c.digits(1) : c.digits(2);  // "Nov  6" or "Nov 16"
-  if (!day || !c.literal(" ")) return std::nullopt;
+  if (!mon || !c.literal(' ')) return std::nullopt;
+  auto year = c.digits(4);
+  if (!year || !c.literal(' ')) return std::nullopt;
   auto tod = c.time_of_day();
-  if (!tod || !c.literal(" ")) return std::nullopt;
+  if (!tod || !c.literal(' ') || !c.name("GMT") || !c.s.empty()) return std::nullopt;
+  return make_time(*year, *mon, *day, *tod);
+}
+
+// rfc850-date = day-name-l "," SP day "-" month "-" 2DIGIT SP time-of-day SP GMT
+//               ("Sunday, 06-Nov-94 08:49:37 GMT"). Two-digit years: 70..99 -> 19xx.
+std::optional<clock_time> rfc850_date(cursor c) {
+  if (!c.one_of(long_day_names) || !c.literal(',') || !c.literal(' ')) return std::nullopt;
+  auto day = c.digits(2);
+  if (!day || !c.literal('-')) return std::nullopt;
+  auto mon = c.month();
+  if (!mon || !c.literal('-')) return std::nullopt;
+  auto yy = c.digits(2);
+  if (!yy || !c.literal(' ')) return std::nullopt;
+  auto tod = c.time_of_day();
+  if (!tod || !c.literal(' ') || !c.name("GMT") || !c.s.empty()) return std::nullopt;
+  return make_time(*yy < 70 ? 2000 + *yy : 1900 + *yy, *mon, *day, *tod);
+}
+
+// asctime-date = day-name SP month SP ( 2DIGIT / ( SP DIGIT ) ) SP time-of-day SP year
+//                ("Sun Nov  6 08:49:37 1994")
+std::optional<clock_time> asctime_date(cursor c) {
+  if (!c.one_of(day_names) || !c.literal(' ')) return std::nullopt;
+  auto mon = c.month();
+  if (!mon || !c.literal(' ')) return std::nullopt;
+  auto day = c.literal(' ') ? c.digits(1) : c.digits(2);
+  if (!day || !c.literal(' ')) return std::nullopt;
+  auto tod = c.time_of_day();
+  if (!tod || !c.literal(' ')) return std::nullopt;
   auto year = c.digits(4);
   if (!year || !c.s.empty()) return std::nullopt;
   return make_time(*year, *mon, *day, *tod);
+}
+
+}  // namespace
+
+std::optional<clock_time> parse_http_date(std::string_view text) {
+  cursor c{trim_ows(text)};
+  if (c.s.size() > 3 && c.s[3] == ',') return imf_fixdate(c);
+  if (c.s.size() > 3 && c.s[3] == ' ') return asctime_date(c);
+  return rfc850_date(c);
 }
 
 std::string format_http_date(clock_time t) {

@@ -176,9 +176,11 @@ store_decision check_storable(std::string_view method, const header_list& reques
   if (request_cache_control(request_headers).no_store) return {false, "request no-store"};
   const auto eff = response_cache_control(response_headers, site.use_cdn_cache_control);
   const auto& d = eff.directives;
-  const bool understood = status_understood(status);
-  if (d.must_understand && !understood) return {false, "must-understand: status not understood"};
-  if (!understood) return {false, "status code not understood"};
+  // §3: any final status may be stored when the rest of this allows it (explicit freshness,
+  // public, or a heuristically cacheable status); must-understand alone asks for a status
+  // whose caching storecache implements.
+  if (d.must_understand && !status_understood(status))
+    return {false, "must-understand: status not understood"};
   // §5.2.2.3: must-understand with an understood status overrides no-store.
   if (d.no_store && !d.must_understand) return {false, "response no-store"};
   if (d.is_private && !site.authorized_sharing) return {false, "response private"};

@@ -272,7 +272,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   if (stored) stored_meta = stored->meta;
   auto t0 = std::chrono::steady_clock::now();
   auto led = co_await lead(f, req, std::string(path), site_ref(), pool, counters, stored_meta,
-                           policy, orphans, std::move(*ticket));
+                           policy, orphans, std::move(*ticket), &ex);
   out.upstream_time = std::chrono::steady_clock::now() - t0;
   out.upstream_status = led.status;
   switch (led.k) {
@@ -343,7 +343,8 @@ asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_re
   rh.status = plan.status;
   rh.headers = std::move(headers);
   if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
-  rh.headers.push_back({"accept-ranges", "bytes"});
+  // Ranges are served from a stored 200 only (plan_range): a stored 404 or 204 says nothing.
+  if (head.status == 200) rh.headers.push_back({"accept-ranges", "bytes"});
   const std::uint64_t end = plan.end.value_or(size);
   rh.content_length = end - plan.first;
   out.status = rh.status;
@@ -494,7 +495,7 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
   rh.status = plan.status;
   rh.headers = client_headers(head.headers, age, cache::format_cache_status(cs));
   if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
-  if (snap.length) rh.headers.push_back({"accept-ranges", "bytes"});
+  if (snap.length && head.status == 200) rh.headers.push_back({"accept-ranges", "bytes"});
   rh.headers.insert(rh.headers.end(), own_headers.begin(), own_headers.end());
   if (plan.end) rh.content_length = *plan.end - plan.first;
   out.status = rh.status;

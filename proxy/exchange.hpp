@@ -5,6 +5,7 @@
 // admission, caching, the upstream fetch — is written once, against this interface.
 //
 // Response life cycle, enforced by the front ends:
+//   nothing sent --send_interim*--> nothing sent (final head not yet)
 //   nothing sent --send_head--> head sent --send_body*--> --finish--> complete
 //                   (end_stream=true goes straight to complete; abort() from any state
 //                    resets the stream / closes the connection, so a short body is never
@@ -69,6 +70,10 @@ class exchange {
   // Reads request body bytes into buf. Returns 0 at the end of the body.
   virtual asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, error_code& ec) = 0;
 
+  // Sends an interim (1xx) response head ahead of the final one, as the upstream sent it
+  // (103 Early Hints, 102 Processing). Dropped, not an error, where the protocol forbids it:
+  // 101, after the final head, or to an HTTP/1.0 client (RFC 9110 §15.2).
+  virtual asio::awaitable<error_code> send_interim(const response_head& head) = 0;
   // Sends the response head. With end_stream the response is complete (no body, or HEAD).
   virtual asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) = 0;
   // Sends body bytes; returns when they are queued within the front end's buffer bound

@@ -41,13 +41,14 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     std::shared_ptr<fill> f, const request_head& req, std::string path,
     std::shared_ptr<const config::site> site, std::shared_ptr<upstream_pool> pool,
     site_counters& counters, std::optional<cache::object_meta> stored, cache::site_policy policy,
-    upstream::orphan_policy orphans, fetch_ticket ticket) {
+    upstream::orphan_policy orphans, fetch_ticket ticket, exchange* interim_to) {
   auto& svc = *cache_;
   lead_result res;
   header_list validators;
   if (stored) validators = cache::validation_headers(stored->head.headers);
   auto head = build_upstream_head(req, "GET", path, pool->host_header(), true, validators);
   auto call = std::make_unique<upstream_call>(*pool);
+  call->forward_interim_to(interim_to);  // the leading device's 103s; never stored
   const auto request_time = system_clock::now();
   res.err = co_await call->start(std::move(head.text), nullptr, false, false);
   const auto response_time = system_clock::now();
@@ -109,7 +110,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   const bool too_big = length && *length > svc.store().options().max_object_size;
   std::optional<cache::insert_handle> insert;
   std::string variant;
-  if (decision.storable && !too_big && call->body_expected()) {
+  // An empty body (a 204, Content-Length: 0) is stored too: pump finds its end at once.
+  if (decision.storable && !too_big) {
     variant = cache::secondary_key(headers, req.headers).value_or("");
     auto ins = svc.store().begin_insert(f->primary(), variant, length);
     if (ins) insert = std::move(*ins);

@@ -58,6 +58,14 @@ using request_parser = http::request_parser<http::buffer_body>;
 // Below this size the head and a body chunk go out in one TLS record and one write.
 constexpr std::size_t coalesce_limit = 16 * 1024;
 
+// The reason phrase is optional (RFC 9112 §4): Beast's name for the codes it knows, none for
+// the others (a 299 passed on from the upstream), never Beast's "<unknown-status>".
+std::string_view reason_phrase(unsigned status) {
+  if (status == 103) return "Early Hints";
+  const auto known = http::obsolete_reason(static_cast<http::status>(status));
+  return known.starts_with('<') ? std::string_view{} : std::string_view(known);
+}
+
 class http1_exchange final : public exchange {
  public:
   http1_exchange(tls_stream& stream, beast::flat_buffer& buffer, request_parser& parser,
@@ -114,6 +122,24 @@ class http1_exchange final : public exchange {
     co_return 0;
   }
 
+  asio::awaitable<error_code> send_interim(const response_head& head) override {
+    if (broken_) co_return asio::error::broken_pipe;
+    // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client; 101 only for an Upgrade we never make.
+    if (head_sent_ || head.status < 100 || head.status > 199 || head.status == 101 ||
+        parser_.get().version() < 11)
+      co_return error_code{};
+    std::string out = fmt::format("HTTP/1.1 {} {}\r\n", head.status, reason_phrase(head.status));
+    for (const auto& h : head.headers)
+      fmt::format_to(std::back_inserter(out), "{}: {}\r\n", h.name, h.value);
+    out += "\r\n";
+    if (auto ec = co_await write(asio::buffer(out))) {
+      broken_ = true;
+      if (ec != beast::error::timeout) client_left_ = true;
+      co_return ec;
+    }
+    co_return error_code{};
+  }
+
   asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override {
     if (head_sent_ || write_broken()) co_return asio::error::broken_pipe;
     head_sent_ = true;
@@ -124,7 +150,7 @@ class http1_exchange final : public exchange {
     std::string& out = pending_;
     out.reserve(512);
     fmt::format_to(std::back_inserter(out), "HTTP/1.1 {} {}\r\n", head.status,
-                   std::string_view(http::obsolete_reason(static_cast<http::status>(head.status))));
+                   reason_phrase(head.status));
     for (const auto& h : head.headers)
       fmt::format_to(std::back_inserter(out), "{}: {}\r\n", h.name, h.value);
     const bool bodiless_status = head.status == 204 || head.status == 304 || head.status < 200;

@@ -231,6 +231,31 @@ bool http2_stream::apply(h2_response_event e) {
   return true;
 }
 
+asio::awaitable<error_code> http2_stream::send_interim(const response_head& head) {
+  if (!alive()) co_return gone();
+  // A 1xx is a HEADERS frame without END_STREAM before the final one (RFC 9113 §8.1); 101 is
+  // not allowed in HTTP/2 (§8.6). After the final head there is no place for it.
+  if (state_ != h2_response_state::idle || head.status < 100 || head.status > 199 ||
+      head.status == 101)
+    co_return error_code{};
+  const std::string status = std::to_string(head.status);
+  std::vector<std::string> names;  // lower-cased copies, alive until submit returns
+  names.reserve(head.headers.size());
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(head.headers.size() + 1);
+  nv.push_back(make_nv(":status", status));
+  for (const auto& h : head.headers) {
+    names.push_back(lower(h.name));
+    if (forbidden_in_h2(names.back())) continue;
+    nv.push_back(make_nv(names.back(), h.value));
+  }
+  if (nghttp2_submit_headers(conn_->session(), NGHTTP2_FLAG_NONE, id_, nullptr, nv.data(),
+                             nv.size(), nullptr) < 0)
+    co_return errc::make_error_code(errc::protocol_error);
+  conn_->wake_writer();
+  co_return error_code{};
+}
+
 asio::awaitable<error_code> http2_stream::send_head(const response_head& head, bool end_stream) {
   if (!alive()) co_return gone();
   const auto ev = end_stream ? h2_response_event::head_end_stream : h2_response_event::head;
@@ -245,7 +270,9 @@ asio::awaitable<error_code> http2_stream::send_head(const response_head& head, b
   std::vector<nghttp2_nv> nv;
   nv.reserve(head.headers.size() + 2);
   nv.push_back(make_nv(":status", status));
-  if (head.content_length) nv.push_back(make_nv("content-length", length));
+  // RFC 9110 §8.6: never on a 204 (nor a 1xx); a stored 204 knows its length is 0.
+  if (head.content_length && head.status != 204 && head.status >= 200)
+    nv.push_back(make_nv("content-length", length));
   for (const auto& h : head.headers) {
     names.push_back(lower(h.name));
     if (forbidden_in_h2(names.back())) continue;

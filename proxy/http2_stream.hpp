@@ -29,6 +29,7 @@ class http2_stream final : public exchange {
   // exchange
   const request_head& request() const override { return head_; }
   asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, error_code& ec) override;
+  asio::awaitable<error_code> send_interim(const response_head& head) override;
   asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override;
   asio::awaitable<error_code> send_body(asio::const_buffer data) override;
   asio::awaitable<error_code> finish() override;

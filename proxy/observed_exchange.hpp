@@ -44,6 +44,9 @@ class observed_exchange final : public exchange {
     }
     co_return n;
   }
+  asio::awaitable<error_code> send_interim(const response_head& head) override {
+    return inner_.send_interim(head);  // not the first byte of the response: no head_time
+  }
   asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override {
     head_time_ = std::chrono::steady_clock::now();
     content_ = usage::classify_content(

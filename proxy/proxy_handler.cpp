@@ -422,6 +422,7 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
   const bool chunked = head.chunked;
   const bool head_request = req.method == "HEAD";
   upstream_call call(*pool);
+  call.forward_interim_to(&ex);
   auto t0 = steady::now();
   upstream_error err = co_await call.start(std::move(head.text), req.has_body ? &ex : nullptr,
                                            chunked, head_request);

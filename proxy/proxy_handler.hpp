@@ -154,7 +154,7 @@ class proxy_handler final : public request_handler,
                                     std::shared_ptr<upstream_pool> pool, site_counters& counters,
                                     std::optional<cache::object_meta> stored,
                                     cache::site_policy policy, upstream::orphan_policy orphans,
-                                    fetch_ticket ticket);
+                                    fetch_ticket ticket, exchange* interim_to = nullptr);
   struct fill_job;
   // Reads the upstream body into the fill and the store; a static coroutine owning its job,
   // so it depends on no handler (a reload or shutdown may drop the handler first).

@@ -158,6 +158,11 @@ upstream_call::~upstream_call() = default;  // a connection still held here is c
 asio::awaitable<upstream_error> upstream_call::start(std::string head, exchange* body, bool chunked,
                                                      bool head_request) {
   head_request_ = head_request;
+  // Interim responses go to the device only while the head is awaited (the call may outlive it).
+  struct clear_sink {
+    exchange*& to;
+    ~clear_sink() { to = nullptr; }
+  } clear{interim_to_};
   for (int attempt = 0;; ++attempt) {
     bool reused = false;
     upstream_error err = upstream_error::none;
@@ -169,7 +174,10 @@ asio::awaitable<upstream_error> upstream_call::start(std::string head, exchange*
     conn_.reset();
     // A reused connection may have been closed by the origin just as we sent: retry once on
     // a fresh one, unless request body bytes were already consumed (they cannot be replayed).
-    if (!(reused && attempt == 0 && !body_started && err == upstream_error::reset)) co_return err;
+    // Nor when an interim response was passed on: the device would see it twice.
+    if (!(reused && attempt == 0 && !body_started && interim_forwarded_ == 0 &&
+          err == upstream_error::reset))
+      co_return err;
     log::debug("upstream: reused connection failed ({}), retrying on a new one", detail_);
   }
 }
@@ -216,10 +224,9 @@ asio::awaitable<upstream_error> upstream_call::send_and_read_head(const std::str
         if (n == 0) break;
       }
     }
-    // The response head, skipping interim 1xx responses (101 is never asked for: Upgrade is
-    // hop-by-hop and stripped).
+    // The response head, after any interim 1xx responses (one upstream_first_byte for all).
     tcp.expires_after(t.upstream_first_byte);
-    for (;;) {
+    for (int interim = 0;; ++interim) {
       parser_.emplace();
       parser_->body_limit(boost::none);
       parser_->header_limit(64 * 1024);
@@ -233,7 +240,24 @@ asio::awaitable<upstream_error> upstream_call::send_and_read_head(const std::str
           co_return upstream_error::reset;
         co_return upstream_error::bad_response;
       }
-      if (parser_->get().result_int() >= 200) break;
+      const unsigned status = parser_->get().result_int();
+      if (status >= 200) break;
+      if (status == 101) {  // never asked for: Upgrade is hop-by-hop and stripped
+        detail_ = "101 Switching Protocols to a request without Upgrade";
+        co_return upstream_error::bad_response;
+      }
+      if (interim == max_interim_responses) {
+        detail_ = fmt::format("more than {} interim (1xx) responses", max_interim_responses);
+        co_return upstream_error::bad_response;
+      }
+      if (interim_to_ != nullptr && status != 100) {
+        response_head interim_head;
+        interim_head.status = status;
+        interim_head.headers = response_headers();
+        ++interim_forwarded_;
+        // A device gone here is seen when the final head is sent; the upstream goes on.
+        (void)co_await interim_to_->send_interim(interim_head);
+      }
     }
     co_return upstream_error::none;
   });
@@ -281,7 +305,8 @@ header_list upstream_call::response_headers() const {
 std::optional<std::uint64_t> upstream_call::content_length() const {
   const auto& msg = parser_->get();
   unsigned s = msg.result_int();
-  if (s == 204 || s == 304) return std::nullopt;
+  if (s == 204) return 0;  // no content, whatever the fields say (RFC 9110 §15.3.5)
+  if (s == 304) return std::nullopt;
   if (parser_->chunked()) return std::nullopt;
   if (auto v = parser_->content_length()) return *v;
   // HEAD answers carry the length of the body a GET would get; pass it on.

@@ -82,6 +82,10 @@ class upstream_pool {
   std::chrono::steady_clock::time_point resolved_at_{};
 };
 
+// Interim (1xx) responses an upstream may send before the final one; one more is a bad
+// response (502): an upstream that sends 1xx forever must not hold a request forever.
+inline constexpr int max_interim_responses = 8;
+
 class upstream_call {
  public:
   explicit upstream_call(upstream_pool& pool) : pool_(pool) {}
@@ -94,6 +98,10 @@ class upstream_call {
   // chunked = true frames it here). Then waits for the final response head.
   asio::awaitable<upstream_error> start(std::string head, exchange* body, bool chunked,
                                         bool head_request);
+  // During start(), interim responses (102, 103, ...) go to this exchange (the device whose
+  // request this is); 100 is not passed on (the front end answers the device's own
+  // Expect: 100-continue) and 101 is a bad response. Without it they are read and dropped.
+  void forward_interim_to(exchange* ex) { interim_to_ = ex; }
 
   unsigned status() const;
   header_list response_headers() const;  // hop-by-hop fields removed
@@ -115,6 +123,8 @@ class upstream_call {
   std::unique_ptr<upstream_connection> conn_;
   std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
   bool head_request_ = false;
+  exchange* interim_to_ = nullptr;
+  int interim_forwarded_ = 0;
   std::string detail_;
 };
 

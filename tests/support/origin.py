@@ -15,6 +15,9 @@ channel, or per path prefix through the control API (/__origin/program) or in-pr
       &chunked=1                Transfer-Encoding: chunked instead of Content-Length
       &ranges=0                 ignore Range (an origin without range support)
       &close=1                  Connection: close after this response
+      &interim=103              an interim response before the final one (repeatable, in
+                                order; any 1xx), each with every &interim_header=Name:Value;
+      &interim_repeat=N         the list of interim responses sent N times (default 1)
   /echo                         the request (method, target, headers, body digest) as JSON
   /redirect?to=URL&status=302
   /silent (or silent=1 on any path): read the request, never answer
@@ -60,7 +63,8 @@ MAX_HEAD = 1024 * 1024  # request head bytes the origin accepts
 HOLD_SECONDS = 600  # how long stall/silent connections are held at most
 
 REASONS = {
-    100: "Continue", 200: "OK", 204: "No Content", 206: "Partial Content",
+    100: "Continue", 101: "Switching Protocols", 102: "Processing", 103: "Early Hints",
+    200: "OK", 204: "No Content", 206: "Partial Content",
     301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
     307: "Temporary Redirect", 308: "Permanent Redirect", 400: "Bad Request",
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 410: "Gone",
@@ -498,6 +502,7 @@ class Origin:
         delay = p.num("delay", 0.0)
         if delay:
             await asyncio.sleep(delay)
+        await self._send_interim(writer, p)
         if req.path == "/echo":
             return await self._echo(req, writer, peer, p, keep)
         if req.path == "/redirect":
@@ -728,6 +733,19 @@ class Origin:
         except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
             pass
         raise _Close()
+
+    async def _send_interim(self, writer, p):
+        """The interim (1xx) responses asked for with &interim=, before the final response."""
+        statuses = [int(s) for s in p.get_all("interim")]
+        if not statuses:
+            return
+        pairs = [h.partition(":")[::2] for h in p.get_all("interim_header")]
+        fields = "".join(f"{k.strip()}: {v.strip()}\r\n" for k, v in pairs)
+        for _ in range(p.num("interim_repeat", 1, int)):
+            for status in statuses:
+                writer.write(f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n{fields}\r\n"
+                             .encode("latin-1"))
+            await writer.drain()
 
     async def _write_head(self, writer, status, headers, length, keep, chunked=False):
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", f"Date: {http_date(None)}",
