@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <random>
 
@@ -110,6 +111,11 @@ error_code init_meta(detail::store_state& s) {
 const boost::system::error_category& store_category() noexcept {
   static const store_category_impl c;
   return c;
+}
+
+bool is_no_space(const error_code& ec) noexcept {
+  return ec == boost::system::errc::no_space_on_device || ec == lmdb::errc::map_full ||
+         (ec.value() == EDQUOT && ec.category() == boost::system::system_category());
 }
 
 namespace detail {
@@ -434,6 +440,7 @@ store_counters store::counters() const {
   c.inserts = s_->inserts.load();
   c.evictions = s_->evictions.load();
   c.insert_failures = s_->insert_failures.load();
+  c.no_space = s_->no_space.load();
   c.too_big = s_->too_big.load();
   c.corrupt_drops = s_->corrupt_drops.load();
   {

@@ -49,6 +49,7 @@ struct store_counters {
   std::uint64_t inserts = 0;
   std::uint64_t evictions = 0;
   std::uint64_t insert_failures = 0;  // I/O or index errors (not too_big, not abandon)
+  std::uint64_t no_space = 0;         // the disk or the LMDB map was full (not in insert_failures)
   std::uint64_t too_big = 0;          // refused by max_object_size
   std::uint64_t corrupt_drops = 0;
   // The LMDB file's high-water mark. Not part of `bytes`, which charges each object an

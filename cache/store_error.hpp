@@ -23,6 +23,9 @@ enum class store_errc {
 };
 
 const boost::system::error_category& store_category() noexcept;
+// The disk (ENOSPC, EDQUOT) or the index map (MDB_MAP_FULL) is full: storing cannot go on
+// until space returns, while serving can.
+bool is_no_space(const error_code& ec) noexcept;
 inline error_code make_error_code(store_errc e) noexcept {
   return error_code(static_cast<int>(e), store_category());
 }

@@ -57,7 +57,7 @@ void insert_handle::abandon() noexcept {
 
 error_code insert_handle::fail(error_code ec) {
   if (state_ && ec != store_errc::too_big && ec != store_errc::size_mismatch)
-    ++state_->insert_failures;
+    ++(is_no_space(ec) ? state_->no_space : state_->insert_failures);
   abandon();
   return ec;
 }

@@ -45,6 +45,7 @@ struct store_state {
   std::atomic<std::uint64_t> inserts{0};
   std::atomic<std::uint64_t> evictions{0};
   std::atomic<std::uint64_t> insert_failures{0};
+  std::atomic<std::uint64_t> no_space{0};  // disk or index map full (not in insert_failures)
   std::atomic<std::uint64_t> too_big{0};
   std::atomic<std::uint64_t> corrupt_drops{0};
 

@@ -139,7 +139,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   const request_head& req = ex.request();
   auto& svc = *cache_;
   cache::site_policy policy = policy_for(site, path);
-  if (policy.bypass || svc.storing_paused())
+  if (policy.bypass)
     co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::bypass);
   const cache::key_rules rules{site.cache.ignore_query_params};
   std::string primary = cache::primary_key("https", site.name(), path, rules);
@@ -214,6 +214,13 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
         ex, ctx, site, path, out,
         req.method == "HEAD" ? cache::forward_reason::uri_miss : cache::forward_reason::request);
 
+  // Storing suspended (disk full, commit backlog): what is stored was served above; the rest
+  // passes through unstored.
+  if (svc.storing_paused())
+    co_return co_await forward(
+        ex, ctx, site, path, out,
+        stored ? cache::forward_reason::stale : cache::forward_reason::uri_miss);
+
   auto& counters = ctx.stats.site(site.name());
   const std::uint64_t start = range_start(req);
   auto joined = svc.inflight().join_or_create(primary, req.client_address);
@@ -235,7 +242,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
       co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
     }
     svc.counters().collapsed.fetch_add(1, std::memory_order_relaxed);
-    co_return co_await serve_fill(ex, ctx, site, path, f, false, stored.has_value(), out);
+    co_return co_await serve_fill(ex, ctx, site, path, f, joined.reader, false, stored.has_value(),
+                                  out);
   }
 
   // This request leads the fill: may it use the WAN?
@@ -293,8 +301,8 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
     case lead_result::streaming:
     case lead_result::not_modified:
     case lead_result::failed:
-      co_return co_await serve_fill(ex, ctx, site, path, f, true, stored.has_value(), out,
-                                    std::move(led.own_headers));
+      co_return co_await serve_fill(ex, ctx, site, path, f, joined.reader, true, stored.has_value(),
+                                    out, std::move(led.own_headers));
   }
 }
 
@@ -383,8 +391,8 @@ asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_re
 
 asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context& ctx,
                                                 const config::site& site, std::string_view path,
-                                                std::shared_ptr<fill> f, bool owner,
-                                                bool revalidating, outcome& out,
+                                                std::shared_ptr<fill> f, fill::reader& reader,
+                                                bool owner, bool revalidating, outcome& out,
                                                 header_list own_headers) {
   const request_head& req = ex.request();
   const auto& t = ctx.cfg->timeout;
@@ -509,7 +517,15 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
     if (plan.end && pos >= *plan.end) break;
     std::size_t want = buf.size();
     if (plan.end) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *plan.end - pos));
-    std::size_t n = f->read(pos, std::span<char>(buf.data(), want));
+    const auto got = reader.read(pos, std::span<char>(buf.data(), want));
+    if (got.lost) {
+      // An unstored fill could not keep the bytes for this client any longer.
+      cache_->counters().unstored_readers_cut.fetch_add(1, std::memory_order_relaxed);
+      out.why = "fell behind an unstored fill";
+      ex.abort();
+      co_return;
+    }
+    const std::size_t n = got.n;
     if (n > 0 && ex.client_gone()) {
       out.why = "client gone mid-response";
       ex.abort();

@@ -105,11 +105,38 @@ commit_backlog cache_service::backlog() const {
   return committer_.snapshot();
 }
 
-void cache_service::storing_failed() {
+void cache_service::storing_failed(const cache::error_code& ec) {
   counters_.store_failures.fetch_add(1, std::memory_order_relaxed);
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  paused_until_.store(until.time_since_epoch().count(), std::memory_order_relaxed);
-  log::error("cache: storing failed (disk full or I/O error?): passing requests through for 30 s");
+  constexpr auto first = std::chrono::seconds(1);
+  constexpr auto most = std::chrono::seconds(64);
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(suspend_mu_);
+  const bool already = suspended_.load(std::memory_order_relaxed);
+  backoff_ = already ? std::min(backoff_ * 2, std::chrono::seconds(most)) : first;
+  paused_until_.store((now + backoff_).time_since_epoch().count(), std::memory_order_relaxed);
+  if (already) {
+    log::debug("cache: storing failed again: {}; next try in {} s", ec.message(), backoff_.count());
+    return;
+  }
+  suspended_.store(true, std::memory_order_relaxed);
+  suspended_since_ = now;
+  log::error(
+      "cache: storing suspended: {} ({}); hits are served, misses pass through unstored; "
+      "trying again from time to time (at most every {} s)",
+      ec.message(), cache::is_no_space(ec) ? "the cache disk or the index is full" : "I/O error",
+      most.count());
+}
+
+void cache_service::storing_succeeded() {
+  if (!suspended_.load(std::memory_order_relaxed)) return;
+  std::lock_guard lock(suspend_mu_);
+  if (!suspended_.load(std::memory_order_relaxed)) return;
+  suspended_.store(false, std::memory_order_relaxed);
+  backoff_ = std::chrono::seconds(0);
+  paused_until_.store(0, std::memory_order_relaxed);
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::steady_clock::now() - suspended_since_);
+  log::notice("cache: storing again (suspended for {} s)", secs.count());
 }
 
 bool cache_service::storing_paused() const {
@@ -137,9 +164,25 @@ std::string cache_service::render_metrics() {
          "Objects that could not be stored (I/O errors, too big, damaged bodies dropped).");
   fmt::format_to(std::back_inserter(out),
                  "storecache_cache_store_errors_total{{kind=\"io\"}} {}\n"
+                 "storecache_cache_store_errors_total{{kind=\"no_space\"}} {}\n"
                  "storecache_cache_store_errors_total{{kind=\"too_big\"}} {}\n"
                  "storecache_cache_store_errors_total{{kind=\"corrupt\"}} {}\n",
-                 c.insert_failures, c.too_big, c.corrupt_drops);
+                 c.insert_failures, c.no_space, c.too_big, c.corrupt_drops);
+  family("storecache_cache_storing_suspended", "gauge",
+         "1 while storing is suspended after a store error (disk or index full, I/O error): "
+         "hits are served, misses pass through unstored, until a store succeeds again.");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_storing_suspended {}\n",
+                 storing_suspended() ? 1 : 0);
+  family("storecache_cache_unstored_fills_total", "counter",
+         "Fills that could not be stored mid-body (disk full): their clients got the rest of "
+         "the body from the upstream through memory.");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_unstored_fills_total {}\n",
+                 counters_.unstored_fills.load());
+  family("storecache_cache_unstored_clients_cut_total", "counter",
+         "Clients of an unstored fill whose response ended in error because they read nothing "
+         "for timeouts.upstream_idle while the fill's memory window was full.");
+  fmt::format_to(std::back_inserter(out), "storecache_cache_unstored_clients_cut_total {}\n",
+                 counters_.unstored_readers_cut.load());
   family("storecache_collapsed_requests_total", "counter",
          "Requests that joined another request's upstream fetch instead of making their own.");
   fmt::format_to(std::back_inserter(out), "storecache_collapsed_requests_total {}\n",

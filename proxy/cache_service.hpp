@@ -33,6 +33,10 @@ struct cache_counters {
   counter revalidation_failed{0};   // the origin failed; stale served or error returned
   counter stale_served{0};
   counter store_failures{0};  // insert I/O errors: the fill went on without storing
+  // Fills that went on unstored after storing failed mid-body (their clients served from
+  // memory), and clients of such fills cut because they fell behind (fill::window_limit).
+  counter unstored_fills{0};
+  counter unstored_readers_cut{0};
   counter cold_range_passthrough{0};
   counter background_fills{0};
   // Fills whose every client left: stopped, or finished for a reason (upstream::orphan_verdict
@@ -70,11 +74,15 @@ class cache_service {
   boost::asio::thread_pool& disk() { return disk_; }
   cache_counters& counters() { return counters_; }
 
-  // After an insert I/O error (disk full, ...) storing pauses for a while: requests pass
-  // through instead of failing one after the other. Storing also pauses while the commit
-  // backlog is over its bound (commit_limits), until the committer has caught up.
-  void storing_failed();
+  // After an insert error (disk or index full, I/O error) storing is suspended: misses pass
+  // through unstored for a while (1 s, doubling while it keeps failing, at most 64 s), hits
+  // are served; then the next miss tries again. Logged once when it starts and once when a
+  // store succeeds again. Storing also pauses while the commit backlog is over its bound
+  // (commit_limits), until the committer has caught up.
+  void storing_failed(const cache::error_code& ec);
+  void storing_succeeded();
   bool storing_paused() const;
+  bool storing_suspended() const { return suspended_.load(std::memory_order_relaxed); }
 
   // Prometheus text for the cache's own families.
   std::string render_metrics();
@@ -85,7 +93,11 @@ class cache_service {
   boost::asio::thread_pool disk_{2};
   cache_counters counters_;
   std::atomic<std::int64_t> paused_until_{0};  // steady_clock ticks
-  cache::commit_queue committer_;              // after store_: stopped before the store goes
+  std::atomic<bool> suspended_{false};         // since a store failed, until one succeeds
+  std::mutex suspend_mu_;                      // the two below, and the log lines
+  std::chrono::seconds backoff_{0};
+  std::chrono::steady_clock::time_point suspended_since_{};
+  cache::commit_queue committer_;  // after store_: stopped before the store goes
 };
 
 }  // namespace storecache::proxy

@@ -35,6 +35,8 @@ struct proxy_handler::fill_job {
   cache::stored_head head;
   fetch_ticket ticket;
   upstream::orphan_policy orphans;
+  // Unstored: how long the slowest client may read nothing before it is cut (upstream_idle).
+  std::chrono::milliseconds stall;
 };
 
 asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
@@ -133,6 +135,7 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
       cache::headers_to_store(headers, policy.use_cdn_cache_control, policy.authorized_sharing),
       request_time, response_time};
   f->publish_head(sh, variant, length);
+  const auto stall = pool->timeouts().upstream_idle;
   asio::co_spawn(ex_,
                  pump(fill_job{.cache = cache_,
                                .usage = usage_,
@@ -145,7 +148,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
                                .insert = std::move(*insert),
                                .head = std::move(sh),
                                .ticket = std::move(ticket),
-                               .orphans = orphans}),
+                               .orphans = orphans,
+                               .stall = stall}),
                  asio::detached);
   res.k = lead_result::streaming;
   co_return res;
@@ -164,10 +168,18 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
     f.finish(fill::state::failed, err);
     svc.inflight().remove(job.f);
   };
+  bool unstored = false;  // storing failed: the readers already here are served from memory
   for (;;) {
+    if (unstored && f.readers() == 0) {
+      // Nothing to store and nobody to serve: the rest would cross the WAN for nobody.
+      log::debug("site={} {}: every client of an unstored fill left; fetch stopped",
+                 job.site->name(), job.path);
+      f.finish(fill::state::abandoned);
+      co_return;
+    }
     // Asked before every read, the first included: a leader gone before the body started
     // costs no more than what the upstream has already pushed into the socket.
-    if (auto verdict = f.judge_if_orphaned(job.orphans)) {
+    if (auto verdict = unstored ? std::nullopt : f.judge_if_orphaned(job.orphans)) {
       orphaned = verdict;
       if (*verdict == upstream::orphan_verdict::stop) {
         // Every client left and nothing argues for finishing: the rest of the body would
@@ -202,15 +214,25 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
     if (n == 0) break;
     tally.add(n);
     std::string_view bytes(buf.data(), n);
-    if (auto ec = job.insert.append(bytes)) {
-      // Readers read from the file being written: without it they cannot go on.
-      if (ec != cache::store_errc::too_big) svc.storing_failed();
-      log::warn("cache: storing {} failed after {} bytes: {}", f.primary(), f.snapshot().available,
-                ec.message());
-      end_failed(upstream_error::none);
-      co_return;
-    }
-    if (!have_fd) {
+    if (unstored) {
+      // Storing may fail; serving must not: what was written stays readable, the rest is
+      // kept in memory for the readers, bounded (fill::window_limit), paced by the slowest.
+    } else if (auto ec = job.insert.append(bytes)) {
+      if (ec == cache::store_errc::size_mismatch) {  // more than the declared length
+        count_upstream_error(*job.counters, upstream_error::reset);
+        log::warn("upstream sent more than the {} declared bytes of {}; nothing stored",
+                  f.snapshot().length.value_or(0), f.primary());
+        end_failed(upstream_error::reset);
+        co_return;
+      }
+      svc.storing_failed(ec);
+      log::debug("cache: storing {} failed after {} bytes: {}; passing it through", f.primary(),
+                 f.snapshot().available, ec.message());
+      f.pass_through();
+      svc.inflight().remove(job.f);  // a newcomer fetches on its own
+      svc.counters().unstored_fills.fetch_add(1, std::memory_order_relaxed);
+      unstored = true;
+    } else if (!have_fd) {
       int fd = job.insert.open_reader();
       if (fd >= 0) {
         f.set_reader_fd(fd);
@@ -218,6 +240,9 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
       }
     }
     f.advance(bytes);
+    if (unstored && !co_await f.wait_for_room(job.stall))
+      log::debug("site={} {}: a client of an unstored fill stalled for {} ms; it is cut",
+                 job.site->name(), job.path, job.stall.count());
   }
   job.call->done();
   job.call.reset();
@@ -225,10 +250,15 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
   // The commit may wait behind others: a fill waiting for it must not hold its 64 KiB buffer
   // (issue 14: a burst of misses kept thousands of them, 1.2 GB).
   std::vector<char>().swap(buf);
-  if (const auto length = f.snapshot().length; length && *length != job.insert.size()) {
-    log::warn("upstream sent {} of {} declared bytes of {}; nothing stored", job.insert.size(),
-              *length, f.primary());
+  if (const auto snap = f.snapshot(); snap.length && *snap.length != snap.available) {
+    log::warn("upstream sent {} of {} declared bytes of {}; nothing stored", snap.available,
+              *snap.length, f.primary());
     end_failed(upstream_error::reset);  // a short body is never presented as complete
+    co_return;
+  }
+  if (unstored) {
+    f.finish_body();  // every reader can end its response; nothing to commit
+    f.complete();
     co_return;
   }
   if (orphaned)
@@ -238,10 +268,13 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
   // Group commit on the committer thread (rename, flush, index write, together with whatever
   // else is waiting); readers already have every byte.
   auto ec = co_await svc.commit(std::move(job.insert), job.head);
-  if (ec) {
+  if (!ec) {
+    svc.storing_succeeded();
+  } else if (ec != cache::store_errc::too_big && ec != cache::store_errc::size_mismatch) {
+    log::debug("cache: committing {} failed: {}", f.primary(), ec.message());
+    svc.storing_failed(ec);  // logged once while storing stays suspended
+  } else {
     log::warn("cache: committing {} failed: {}", f.primary(), ec.message());
-    if (ec != cache::store_errc::too_big && ec != cache::store_errc::size_mismatch)
-      svc.storing_failed();
   }
   f.complete();
   svc.inflight().remove(job.f);

@@ -170,8 +170,8 @@ class proxy_handler final : public request_handler,
                                      std::string_view status_text);
   asio::awaitable<void> serve_fill(exchange& ex, connection_context& ctx, const config::site& site,
                                    std::string_view path, std::shared_ptr<upstream::fill> f,
-                                   bool owner, bool revalidating, outcome& out,
-                                   header_list own_headers = {});
+                                   upstream::fill::reader& reader, bool owner, bool revalidating,
+                                   outcome& out, header_list own_headers = {});
   // authorize_flow.cpp: asks the upstream, with the device's own URL and credentials (a HEAD,
   // headers only), whether this device may have the stored copy. `stored` adds its validators.
   // answered: refused by admit_fetch or failed (502/504 sent); the caller only returns.

@@ -352,6 +352,14 @@ asio::awaitable<std::size_t> upstream_call::read_body(asio::mutable_buffer buf,
       conn_.reset();
       co_return 0;
     }
+    if (parser_->is_done() && buffer.size() > 0) {
+      // Bytes past the response's end (more than its Content-Length, or after the last
+      // chunk): the upstream's framing cannot be trusted; its last bytes are not passed on.
+      detail_ = fmt::format("{} bytes past the end of the response body", buffer.size());
+      err = upstream_error::reset;
+      conn_.reset();
+      co_return 0;
+    }
     if (n > 0) co_return n;
   }
   co_return 0;

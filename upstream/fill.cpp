@@ -54,20 +54,27 @@ std::uint32_t fill::requesters() const {
   return requester_count_;
 }
 
-bool fill::try_attach(const boost::asio::ip::address& client) {
+std::optional<fill::cursor> fill::try_attach(const boost::asio::ip::address& client) {
   std::unique_lock lock(mutex_);
-  if (state_ == state::abandoned) return false;
+  // An unstored fill's beginning may be gone from memory: a newcomer fetches on its own.
+  if (state_ == state::abandoned || passthrough_) return std::nullopt;
   ++readers_;
   auto known = requesters_.begin() + requester_count_;
   if (requester_count_ < max_requesters && std::find(requesters_.begin(), known, client) == known)
     requesters_[requester_count_++] = client;
+  auto c = cursors_.insert(0);
   set_state_and_wake(lock, state_);  // a paused writer resumes
-  return true;
+  return c;
 }
 
-void fill::detach() {
-  std::lock_guard lock(mutex_);
+void fill::detach(cursor c) {
+  std::unique_lock lock(mutex_);
   --readers_;
+  cursors_.erase(c);
+  if (!passthrough_) return;
+  auto woken = writer_waiters_.take();  // the window may have room now
+  lock.unlock();
+  waiter_list::wake(woken, gate_.get());
 }
 
 void fill::set_state_and_wake(std::unique_lock<std::mutex>& lock, state s) {
@@ -91,8 +98,67 @@ void fill::advance(std::string_view bytes) {
   std::unique_lock lock(mutex_);
   if (available_ < prefix_limit)
     prefix_.append(bytes.substr(0, std::min<std::size_t>(bytes.size(), prefix_limit - available_)));
+  if (passthrough_ && !bytes.empty()) {
+    memory_.emplace_back(bytes);
+    memory_bytes_ += bytes.size();
+  }
   available_ += bytes.size();
   set_state_and_wake(lock, state_);
+}
+
+void fill::pass_through() {
+  std::lock_guard lock(mutex_);
+  if (passthrough_) return;
+  passthrough_ = true;
+  file_end_ = available_;
+  window_base_ = available_;
+}
+
+bool fill::passing_through() const {
+  std::lock_guard lock(mutex_);
+  return passthrough_;
+}
+
+std::uint64_t fill::memory_bytes() const {
+  std::lock_guard lock(mutex_);
+  return memory_bytes_;
+}
+
+void fill::trim_locked() {
+  // The oldest byte any reader still needs from memory (readers below file_end_ will need
+  // file_end_ next); with no reader, none. Readers already left behind (the bytes they need
+  // next are gone) hold nothing back.
+  const auto alive = cursors_.lower_bound(window_base_ > file_end_ ? window_base_ : 0);
+  const std::uint64_t need = alive == cursors_.end() ? available_ : std::max(*alive, file_end_);
+  while (!memory_.empty() && window_base_ + memory_.front().size() <= need) {
+    window_base_ += memory_.front().size();
+    memory_bytes_ -= memory_.front().size();
+    memory_.pop_front();
+  }
+}
+
+boost::asio::awaitable<bool> fill::wait_for_room(std::chrono::milliseconds stall) {
+  const auto deadline = std::chrono::steady_clock::now() + stall;
+  for (;;) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    auto slot = co_await make_wake_slot(std::max(left, decltype(left){}));
+    {
+      std::lock_guard lock(mutex_);
+      trim_locked();
+      if (memory_bytes_ < window_limit) co_return true;
+      if (left <= decltype(left){}) {
+        // The slowest reader has not moved for `stall`: it is left behind, the others go on.
+        while (!memory_.empty() && memory_bytes_ >= window_limit) {
+          window_base_ += memory_.front().size();
+          memory_bytes_ -= memory_.front().size();
+          memory_.pop_front();
+        }
+        co_return false;
+      }
+      writer_waiters_.add(slot);  // a reader moving on, or leaving, wakes it
+    }
+    co_await wait_on(*slot);
+  }
 }
 
 void fill::set_reader_fd(int fd) {
@@ -171,6 +237,44 @@ boost::asio::awaitable<void> fill::wait(std::uint64_t pos, std::chrono::millisec
   co_await wait_on(*slot);
 }
 
+fill::read_result fill::read_at(cursor& c, std::uint64_t pos, std::span<char> out) {
+  std::unique_lock lock(mutex_);
+  if (*c != pos) {
+    // (a multiset node re-keyed in place: no allocation per read)
+    auto node = cursors_.extract(c);
+    node.value() = pos;
+    c = cursors_.insert(std::move(node));
+    if (passthrough_ && writer_waiters_.size() > 0) {
+      auto woken = writer_waiters_.take();
+      lock.unlock();
+      waiter_list::wake(woken, gate_.get());
+      lock.lock();
+    }
+  }
+  if (!passthrough_ || pos < file_end_) {
+    const std::uint64_t end = passthrough_ ? file_end_ : available_;
+    lock.unlock();
+    if (pos >= end) return {};
+    return {
+        read(pos,
+             out.first(static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), end - pos)))),
+        false};
+  }
+  if (pos >= available_) return {};
+  if (pos < window_base_) return {0, true};
+  std::uint64_t at = window_base_;
+  for (const auto& piece : memory_) {
+    if (pos < at + piece.size()) {
+      const auto off = static_cast<std::size_t>(pos - at);
+      const std::size_t n = std::min(out.size(), piece.size() - off);
+      std::memcpy(out.data(), piece.data() + off, n);
+      return {n, false};
+    }
+    at += piece.size();
+  }
+  return {};
+}
+
 std::size_t fill::read(std::uint64_t pos, std::span<char> out) const {
   std::unique_lock lock(mutex_);
   if (pos >= available_) return 0;
@@ -194,13 +298,13 @@ inflight_table::joined inflight_table::join_or_create(const std::string& primary
   auto& slot = fills_[primary];
   if (slot) {
     if (background) return {slot, {}, false};  // a fetch is on its way already
-    if (slot->try_attach(client)) return {slot, fill::reader(slot), false};
-    // Abandoned: its pump is stopping. A new fill takes its place for this client.
+    if (auto c = slot->try_attach(client)) return {slot, fill::reader(slot, *c), false};
+    // Abandoned (its pump is stopping) or unstored: a new fill takes its place for this client.
   }
   slot = std::make_shared<fill>(primary, background, gate_);
   if (background) return {slot, {}, true};
-  slot->try_attach(client);
-  return {slot, fill::reader(slot), true};
+  auto c = slot->try_attach(client);
+  return {slot, fill::reader(slot, *c), true};
 }
 
 std::shared_ptr<fill> inflight_table::find(const std::string& primary) {

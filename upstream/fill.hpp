@@ -15,6 +15,13 @@
 // A fill whose readers are all gone is an orphan: judge_orphan decides whether it
 // goes on (small, mostly there, wanted by several devices, a background refresh) or stops.
 // An abandoned fill takes no new reader; the in-flight table then starts a new fill instead.
+//
+// Unstored (pass_through): storing failed mid-body (disk full), but the readers already here
+// still get the whole body from the upstream. What was written stays readable from the
+// (unlinked) file; the bytes after it are kept in memory, at most window_limit of them beyond
+// what the slowest reader still needs: the writer waits for readers (back-pressure on the
+// upstream) and drops bytes only when a reader has not moved for `stall`. That reader's next
+// read is `lost`: its response must end in error, never short.
 #pragma once
 
 #include <array>
@@ -22,9 +29,11 @@
 #include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -55,28 +64,44 @@ class fill {
     std::optional<std::uint64_t> length;  // declared Content-Length
   };
 
+  using cursor = std::multiset<std::uint64_t>::iterator;  // where a reader reads next
+
+  struct read_result {
+    std::size_t n = 0;  // bytes copied (0: none available yet)
+    bool lost = false;  // the bytes at pos are gone (an unstored fill left this reader behind)
+  };
+
   // A client reading (or about to read) the fill. Move-only; leaving is its destruction.
   class reader {
    public:
     reader() = default;
-    explicit reader(std::shared_ptr<fill> f) : f_(std::move(f)) {}
-    reader(reader&&) noexcept = default;
+    reader(std::shared_ptr<fill> f, cursor c) : f_(std::move(f)), at_(c) {}
+    reader(reader&& o) noexcept : f_(std::move(o.f_)), at_(o.at_) {}
     reader& operator=(reader&& o) noexcept {
       if (this != &o) {
         reset();
         f_ = std::move(o.f_);
+        at_ = o.at_;
       }
       return *this;
     }
     ~reader() { reset(); }
     void reset() {
-      if (f_) f_->detach();
+      if (f_) f_->detach(at_);
       f_.reset();
     }
+    explicit operator bool() const { return f_ != nullptr; }
+    // Copies bytes at [pos, pos + out.size()) that are available, and tells the fill that
+    // this reader needs nothing before pos any more.
+    read_result read(std::uint64_t pos, std::span<char> out) { return f_->read_at(at_, pos, out); }
 
    private:
     std::shared_ptr<fill> f_;
+    cursor at_{};
   };
+
+  // Bytes an unstored fill keeps in memory beyond what its slowest reader needs.
+  static constexpr std::size_t window_limit = 2 * 1024 * 1024;
 
   fill(std::string primary, bool background, std::shared_ptr<const wake_gate> gate);
   ~fill();
@@ -101,7 +126,15 @@ class fill {
   void advance(std::string_view bytes);
   void set_reader_fd(int fd);  // takes ownership
   void finish_body();          // every byte arrived; readers may end their responses
-  void complete();             // committed (or not storable after all): it leaves the table
+  // Storing failed: the bytes advanced so far stay readable from the file (or the prefix),
+  // the ones advanced from now on are kept in memory (see the top of this file).
+  void pass_through();
+  bool passing_through() const;
+  std::uint64_t memory_bytes() const;  // held for readers of an unstored fill
+  // Unstored: returns once the memory window has room again (true), or after `stall` without
+  // any (false: the oldest bytes were dropped; readers that needed them are lost).
+  boost::asio::awaitable<bool> wait_for_room(std::chrono::milliseconds stall);
+  void complete();  // committed (or not storable after all): it leaves the table
   void finish(state terminal, upstream_error err = upstream_error::none, unsigned status = 0);
   // With no reader left: what the policy says (nullopt while someone reads).
   std::optional<orphan_verdict> judge_if_orphaned(const orphan_policy& policy) const;
@@ -116,12 +149,15 @@ class fill {
   // Returns when the fill has more than `pos` bytes, changed state, or `timeout` passed.
   boost::asio::awaitable<void> wait(std::uint64_t pos, std::chrono::milliseconds timeout);
   // Copies bytes at [pos, pos + out.size()) that are available; returns how many (0: none yet).
+  // Without a reader's cursor: for a fill that is stored (not pass_through).
   std::size_t read(std::uint64_t pos, std::span<char> out) const;
 
  private:
   friend class inflight_table;
-  bool try_attach(const boost::asio::ip::address& client);
-  void detach();
+  std::optional<cursor> try_attach(const boost::asio::ip::address& client);
+  void detach(cursor c);
+  read_result read_at(cursor& c, std::uint64_t pos, std::span<char> out);
+  void trim_locked();  // drops memory no reader needs any more
   void set_state_and_wake(std::unique_lock<std::mutex>& lock, state s);
   // nullopt while someone reads (or the fill has ended); under mutex_.
   std::optional<orphan_verdict> orphan_verdict_locked(const orphan_policy& policy) const;
@@ -137,6 +173,13 @@ class fill {
   std::uint64_t available_ = 0;
   std::string prefix_;  // the first prefix_limit bytes, for readers before the file exists
   int fd_ = -1;
+  std::multiset<std::uint64_t> cursors_;  // one per reader
+  bool passthrough_ = false;
+  std::uint64_t file_end_ = 0;     // pass_through: bytes below are read from the file/prefix
+  std::uint64_t window_base_ = 0;  // pass_through: offset of memory_.front()
+  std::uint64_t memory_bytes_ = 0;
+  std::deque<std::string> memory_;  // pass_through: the bytes from window_base_ on
+  waiter_list writer_waiters_;      // the writer waiting for room (readers wake it)
   upstream_error error_ = upstream_error::none;
   unsigned upstream_status_ = 0;
   waiter_list waiters_;

@@ -9,6 +9,11 @@ channel, or per path prefix through the control API (/__origin/program) or in-pr
       &status=200 &delay=S      wait S seconds before the head
       &stall_after=N            send the head and N body bytes, then hold the socket silently
       &drop_after=N             send N bytes of the declared body, then close
+      &mid_chunk=1              with chunked and drop_after: the last chunk is announced whole
+                                and cut after byte N (a body cut inside a chunk)
+      &length=N                 declare Content-Length: N whatever the body's size (a lie:
+                                all `size` bytes are sent in the same writes, then the
+                                connection is closed)
       &rate=BYTES_PER_S         pace the body
       &header=Name:Value        extra response header (repeatable)
       &cc=max-age%3D60 &etag=x &lm=<http-date|epoch> &ct=<type>
@@ -665,18 +670,24 @@ class Origin:
 
         chunked = p.flag("chunked")
         length = end - start
+        declared = p.num("length", None, int)
         if status in (204, 304) or 100 <= status < 200:
             await self._write_head(writer, status, hdrs, None, keep)
             return keep
-        await self._write_head(writer, status, hdrs, None if chunked else length, keep, chunked)
+        await self._write_head(writer, status, hdrs,
+                               None if chunked else declared if declared is not None else length,
+                               keep, chunked)
         if req.method == "HEAD":
             return keep
         stall = p.num("stall_after", None, int)
         drop = p.num("drop_after", None, int)
         rate = p.num("rate", None, float)
         chunks = self._counted(req.log_entry, body(start, end))
-        await self._stream(writer, reader, chunks, chunked, stall, drop, rate)
+        await self._stream(writer, reader, chunks, chunked, stall, drop, rate,
+                           mid_chunk=p.flag("mid_chunk"))
         self._note_sent(req.log_entry, 0, done=True)
+        if declared is not None and declared != length:
+            raise _Close()  # the peer saw more or fewer bytes than declared
         return keep
 
     def _note_sent(self, entry, n, done=False):
@@ -693,7 +704,7 @@ class Origin:
             self._note_sent(entry, len(data))
             yield data
 
-    async def _stream(self, writer, reader, chunks, chunked, stall, drop, rate):
+    async def _stream(self, writer, reader, chunks, chunked, stall, drop, rate, mid_chunk=False):
         sent = 0
         began = time.monotonic()
         limits = [x for x in (stall, drop) if x is not None]
@@ -707,11 +718,15 @@ class Origin:
                 ahead = sent / rate - (time.monotonic() - began)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
+            announced = len(data)
             if limit is not None and sent + len(data) >= limit:
                 cut = sent + len(data) > limit
                 data = data[:limit - sent]
             if data:
-                writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
+                if chunked and mid_chunk and cut:  # announced whole; the rest never comes
+                    writer.write(b"%x\r\n%s" % (announced, data))
+                else:
+                    writer.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
                 await writer.drain()
                 sent += len(data)
             if limit is not None and sent >= limit:

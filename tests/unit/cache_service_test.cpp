@@ -158,3 +158,26 @@ TEST_CASE("cache service: over its bound the backlog pauses storing until it dra
     if (i % 10 != 7) CHECK(outs[static_cast<std::size_t>(i)].done);
   CHECK(svc.store().counters().inserts == n - 1);
 }
+
+TEST_CASE("cache service: a store error suspends storing, a store that succeeds resumes it",
+          "[cache_service]") {
+  temp_dir dir("svc-suspend");
+  cache_service svc(settings(dir.path), gate());
+  CHECK(!svc.storing_suspended());
+  CHECK(metric_line(svc, "storecache_cache_storing_suspended") ==
+        "storecache_cache_storing_suspended 0");
+  const auto no_space = make_error_code(boost::system::errc::no_space_on_device);
+  CHECK(storecache::cache::is_no_space(no_space));
+  CHECK(!storecache::cache::is_no_space(make_error_code(boost::system::errc::io_error)));
+  svc.storing_failed(no_space);
+  CHECK(svc.storing_suspended());
+  CHECK(svc.storing_paused());  // misses pass through for the first second
+  CHECK(metric_line(svc, "storecache_cache_storing_suspended") ==
+        "storecache_cache_storing_suspended 1");
+  svc.storing_failed(no_space);  // again: still suspended (logged once), a longer pause
+  CHECK(svc.storing_paused());
+  svc.storing_succeeded();
+  CHECK(!svc.storing_suspended());
+  CHECK(!svc.storing_paused());
+  CHECK(svc.counters().store_failures == 2);
+}

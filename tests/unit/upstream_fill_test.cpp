@@ -195,3 +195,97 @@ TEST_CASE("a waiter whose io_context is gone is skipped, and a closed gate posts
   j.f->finish(fill::state::failed);
   CHECK(j.f->snapshot().st == fill::state::failed);
 }
+
+TEST_CASE("an unstored fill serves its readers from memory, paced by the slowest one") {
+  inflight_table table(std::make_shared<wake_gate>());
+  auto a = table.join_or_create("k", client1);
+  auto b = table.join_or_create("k", client2);
+  auto& f = *a.f;
+  f.publish_head(head200(), "", 8 * MiB);
+  const std::uint64_t stored = 100 * 1024;  // written before storing failed (here: the prefix)
+  f.advance(std::string(stored, 'a'));
+  f.pass_through();
+  CHECK(f.passing_through());
+  // A newcomer does not join a fill whose middle may be gone: it gets a fetch of its own.
+  auto c = table.join_or_create("k", client1);
+  CHECK(c.created);
+  CHECK(c.f != a.f);
+
+  const std::string chunk(64 * 1024, 'm');
+  std::uint64_t available = stored;
+  while (f.memory_bytes() < fill::window_limit) {
+    f.advance(chunk);
+    available += chunk.size();
+  }
+  CHECK(f.memory_bytes() == fill::window_limit);  // bounded: the writer waits from here on
+  std::vector<char> out(128 * 1024);
+  auto got = a.reader.read(0, out);
+  CHECK(got.n == stored);  // from what was written
+  CHECK_FALSE(got.lost);
+  got = a.reader.read(stored, out);  // from memory
+  CHECK(got.n == chunk.size());
+  CHECK(out[0] == 'm');
+
+  asio::io_context io;
+  std::optional<bool> room;
+  auto wait_for_room = [&](std::chrono::milliseconds stall) {
+    room.reset();
+    asio::co_spawn(
+        io, [&f, stall]() -> asio::awaitable<bool> { co_return co_await f.wait_for_room(stall); },
+        [&room](std::exception_ptr, bool r) { room = r; });
+  };
+  wait_for_room(10s);
+  io.run_for(50ms);
+  CHECK_FALSE(room);              // b still needs the first byte kept in memory
+  a.reader.read(available, out);  // a is at the front: it holds nothing back
+  io.restart();
+  io.run_for(50ms);
+  CHECK_FALSE(room);
+  b.reader.read(stored + chunk.size(), out);  // b moves past the first chunk: it can go
+  io.restart();
+  io.run_for(1s);
+  REQUIRE(room);
+  CHECK(*room);
+  CHECK(f.memory_bytes() == fill::window_limit - chunk.size());
+
+  // b stops reading: after `stall` the writer goes on without it, and b's next read is lost.
+  f.advance(chunk);
+  available += chunk.size();
+  wait_for_room(20ms);
+  io.restart();
+  io.run_for(2s);
+  REQUIRE(room);
+  CHECK_FALSE(*room);
+  CHECK(f.memory_bytes() < fill::window_limit);
+  got = b.reader.read(stored + chunk.size(), out);
+  CHECK(got.lost);
+  CHECK(got.n == 0);
+  got = a.reader.read(available - chunk.size(), out);  // a, near the front, goes on
+  CHECK_FALSE(got.lost);
+  CHECK(got.n == chunk.size());
+
+  // b, left behind, holds nothing back any more: a alone paces the writer.
+  while (f.memory_bytes() < fill::window_limit) {
+    f.advance(chunk);
+    available += chunk.size();
+  }
+  a.reader.read(available - chunk.size(), out);
+  wait_for_room(10s);
+  io.restart();
+  io.run_for(1s);
+  REQUIRE(room);
+  CHECK(*room);
+
+  // Readers below the written part still read it; and when every reader has gone, nothing
+  // is held for them.
+  got = b.reader.read(10, out);
+  CHECK(got.n == stored - 10);
+  a.reader.reset();
+  b.reader.reset();
+  wait_for_room(10s);
+  io.restart();
+  io.run_for(1s);
+  REQUIRE(room);
+  CHECK(*room);
+  CHECK(f.memory_bytes() == 0);
+}
