@@ -43,6 +43,14 @@ namespace asio = boost::asio;
 // Reads the request body (bounded), then answers by the target's length modulo 4, so that
 // the fuzzer reaches every way a response can go out, and the session's error paths.
 struct fuzz_handler final : proxy::request_handler {
+  // The sessions' own refusals (400, 408, 413, 414, 431, 501): a bodiless answer.
+  asio::awaitable<void> refuse(proxy::exchange& ex, proxy::connection_context&, access::refusal why,
+                               std::string) override {
+    proxy::response_head h;
+    h.status = access::status_of(why);
+    h.content_length = 0;
+    co_await ex.send_head(h, true);
+  }
   asio::awaitable<void> handle(proxy::exchange& ex, proxy::connection_context&) override {
     const auto& req = ex.request();
     std::array<char, 4096> buf;

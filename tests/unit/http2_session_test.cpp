@@ -158,6 +158,14 @@ struct test_handler final : storecache::proxy::request_handler {
     co_await ex.finish();
   }
 
+  // The session's own refusals (a 431, ...): answered with their status, recorded.
+  asio::awaitable<void> refuse(exchange& ex, connection_context&, storecache::access::refusal why,
+                               std::string) override {
+    const unsigned status = storecache::access::status_of(why);
+    record("refused:" + std::to_string(status));
+    co_await send_text(ex, status, "refused\n");
+  }
+
   asio::awaitable<void> send_text(exchange& ex, unsigned status, const std::string& body) {
     response_head h;
     h.status = status;
