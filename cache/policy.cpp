@@ -370,9 +370,8 @@ void apply_not_modified(header_list& stored_response_headers,
   // Age describes the exchange, like the response_times the caller replaces: the stored one
   // goes even when the 304 has none (else a response stored stale, Age above max-age, stayed
   // stale after every 304 and each request revalidated).
-  std::erase_if(stored_response_headers, [&](const header& h) {
-    return h.name == "age" || contains(replaced, h.name);
-  });
+  std::erase_if(stored_response_headers,
+                [&](const header& h) { return h.name == "age" || contains(replaced, h.name); });
   stored_response_headers.insert(stored_response_headers.end(), incoming.begin(), incoming.end());
 }
 

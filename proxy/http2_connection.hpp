@@ -105,8 +105,8 @@ class http2_connection {
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer handlers_wake_;
 
-  bool io_done_ = false;         // the three loops are ending
-  bool lingering_ = false;       // all written and send side shut: waiting for the peer's EOF
+  bool io_done_ = false;    // the three loops are ending
+  bool lingering_ = false;  // all written and send side shut: waiting for the peer's EOF
   bool write_in_flight_ = false;
   clock::time_point write_started_{};
   clock::time_point linger_until_{};
