@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 
 jobs=$(nproc)
 # ccache (installed by install-deps.sh) makes a rebuild of unchanged files a lookup.
+# Paths are hashed relative to the checkout, so a fresh clone in another folder (CI) still hits.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 run_suite() { # build-dir extra-cmake-args...
