@@ -30,8 +30,8 @@
 #include <string_view>
 
 #include "fuzz/fuzz_check.hpp"
+#include "log/log.hpp"
 #include "proxy/connection_context.hpp"
-#include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/sessions.hpp"
@@ -94,7 +94,7 @@ class session_harness {
   using session_fn = asio::awaitable<void> (*)(proxy::tls_stream&, proxy::connection_context&);
 
   session_harness() {
-    proxy::log::threshold = static_cast<int>(proxy::log::level::err);  // refusals log at info
+    log::threshold = static_cast<int>(log::level::err);  // refusals log at info
     auto c = std::make_shared<config::config>();
     c->timeout.client_header = std::chrono::seconds(5);
     c->timeout.client_idle = std::chrono::seconds(5);

@@ -8,7 +8,7 @@
 #include <ctime>
 #include <system_error>
 
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 #include "usage/report.hpp"
 
 namespace storecache::proxy {

@@ -13,7 +13,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 
 namespace storecache::proxy {
 

@@ -7,7 +7,7 @@
 // sites without a verifier ([site.signed_urls] scheme = "upstream").
 #include <fmt/format.h>
 
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/tls.hpp"
 

@@ -20,8 +20,8 @@
 #include "cache/cache_key.hpp"
 #include "cache/cache_status.hpp"
 #include "cache/range.hpp"
+#include "log/log.hpp"
 #include "proxy/cache_service.hpp"
-#include "proxy/log.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/tls.hpp"
 

@@ -13,7 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 
 namespace storecache::proxy {
 

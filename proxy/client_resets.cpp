@@ -1,7 +1,7 @@
 #include "proxy/client_resets.hpp"
 
 #include "access/client_ledger.hpp"
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 #include "proxy/metrics.hpp"
 #include "usage/report.hpp"
 

@@ -10,8 +10,8 @@
 
 #include "cache/cache_control.hpp"
 #include "cache/cache_key.hpp"
+#include "log/log.hpp"
 #include "proxy/cache_service.hpp"
-#include "proxy/log.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/tls.hpp"
 

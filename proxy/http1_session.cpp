@@ -37,8 +37,8 @@
 #include <boost/beast/http/status.hpp>
 
 #include "access/request_framing.hpp"
+#include "log/log.hpp"
 #include "proxy/client_resets.hpp"
-#include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/sessions.hpp"

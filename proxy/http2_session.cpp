@@ -34,10 +34,10 @@
 #include <boost/beast/core/stream_traits.hpp>
 #include <exception>
 
+#include "log/log.hpp"
 #include "proxy/client_resets.hpp"
 #include "proxy/http2_connection.hpp"
 #include "proxy/http2_stream.hpp"
-#include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/sessions.hpp"

@@ -15,7 +15,7 @@
 
 #include "access/site_verifier.hpp"
 #include "config/config.hpp"
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 #include "proxy/server.hpp"
 #include "proxy/tls.hpp"
 #include "usage/history.hpp"
@@ -55,7 +55,7 @@ int check_config(const char* file) {
 }
 
 int run(const char* file) {
-  namespace log = storecache::proxy::log;
+  namespace log = storecache::log;
   auto loaded = storecache::config::load(file);
   if (!loaded.ok()) {
     for (const auto& d : loaded.errors)
@@ -134,14 +134,14 @@ int report(int argc, char** argv) {
 }
 
 bool set_log_level(std::string_view v) {
-  using storecache::proxy::log::level;
+  using storecache::log::level;
   static constexpr std::pair<std::string_view, level> names[] = {
       {"err", level::err},       {"error", level::err}, {"warning", level::warning},
       {"notice", level::notice}, {"info", level::info}, {"debug", level::debug}};
   for (const auto& [n, l] : names)
     if (v == n) {
-      storecache::proxy::log::threshold = static_cast<int>(l);
-      storecache::proxy::log::threshold_from_command_line = true;
+      storecache::log::threshold = static_cast<int>(l);
+      storecache::log::threshold_from_command_line = true;
       return true;
     }
   return false;

@@ -8,10 +8,10 @@
 #include <chrono>
 #include <ctime>
 
+#include "log/log.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/admission.hpp"
 #include "proxy/cache_service.hpp"
-#include "proxy/log.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/observed_exchange.hpp"
 #include "proxy/request_record.hpp"

@@ -16,7 +16,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 #include "proxy/tls.hpp"
 
 namespace storecache::proxy {

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 
 namespace storecache::proxy {
 

@@ -10,7 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 
 namespace storecache::proxy {
 

@@ -1,4 +1,4 @@
-#include "proxy/log.hpp"
+#include "log/log.hpp"
 
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 #include <chrono>
 #include <string>
 
-namespace storecache::proxy::log {
+namespace storecache::log {
 
 void write_line(level l, std::string_view text) {
   std::string line;
@@ -46,4 +46,4 @@ bool rate_limit::allow(std::uint64_t& suppressed) {
   return true;
 }
 
-}  // namespace storecache::proxy::log
+}  // namespace storecache::log

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace storecache::proxy::log {
+namespace storecache::log {
 
 enum class level : int { err = 3, warning = 4, notice = 5, info = 6, debug = 7 };
 
@@ -71,4 +71,4 @@ void debug(fmt::format_string<Args...> f, Args&&... args) {
   emit(level::debug, f, std::forward<Args>(args)...);
 }
 
-}  // namespace storecache::proxy::log
+}  // namespace storecache::log
