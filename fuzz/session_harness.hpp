@@ -44,14 +44,14 @@ namespace asio = boost::asio;
 // the fuzzer reaches every way a response can go out, and the session's error paths.
 struct fuzz_handler final : proxy::request_handler {
   // The sessions' own refusals (400, 408, 413, 414, 431, 501): a bodiless answer.
-  asio::awaitable<void> refuse(proxy::exchange& ex, proxy::connection_context&, access::refusal why,
+  asio::awaitable<void> refuse(http::exchange& ex, proxy::connection_context&, access::refusal why,
                                std::string) override {
-    proxy::response_head h;
+    http::response_head h;
     h.status = access::status_of(why);
     h.content_length = 0;
     co_await ex.send_head(h, true);
   }
-  asio::awaitable<void> handle(proxy::exchange& ex, proxy::connection_context&) override {
+  asio::awaitable<void> handle(http::exchange& ex, proxy::connection_context&) override {
     const auto& req = ex.request();
     std::array<char, 4096> buf;
     std::size_t total = 0;
@@ -61,7 +61,7 @@ struct fuzz_handler final : proxy::request_handler {
       if (ec || n == 0) break;
       total += n;
     }
-    proxy::response_head h;
+    http::response_head h;
     h.headers.push_back({"content-type", "text/plain"});
     const std::string body = req.method + " " + req.authority + " " + req.target + "\n";
     switch (req.target.size() % 4) {
@@ -91,7 +91,7 @@ struct fuzz_handler final : proxy::request_handler {
 
 class session_harness {
  public:
-  using session_fn = asio::awaitable<void> (*)(proxy::tls_stream&, proxy::connection_context&);
+  using session_fn = asio::awaitable<void> (*)(http::tls_stream&, proxy::connection_context&);
 
   session_harness() {
     log::threshold = static_cast<int>(log::level::err);  // refusals log at info
@@ -131,7 +131,7 @@ class session_harness {
     asio::ip::tcp::socket server_socket(ioc), client_socket(ioc);
     server_socket.assign(asio::ip::tcp::v4(), fds[0]);
     client_socket.assign(asio::ip::tcp::v4(), fds[1]);
-    proxy::tls_stream server(boost::beast::tcp_stream(std::move(server_socket)), server_tls_);
+    http::tls_stream server(boost::beast::tcp_stream(std::move(server_socket)), server_tls_);
     asio::ssl::stream<asio::ip::tcp::socket> client(std::move(client_socket), client_tls_);
 
     bool stopping = false, server_done = false, written = false, reader_done = false;

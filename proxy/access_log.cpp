@@ -113,7 +113,7 @@ void append_log_value(std::string& out, std::string_view v) {
 }
 
 std::string format_access_line(const request_record& r, access_log_query query) {
-  const request_head& req = r.req;
+  const http::request_head& req = r.req;
   std::string out;
   out.reserve(320 + r.path.size());
   append_field(out, "time");

@@ -18,36 +18,36 @@
 namespace storecache::proxy {
 
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using asio::redirect_error;
 using asio::use_awaitable;
 
 namespace {
 
-http::response<http::string_body> answer(const http::request<http::empty_body>& req,
-                                         admin_state& state) {
-  http::response<http::string_body> res;
+bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_body>& req,
+                                           admin_state& state) {
+  bhttp::response<bhttp::string_body> res;
   res.version(11);
   res.keep_alive(req.keep_alive());
-  res.set(http::field::cache_control, "no-store");
+  res.set(bhttp::field::cache_control, "no-store");
   std::string_view target = req.target();
   target = target.substr(0, target.find('?'));
-  if (req.method() != http::verb::get && req.method() != http::verb::head) {
-    res.result(http::status::method_not_allowed);
-    res.set(http::field::allow, "GET, HEAD");
+  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
+    res.result(bhttp::status::method_not_allowed);
+    res.set(bhttp::field::allow, "GET, HEAD");
     res.body() = "method not allowed\n";
   } else if (target == "/healthz") {
     bool draining = state.draining();
-    res.result(draining ? http::status::service_unavailable : http::status::ok);
-    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.result(draining ? bhttp::status::service_unavailable : bhttp::status::ok);
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
     res.body() = draining ? "draining\n" : "ok\n";
   } else if (target == "/metrics") {
-    res.result(http::status::ok);
-    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.result(bhttp::status::ok);
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     res.body() = state.stats.render();
   } else if ((target == "/" || target == "/index.html") && state.status_page) {
-    res.result(http::status::ok);
-    res.set(http::field::content_type, "text/html; charset=utf-8");
+    res.result(bhttp::status::ok);
+    res.set(bhttp::field::content_type, "text/html; charset=utf-8");
     // Self-contained: nothing may load from elsewhere, inline styles only, no script at all.
     res.set("content-security-policy",
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -55,12 +55,12 @@ http::response<http::string_body> answer(const http::request<http::empty_body>& 
     res.set("x-content-type-options", "nosniff");
     res.body() = state.status_page();
   } else {
-    res.result(http::status::not_found);
-    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.result(bhttp::status::not_found);
+    res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
     res.body() = "not found: try /, /metrics or /healthz\n";
   }
   res.prepare_payload();
-  if (req.method() == http::verb::head) res.body().clear();
+  if (req.method() == bhttp::verb::head) res.body().clear();
   return res;
 }
 
@@ -68,19 +68,19 @@ asio::awaitable<void> serve(beast::tcp_stream stream, admin_state& state) {
   beast::flat_buffer buffer;
   for (;;) {
     error_code ec;
-    http::request_parser<http::empty_body> parser;
+    bhttp::request_parser<bhttp::empty_body> parser;
     parser.header_limit(8 * 1024);
     stream.expires_after(std::chrono::seconds(30));
-    co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    co_await bhttp::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
     if (ec) co_return;
     auto res = answer(parser.get(), state);
-    bool head = parser.get().method() == http::verb::head;
-    http::serializer<false, http::string_body> sr(res);
+    bool head = parser.get().method() == bhttp::verb::head;
+    bhttp::serializer<false, bhttp::string_body> sr(res);
     if (head) sr.split(true);
     if (head)
-      co_await http::async_write_header(stream, sr, redirect_error(use_awaitable, ec));
+      co_await bhttp::async_write_header(stream, sr, redirect_error(use_awaitable, ec));
     else
-      co_await http::async_write(stream, sr, redirect_error(use_awaitable, ec));
+      co_await bhttp::async_write(stream, sr, redirect_error(use_awaitable, ec));
     if (ec || !res.keep_alive()) co_return;
   }
 }

@@ -12,7 +12,7 @@
 namespace storecache::proxy {
 
 std::optional<refusal> admit(connection_context& ctx, const config::site& site,
-                             const request_head& req, std::string_view authority,
+                             const http::request_head& req, std::string_view authority,
                              std::string_view target) {
   if (auto denied = access::admit_request(site, req.client_address, ctx.client_cert,
                                           target.substr(0, target.find('?')))) {
@@ -33,7 +33,7 @@ std::optional<refusal> admit(connection_context& ctx, const config::site& site,
 }
 
 access::signature_result check_signature(const connection_context& ctx, const config::site& site,
-                                         const request_head& req, std::string_view authority,
+                                         const http::request_head& req, std::string_view authority,
                                          std::string_view target) {
   const auto qmark = target.find('?');
   const std::string_view path = target.substr(0, qmark);

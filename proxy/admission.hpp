@@ -12,7 +12,7 @@
 #include "access/signed_url.hpp"
 #include "config/config.hpp"
 #include "proxy/connection_context.hpp"
-#include "proxy/exchange.hpp"
+#include "proxy/http_names.hpp"
 
 namespace storecache::proxy {
 
@@ -25,13 +25,13 @@ struct refusal {
 // authority: the one the request was routed by; target: the routed target, query included.
 // The caller answers 403.
 std::optional<refusal> admit(connection_context& ctx, const config::site& site,
-                             const request_head& req, std::string_view authority,
+                             const http::request_head& req, std::string_view authority,
                              std::string_view target);
 
 // [site.signed_urls] with a verifier: ok when the path needs no signature or carries a valid
 // one (hit or miss alike: the cache key leaves the signature out).
 access::signature_result check_signature(const connection_context& ctx, const config::site& site,
-                                         const request_head& req, std::string_view authority,
+                                         const http::request_head& req, std::string_view authority,
                                          std::string_view target);
 
 }  // namespace storecache::proxy

@@ -30,9 +30,9 @@ std::string joined(const header_list& headers, std::string_view name) {
 }  // namespace
 
 asio::awaitable<proxy_handler::authorization> proxy_handler::authorize_with_upstream(
-    exchange& ex, connection_context& ctx, const config::site& site, std::string_view path,
+    http::exchange& ex, connection_context& ctx, const config::site& site, std::string_view path,
     const cache::object_meta* stored, outcome& out) {
-  const request_head& req = ex.request();
+  const http::request_head& req = ex.request();
   auto& counters = ctx.stats.site(site.name());
   auto count = [&](std::size_t i) {
     counters.authorizations[i].fetch_add(1, std::memory_order_relaxed);

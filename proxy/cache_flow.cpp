@@ -97,7 +97,7 @@ struct range_plan {
   std::string content_range;
 };
 
-range_plan plan_range(const request_head& req, const header_list& stored, unsigned status,
+range_plan plan_range(const http::request_head& req, const header_list& stored, unsigned status,
                       std::optional<std::uint64_t> length) {
   range_plan p;
   p.status = status;
@@ -122,7 +122,7 @@ range_plan plan_range(const request_head& req, const header_list& stored, unsign
   return p;
 }
 
-std::uint64_t range_start(const request_head& req) {
+std::uint64_t range_start(const http::request_head& req) {
   auto range = find_header(req.headers, "range");
   if (!range) return 0;
   auto specs = cache::parse_range(*range);
@@ -133,10 +133,10 @@ std::uint64_t range_start(const request_head& req) {
 
 }  // namespace
 
-asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ctx,
+asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_context& ctx,
                                             const config::site& site, std::string_view path,
                                             outcome& out) {
-  const request_head& req = ex.request();
+  const http::request_head& req = ex.request();
   auto& svc = *cache_;
   cache::site_policy policy = policy_for(site, path);
   if (policy.bypass)
@@ -288,7 +288,7 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
       // Not storable: this client gets the response as it is, nobody else joins it.
       out.cache = cache_outcome::pass;
       out.status = led.call->status();
-      response_head rh;
+      http::response_head rh;
       rh.status = led.call->status();
       cache::cache_status cs;
       cs.fwd = cache::forward_reason::uri_miss;
@@ -306,10 +306,10 @@ asio::awaitable<void> proxy_handler::cached(exchange& ex, connection_context& ct
   }
 }
 
-asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_result& found,
+asio::awaitable<void> proxy_handler::serve_stored(http::exchange& ex, cache::lookup_result& found,
                                                   const cache::reuse_decision& d, outcome& out,
                                                   std::string_view kind) {
-  const request_head& req = ex.request();
+  const http::request_head& req = ex.request();
   const auto& head = found.meta.head;
   cache::cache_status cs;
   cs.ttl = d.ttl;
@@ -329,7 +329,7 @@ asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_re
   const std::uint64_t size = found.body.size();
   auto headers = client_headers(head.headers, d.age, cache::format_cache_status(cs));
 
-  response_head rh;
+  http::response_head rh;
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
     rh.status = 304;
     rh.headers = std::move(headers);
@@ -389,12 +389,12 @@ asio::awaitable<void> proxy_handler::serve_stored(exchange& ex, cache::lookup_re
   co_await ex.finish();
 }
 
-asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context& ctx,
+asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_context& ctx,
                                                 const config::site& site, std::string_view path,
                                                 std::shared_ptr<fill> f, fill::reader& reader,
                                                 bool owner, bool revalidating, outcome& out,
                                                 header_list own_headers) {
-  const request_head& req = ex.request();
+  const http::request_head& req = ex.request();
   const auto& t = ctx.cfg->timeout;
   // Wait for the head: as long as the leader may take to connect and get a first byte.
   const auto head_deadline = std::chrono::steady_clock::now() + t.upstream_connect +
@@ -474,7 +474,7 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
   const auto age = cache::current_age(head.headers, {head.request_time, head.response_time},
                                       system_clock::now());
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
-    response_head nm;
+    http::response_head nm;
     nm.status = 304;
     nm.headers = client_headers(head.headers, age, cache::format_cache_status(cs));
     std::erase_if(nm.headers, [](const header& h) {
@@ -499,7 +499,7 @@ asio::awaitable<void> proxy_handler::serve_fill(exchange& ex, connection_context
     out.why = "client gone before the response";
     co_return;
   }
-  response_head rh;
+  http::response_head rh;
   rh.status = plan.status;
   rh.headers = client_headers(head.headers, age, cache::format_cache_status(cs));
   if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});

@@ -26,7 +26,7 @@ std::string quoted_safe(std::string_view v) {
 
 }  // namespace
 
-bool note_client_reset(connection_context& ctx, protocol p,
+bool note_client_reset(connection_context& ctx, http::protocol p,
                        std::chrono::steady_clock::time_point now) {
   ctx.stats.client_reset(p);
   if (ctx.ledger == nullptr) return false;

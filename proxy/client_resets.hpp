@@ -13,7 +13,7 @@ namespace storecache::proxy {
 // Notes one abandoned request of ctx's client at `now`. True when the client's address is over
 // its budget (this reset pushed it over, or it is serving a penalty): HTTP/2 then ends the
 // connection; HTTP/1.1 has nothing left to end.
-bool note_client_reset(connection_context& ctx, protocol p,
+bool note_client_reset(connection_context& ctx, http::protocol p,
                        std::chrono::steady_clock::time_point now);
 
 }  // namespace storecache::proxy

@@ -9,7 +9,7 @@
 
 #include "access/admission.hpp"
 #include "config/config.hpp"
-#include "proxy/exchange.hpp"
+#include "proxy/http_names.hpp"
 #include "usage/device.hpp"
 
 namespace storecache::access {

@@ -40,10 +40,10 @@ struct proxy_handler::fill_job {
 };
 
 asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
-    std::shared_ptr<fill> f, const request_head& req, std::string path,
+    std::shared_ptr<fill> f, const http::request_head& req, std::string path,
     std::shared_ptr<const config::site> site, std::shared_ptr<upstream_pool> pool,
     site_counters& counters, std::optional<cache::object_meta> stored, cache::site_policy policy,
-    upstream::orphan_policy orphans, fetch_ticket ticket, exchange* interim_to) {
+    upstream::orphan_policy orphans, fetch_ticket ticket, http::exchange* interim_to) {
   auto& svc = *cache_;
   lead_result res;
   header_list validators;
@@ -280,7 +280,7 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
   svc.inflight().remove(job.f);
 }
 
-asio::awaitable<void> proxy_handler::background_fill(request_head req, std::string path,
+asio::awaitable<void> proxy_handler::background_fill(http::request_head req, std::string path,
                                                      std::shared_ptr<const runtime> rt,
                                                      std::shared_ptr<const config::site> site,
                                                      std::string primary,

@@ -46,14 +46,14 @@
 namespace storecache::proxy {
 
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using asio::redirect_error;
 using asio::use_awaitable;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
 
-using request_parser = http::request_parser<http::buffer_body>;
+using request_parser = bhttp::request_parser<bhttp::buffer_body>;
 
 // Below this size the head and a body chunk go out in one TLS record and one write.
 constexpr std::size_t coalesce_limit = 16 * 1024;
@@ -62,14 +62,14 @@ constexpr std::size_t coalesce_limit = 16 * 1024;
 // the others (a 299 passed on from the upstream), never Beast's "<unknown-status>".
 std::string_view reason_phrase(unsigned status) {
   if (status == 103) return "Early Hints";
-  const auto known = http::obsolete_reason(static_cast<http::status>(status));
+  const auto known = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
   return known.starts_with('<') ? std::string_view{} : std::string_view(known);
 }
 
-class http1_exchange final : public exchange {
+class http1_exchange final : public http::exchange {
  public:
-  http1_exchange(tls_stream& stream, beast::flat_buffer& buffer, request_parser& parser,
-                 request_head head, const config::config& cfg, bool keep_alive)
+  http1_exchange(http::tls_stream& stream, beast::flat_buffer& buffer, request_parser& parser,
+                 http::request_head head, const config::config& cfg, bool keep_alive)
       : stream_(stream),
         buffer_(buffer),
         parser_(parser),
@@ -84,7 +84,7 @@ class http1_exchange final : public exchange {
   bool keep_alive() const { return keep_alive_; }
   std::optional<access::refusal> body_refusal() const override { return body_refusal_; }
 
-  const request_head& request() const override { return head_; }
+  const http::request_head& request() const override { return head_; }
 
   asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, error_code& ec) override {
     ec = {};
@@ -105,8 +105,8 @@ class http1_exchange final : public exchange {
       body.data = buf.data();
       body.size = buf.size();
       stream_.next_layer().expires_after(cfg_.timeout.client_idle);
-      co_await http::async_read_some(stream_, buffer_, parser_, redirect_error(use_awaitable, ec));
-      if (ec == http::error::need_buffer) ec = {};
+      co_await bhttp::async_read_some(stream_, buffer_, parser_, redirect_error(use_awaitable, ec));
+      if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         broken_ = true;
         keep_alive_ = false;  // the body's end is unknown: nothing more can be read
@@ -122,7 +122,7 @@ class http1_exchange final : public exchange {
     co_return 0;
   }
 
-  asio::awaitable<error_code> send_interim(const response_head& head) override {
+  asio::awaitable<error_code> send_interim(const http::response_head& head) override {
     if (broken_) co_return asio::error::broken_pipe;
     // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client; 101 only for an Upgrade we never make.
     if (head_sent_ || head.status < 100 || head.status > 199 || head.status == 101 ||
@@ -140,7 +140,7 @@ class http1_exchange final : public exchange {
     co_return error_code{};
   }
 
-  asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override {
+  asio::awaitable<error_code> send_head(const http::response_head& head, bool end_stream) override {
     if (head_sent_ || write_broken()) co_return asio::error::broken_pipe;
     head_sent_ = true;
     // A final answer before a body the client was told to wait for (Expect: 100-continue and
@@ -250,9 +250,9 @@ class http1_exchange final : public exchange {
   bool write_broken() const { return write_failed_ || aborted_ || (broken_ && !body_refusal_); }
 
   static std::optional<access::refusal> refusal_of_body_error(const error_code& ec) {
-    if (ec == http::error::body_limit) return access::refusal::body_too_large;
-    if (ec.category() != http::make_error_code(http::error::bad_chunk).category() ||
-        ec == http::error::end_of_stream || ec == http::error::partial_message)
+    if (ec == bhttp::error::body_limit) return access::refusal::body_too_large;
+    if (ec.category() != bhttp::make_error_code(bhttp::error::bad_chunk).category() ||
+        ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message)
       return std::nullopt;            // the client is gone (EOF, reset, truncated TLS)
     return access::refusal::framing;  // a chunk size that overflows, a bad chunk line
   }
@@ -272,10 +272,10 @@ class http1_exchange final : public exchange {
     co_return ec;
   }
 
-  tls_stream& stream_;
+  http::tls_stream& stream_;
   beast::flat_buffer& buffer_;
   request_parser& parser_;
-  request_head head_;
+  http::request_head head_;
   const config::config& cfg_;
   bool keep_alive_;
   bool expect_continue_ = false;
@@ -293,7 +293,7 @@ class http1_exchange final : public exchange {
 
 // What a refused request's log line shows when its head did not parse: the method and target
 // of its request line as sent, the target cut at 4 KiB (the access log cuts there too).
-void read_request_line(std::string_view bytes, request_head& head) {
+void read_request_line(std::string_view bytes, http::request_head& head) {
   const auto eol = bytes.find("\r\n");
   const std::string_view line = bytes.substr(0, std::min(eol, std::size_t{8192}));
   head.method = std::string(line.substr(0, std::min(line.find(' '), std::size_t{64})));
@@ -302,23 +302,23 @@ void read_request_line(std::string_view bytes, request_head& head) {
 
 // The parser's verdict on a head the scanner let through, as a refusal.
 access::refusal refusal_of_head_error(const error_code& ec) {
-  if (ec == http::error::header_limit) return access::refusal::header_too_large;
-  if (ec == http::error::bad_content_length || ec == http::error::multiple_content_length ||
-      ec == http::error::bad_transfer_encoding)
+  if (ec == bhttp::error::header_limit) return access::refusal::header_too_large;
+  if (ec == bhttp::error::bad_content_length || ec == bhttp::error::multiple_content_length ||
+      ec == bhttp::error::bad_transfer_encoding)
     return access::refusal::framing;
-  if (ec == http::error::bad_line_ending) return access::refusal::line_ending;
+  if (ec == bhttp::error::bad_line_ending) return access::refusal::line_ending;
   return access::refusal::malformed;
 }
 
 struct connection_gauge {
   metrics& m;
-  explicit connection_gauge(metrics& mm) : m(mm) { m.connection_opened(protocol::http1_1); }
-  ~connection_gauge() { m.connection_closed(protocol::http1_1); }
+  explicit connection_gauge(metrics& mm) : m(mm) { m.connection_opened(http::protocol::http1_1); }
+  ~connection_gauge() { m.connection_closed(http::protocol::http1_1); }
 };
 
 }  // namespace
 
-asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& ctx) {
+asio::awaitable<void> run_http1_session(http::tls_stream& stream, connection_context& ctx) {
   const config::config& cfg = *ctx.cfg;
   connection_gauge gauge(ctx.stats);
   beast::flat_buffer buffer;
@@ -341,9 +341,9 @@ asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& 
     request_parser parser;
     parser.header_limit(static_cast<std::uint32_t>(cfg.limit.max_header_bytes));
     parser.body_limit(boost::none);  // a declared length is the handler's to judge (413)
-    request_head head;
+    http::request_head head;
     head.scheme = "https";
-    head.proto = protocol::http1_1;
+    head.proto = http::protocol::http1_1;
     head.client_address = ctx.client.address();
     head.client_port = ctx.client.port();
     head.sni = ctx.sni;
@@ -386,7 +386,7 @@ asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& 
       buffer.commit(got);
     }
     const std::size_t used = parser.put(buffer.data(), ec);
-    if (!ec && !parser.is_header_done()) ec = http::error::need_more;  // cannot happen: whole
+    if (!ec && !parser.is_header_done()) ec = bhttp::error::need_more;  // cannot happen: whole
     if (ec) {
       read_request_line({static_cast<const char*>(buffer.data().data()), buffer.size()}, head);
       log::debug("conn={} client={}: request head refused: {}", ctx.connection_id,
@@ -441,7 +441,7 @@ asio::awaitable<void> run_http1_session(tls_stream& stream, connection_context& 
     co_await ctx.handler.handle(ex, ctx);
     if (!ex.complete()) {
       if (ex.client_gone())
-        note_client_reset(ctx, protocol::http1_1, std::chrono::steady_clock::now());
+        note_client_reset(ctx, http::protocol::http1_1, std::chrono::steady_clock::now());
       co_return;
     }
     if (!ex.keep_alive()) co_return;

@@ -16,9 +16,9 @@
 
 #include "access/event_window.hpp"
 #include "access/request_framing.hpp"
+#include "http/tls_stream.hpp"
 #include "proxy/connection_context.hpp"
 #include "proxy/http2_stream_ids.hpp"
-#include "proxy/tls_stream.hpp"
 
 namespace storecache::proxy {
 
@@ -46,7 +46,7 @@ inline constexpr std::chrono::milliseconds h2_drain_time{2000};
 
 class http2_connection {
  public:
-  http2_connection(tls_stream& stream, connection_context& ctx);
+  http2_connection(http::tls_stream& stream, connection_context& ctx);
   ~http2_connection();
   http2_connection(const http2_connection&) = delete;
   http2_connection& operator=(const http2_connection&) = delete;
@@ -94,7 +94,7 @@ class http2_connection {
   void fail_connection(std::uint32_t code, const char* why);
   void drain_stream(http2_stream& st);  // see h2_drain_limit
 
-  tls_stream& stream_;
+  http::tls_stream& stream_;
   connection_context& ctx_;
   nghttp2_session* session_ = nullptr;
   // Streams nghttp2 knows (until on_stream_close), and streams whose handler still runs.

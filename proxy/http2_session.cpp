@@ -120,7 +120,7 @@ struct option_deleter {
 
 // --- set-up ---------------------------------------------------------------------------------
 
-http2_connection::http2_connection(tls_stream& stream, connection_context& ctx)
+http2_connection::http2_connection(http::tls_stream& stream, connection_context& ctx)
     : stream_(stream),
       ctx_(ctx),
       writer_wake_(stream.get_executor()),
@@ -339,7 +339,7 @@ void http2_connection::on_peer_reset(std::int32_t stream_id) {
   const auto now = clock::now();
   const auto& lim = cfg().limit;
   const bool conn_over = peer_resets_.add(now, lim.client_reset_window) > lim.client_resets;
-  const bool client_over = note_client_reset(ctx_, protocol::http2, now);
+  const bool client_over = note_client_reset(ctx_, http::protocol::http2, now);
   if (!conn_over && !client_over) return;
   // GOAWAY naming the last stream we processed, then close once it is sent: nghttp2 wants
   // neither read nor write after it, so write_loop shuts our side and lingers (see the top).
@@ -586,12 +586,12 @@ asio::awaitable<void> http2_connection::run() {
   boost::beast::get_lowest_layer(stream_).socket().close(ignored);
 }
 
-asio::awaitable<void> run_http2_session(tls_stream& stream, connection_context& ctx) {
+asio::awaitable<void> run_http2_session(http::tls_stream& stream, connection_context& ctx) {
   // The open-connections gauge, as http1_session keeps it: up for the whole session.
   struct gauge {
     metrics& m;
-    explicit gauge(metrics& mm) : m(mm) { m.connection_opened(protocol::http2); }
-    ~gauge() { m.connection_closed(protocol::http2); }
+    explicit gauge(metrics& mm) : m(mm) { m.connection_opened(http::protocol::http2); }
+    ~gauge() { m.connection_closed(http::protocol::http2); }
     gauge(const gauge&) = delete;
     gauge& operator=(const gauge&) = delete;
   } open_connection(ctx.stats);

@@ -112,7 +112,7 @@ bool http2_stream::add_field(std::string_view name, std::string_view value) {
 
 bool http2_stream::build_request(const connection_context& ctx, bool end_stream) {
   // Who asked, first: a request refused for its head (431) is logged with it.
-  head_.proto = protocol::http2;
+  head_.proto = http::protocol::http2;
   head_.client_address = ctx.client.address();
   head_.client_port = ctx.client.port();
   head_.sni = ctx.sni;
@@ -231,7 +231,7 @@ bool http2_stream::apply(h2_response_event e) {
   return true;
 }
 
-asio::awaitable<error_code> http2_stream::send_interim(const response_head& head) {
+asio::awaitable<error_code> http2_stream::send_interim(const http::response_head& head) {
   if (!alive()) co_return gone();
   // A 1xx is a HEADERS frame without END_STREAM before the final one (RFC 9113 §8.1); 101 is
   // not allowed in HTTP/2 (§8.6). After the final head there is no place for it.
@@ -256,7 +256,8 @@ asio::awaitable<error_code> http2_stream::send_interim(const response_head& head
   co_return error_code{};
 }
 
-asio::awaitable<error_code> http2_stream::send_head(const response_head& head, bool end_stream) {
+asio::awaitable<error_code> http2_stream::send_head(const http::response_head& head,
+                                                    bool end_stream) {
   if (!alive()) co_return gone();
   const auto ev = end_stream ? h2_response_event::head_end_stream : h2_response_event::head;
   if (!next_state(state_, ev)) co_return illegal_call();

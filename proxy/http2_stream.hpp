@@ -14,23 +14,23 @@
 #include <cstdint>
 #include <string>
 
-#include "proxy/exchange.hpp"
 #include "proxy/http2_stream_state.hpp"
+#include "proxy/http_names.hpp"
 
 namespace storecache::proxy {
 
 class http2_connection;
 struct connection_context;
 
-class http2_stream final : public exchange {
+class http2_stream final : public http::exchange {
  public:
   http2_stream(http2_connection& conn, std::int32_t id, const asio::any_io_executor& ex);
 
   // exchange
-  const request_head& request() const override { return head_; }
+  const http::request_head& request() const override { return head_; }
   asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, error_code& ec) override;
-  asio::awaitable<error_code> send_interim(const response_head& head) override;
-  asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override;
+  asio::awaitable<error_code> send_interim(const http::response_head& head) override;
+  asio::awaitable<error_code> send_head(const http::response_head& head, bool end_stream) override;
   asio::awaitable<error_code> send_body(asio::const_buffer data) override;
   asio::awaitable<error_code> finish() override;
   void abort() override;
@@ -39,7 +39,7 @@ class http2_stream final : public exchange {
 
   // From the connection, while nghttp2 parses the request.
   std::int32_t id() const { return id_; }
-  request_head& head() { return head_; }
+  http::request_head& head() { return head_; }
   // Adds one request header field; false once the head is over the configured limits (the
   // rest are dropped and the request gets 431).
   bool add_field(std::string_view name, std::string_view value);
@@ -71,7 +71,7 @@ class http2_stream final : public exchange {
 
   http2_connection* conn_;  // null once the connection is gone
   std::int32_t id_;
-  request_head head_;
+  http::request_head head_;
   std::string method_, scheme_, authority_, path_, host_;
   std::size_t field_bytes_ = 0;
   std::size_t field_count_ = 0;

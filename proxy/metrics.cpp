@@ -12,10 +12,6 @@
 
 namespace storecache::proxy {
 
-std::string_view to_string(protocol p) {
-  return p == protocol::http2 ? "h2" : "http/1.1";
-}
-
 std::string_view to_string(cache_outcome o) {
   switch (o) {
     case cache_outcome::hit:
@@ -108,7 +104,7 @@ void metrics::record(const request_record& r) {
 namespace {
 
 constexpr std::array<std::string_view, 5> code_classes{"1xx", "2xx", "3xx", "4xx", "5xx"};
-constexpr std::array<protocol, 2> protocols{protocol::http1_1, protocol::http2};
+constexpr std::array<protocol, 2> protocols{http::protocol::http1_1, http::protocol::http2};
 
 // Label values are site names (validated host names) and fixed words: escaping the three
 // characters the format reserves is still cheap insurance.
@@ -182,7 +178,7 @@ std::string metrics::render() const {
                  STORECACHE_COMMIT);
 
   family(out, "storecache_requests_total", "counter",
-         "Client requests answered, by site, protocol and what the cache did.");
+         "Client requests answered, by site, http::protocol and what the cache did.");
   for (const auto& [name, c] : sites_)
     for (int p = 0; p < 2; ++p)
       for (int o = 0; o < cache_outcome_count; ++o)
@@ -313,12 +309,13 @@ std::string metrics::render() const {
     put(fmt::format("storecache_connections_rejected_total{{answer=\"{}\"}} {}\n",
                     over_limit_answers[k], connections_over_limit_[k].load()));
 
-  family(out, "storecache_requests_refused_total", "counter",
-         "Requests storecache refused itself on protocol grounds or limits, by protocol, status "
-         "and reason: malformed, framing (Content-Length/Transfer-Encoding conflicts, bad chunk "
-         "sizes: request smuggling), line_ending (obs-fold, bare CR or LF), transfer_coding, "
-         "header_timeout, header_too_large, too_many_headers, uri_too_long, body_too_large. "
-         "Each is also in storecache_requests_total and the access log.");
+  family(
+      out, "storecache_requests_refused_total", "counter",
+      "Requests storecache refused itself on http::protocol grounds or limits, by protocol, status "
+      "and reason: malformed, framing (Content-Length/Transfer-Encoding conflicts, bad chunk "
+      "sizes: request smuggling), line_ending (obs-fold, bare CR or LF), transfer_coding, "
+      "header_timeout, header_too_large, too_many_headers, uri_too_long, body_too_large. "
+      "Each is also in storecache_requests_total and the access log.");
   for (int p = 0; p < 2; ++p)
     for (std::size_t k = 0; k < access::refusal_count; ++k) {
       const auto why = static_cast<access::refusal>(k);

@@ -18,7 +18,7 @@
 
 #include "access/denial.hpp"
 #include "access/request_framing.hpp"
-#include "proxy/exchange.hpp"
+#include "proxy/http_names.hpp"
 #include "proxy/tls_failure.hpp"
 #include "proxy/upstream.hpp"
 #include "usage/device.hpp"
@@ -113,8 +113,8 @@ class metrics {
   // The counters of a site ("_unknown" for requests that matched none). Stable address.
   site_counters& site(std::string_view name);
 
-  void connection_opened(protocol p) { open_connections_[index(p)].fetch_add(1, relaxed); }
-  void connection_closed(protocol p) { open_connections_[index(p)].fetch_sub(1, relaxed); }
+  void connection_opened(http::protocol p) { open_connections_[index(p)].fetch_add(1, relaxed); }
+  void connection_closed(http::protocol p) { open_connections_[index(p)].fetch_sub(1, relaxed); }
   void tls_handshake_failed(tls_failure why) {
     tls_handshake_failures_[static_cast<std::size_t>(why)].fetch_add(1, relaxed);
   }
@@ -126,7 +126,7 @@ class metrics {
   }
   // A request the front end or the handler refused on protocol grounds (400, 408, 413, 414,
   // 431, 501): counted here by reason, besides its request record.
-  void request_refused(protocol p, access::refusal why) {
+  void request_refused(http::protocol p, access::refusal why) {
     refused_[index(p)][static_cast<std::size_t>(why)].fetch_add(1, relaxed);
   }
   // A client refused by the access policy: at accept, in the TLS handshake or per request.
@@ -135,7 +135,7 @@ class metrics {
   void access_denied(std::string_view site, access::denial why);
   static constexpr std::string_view no_site = "-";
   // A request the client abandoned before its response completed (proxy/client_resets.hpp).
-  void client_reset(protocol p) { client_resets_[index(p)].fetch_add(1, relaxed); }
+  void client_reset(http::protocol p) { client_resets_[index(p)].fetch_add(1, relaxed); }
   // An HTTP/2 connection ended with GOAWAY(ENHANCE_YOUR_CALM) for its resets.
   void connection_closed_for_resets() { connections_closed_for_resets_.fetch_add(1, relaxed); }
   // HTTP/2 errors we answered a client's frames with (RFC 9113 5.4): a GOAWAY carrying an
@@ -168,7 +168,7 @@ class metrics {
 
  private:
   static constexpr auto relaxed = std::memory_order_relaxed;
-  static int index(protocol p) { return p == protocol::http2 ? 1 : 0; }
+  static int index(http::protocol p) { return p == http::protocol::http2 ? 1 : 0; }
   static std::size_t h2_error_index(std::uint32_t code) {
     return code < h2_error_count - 1 ? code : h2_error_count - 1;
   }

@@ -9,14 +9,14 @@
 #include <chrono>
 #include <limits>
 
-#include "proxy/exchange.hpp"
+#include "proxy/http_names.hpp"
 #include "usage/content_class.hpp"
 
 namespace storecache::proxy {
 
-class observed_exchange final : public exchange {
+class observed_exchange final : public http::exchange {
  public:
-  explicit observed_exchange(exchange& inner,
+  explicit observed_exchange(http::exchange& inner,
                              std::uint64_t max_body = std::numeric_limits<std::uint64_t>::max())
       : inner_(inner), max_body_(max_body) {}
 
@@ -26,7 +26,7 @@ class observed_exchange final : public exchange {
   std::chrono::steady_clock::time_point head_time() const { return head_time_; }
   usage::content_class content() const { return content_; }
 
-  const request_head& request() const override { return inner_.request(); }
+  const http::request_head& request() const override { return inner_.request(); }
   asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, error_code& ec) override {
     if (over_limit_) {
       ec = boost::beast::http::error::body_limit;
@@ -44,10 +44,10 @@ class observed_exchange final : public exchange {
     }
     co_return n;
   }
-  asio::awaitable<error_code> send_interim(const response_head& head) override {
+  asio::awaitable<error_code> send_interim(const http::response_head& head) override {
     return inner_.send_interim(head);  // not the first byte of the response: no head_time
   }
-  asio::awaitable<error_code> send_head(const response_head& head, bool end_stream) override {
+  asio::awaitable<error_code> send_head(const http::response_head& head, bool end_stream) override {
     head_time_ = std::chrono::steady_clock::now();
     content_ = usage::classify_content(
         find_header(head.headers, "content-type").value_or(std::string_view{}), path_);
@@ -66,7 +66,7 @@ class observed_exchange final : public exchange {
   }
 
  private:
-  exchange& inner_;
+  http::exchange& inner_;
   std::uint64_t max_body_;
   std::uint64_t body_bytes_ = 0;
   bool over_limit_ = false;

@@ -115,14 +115,14 @@ std::string http_date_now() {
   return cached;
 }
 
-asio::awaitable<void> respond_local(exchange& ex, unsigned status, std::string_view message,
+asio::awaitable<void> respond_local(http::exchange& ex, unsigned status, std::string_view message,
                                     header_list extra) {
   if (ex.head_sent()) {
     ex.abort();
     co_return;
   }
   std::string body = fmt::format("{} {}\n{}\n", status, reason_phrase(status), message);
-  response_head head;
+  http::response_head head;
   head.status = status;
   head.headers = std::move(extra);
   head.headers.push_back({"content-type", "text/plain; charset=utf-8"});
@@ -156,7 +156,7 @@ std::shared_ptr<upstream_pool> proxy_handler::pool_for(const std::shared_ptr<con
   return it->second;
 }
 
-upstream_head build_upstream_head(const request_head& req, std::string_view method,
+upstream_head build_upstream_head(const http::request_head& req, std::string_view method,
                                   std::string_view path, const std::string& host_header,
                                   bool for_fill, const header_list& extra) {
   upstream_head out;
@@ -183,7 +183,7 @@ upstream_head build_upstream_head(const request_head& req, std::string_view meth
   fmt::format_to(std::back_inserter(head),
                  "via: {}{} storecache\r\nx-forwarded-for: {}\r\nx-forwarded-proto: https\r\n"
                  "x-forwarded-host: {}\r\nforwarded: for={};host=\"{}\";proto=https\r\n",
-                 via, req.proto == protocol::http2 ? "2" : "1.1", ip, req.authority,
+                 via, req.proto == http::protocol::http2 ? "2" : "1.1", ip, req.authority,
                  v6 ? "\"[" + ip + "]\"" : ip, req.authority);
   if (!for_fill && req.has_body) {
     if (req.content_length)
@@ -199,16 +199,16 @@ upstream_head build_upstream_head(const request_head& req, std::string_view meth
   return out;
 }
 
-asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_context& ctx) {
+asio::awaitable<void> proxy_handler::handle(http::exchange& client_ex, connection_context& ctx) {
   const auto start = steady::now();
   observed_exchange obs(client_ex, ctx.cfg->limit.max_request_body);
-  exchange& ex = obs;
+  http::exchange& ex = obs;
   ctx.stats.request_started();
   struct in_flight_guard {
     metrics& m;
     ~in_flight_guard() { m.request_finished(); }
   } guard{ctx.stats};
-  const request_head& req = ex.request();
+  const http::request_head& req = ex.request();
   const config::config& cfg = *ctx.cfg;
   outcome out;
   const config::site* site = nullptr;
@@ -288,7 +288,7 @@ asio::awaitable<void> proxy_handler::handle(exchange& client_ex, connection_cont
   account(ctx, obs, site, path, out, start);
 }
 
-asio::awaitable<void> proxy_handler::refuse(exchange& client_ex, connection_context& ctx,
+asio::awaitable<void> proxy_handler::refuse(http::exchange& client_ex, connection_context& ctx,
                                             access::refusal why, std::string detail) {
   const auto start = steady::now();
   observed_exchange obs(client_ex);
@@ -303,7 +303,7 @@ asio::awaitable<void> proxy_handler::refuse(exchange& client_ex, connection_cont
 void proxy_handler::account(connection_context& ctx, const observed_exchange& obs,
                             const config::site* site, std::string_view path, const outcome& out,
                             steady::time_point start) {
-  const request_head& req = obs.request();
+  const http::request_head& req = obs.request();
   request_record rec{.req = req,
                      .site = site,
                      .path = path,
@@ -331,7 +331,7 @@ void proxy_handler::account(connection_context& ctx, const observed_exchange& ob
                              .content = rec.content,
                              .dev = rec.dev,
                              .tls = rec.tls,
-                             .http2 = req.proto == protocol::http2,
+                             .http2 = req.proto == http::protocol::http2,
                              .from_cache = out.bytes_from_cache,
                              .bytes = out.bytes,
                              .status = out.status});
@@ -344,7 +344,7 @@ void proxy_handler::account(connection_context& ctx, const observed_exchange& ob
 }
 
 asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit_fetch(
-    exchange& ex, connection_context& ctx, const config::site& site, fetch_kind kind,
+    http::exchange& ex, connection_context& ctx, const config::site& site, fetch_kind kind,
     outcome& out) {
   const auto& limit = ctx.cfg->limit;
   const auto deadline = steady::now() + ctx.cfg->timeout.upstream_queue;
@@ -408,10 +408,10 @@ asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit
   co_return ticket;
 }
 
-asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& ctx,
+asio::awaitable<void> proxy_handler::forward(http::exchange& ex, connection_context& ctx,
                                              const config::site& site, std::string_view path,
                                              outcome& out, cache::forward_reason why) {
-  const request_head& req = ex.request();
+  const http::request_head& req = ex.request();
   auto ticket = co_await admit_fetch(ex, ctx, site, fetch_kind::pass, out);
   if (!ticket) co_return;
   auto pool = pool_for(ctx.rt, site);
@@ -457,7 +457,7 @@ asio::awaitable<void> proxy_handler::forward(exchange& ex, connection_context& c
   counters.upstream_requests[static_cast<std::size_t>(code_class_index(call.status()))].fetch_add(
       1, std::memory_order_relaxed);
 
-  response_head rh;
+  http::response_head rh;
   rh.status = call.status();
   rh.headers = call.response_headers();
   bool via_done = false;
@@ -519,8 +519,8 @@ proxy_handler::upstream_tally::~upstream_tally() {
   record_upstream(usage_, site_, path_, content_, bytes_);
 }
 
-asio::awaitable<void> proxy_handler::relay(exchange& ex, upstream_call& call,
-                                           const response_head& rh, const config::site& site,
+asio::awaitable<void> proxy_handler::relay(http::exchange& ex, upstream_call& call,
+                                           const http::response_head& rh, const config::site& site,
                                            std::string_view path, site_counters& counters,
                                            outcome& out) {
   upstream_tally tally(usage_, site, path, rh.headers, counters);

@@ -48,8 +48,8 @@ class proxy_handler final : public request_handler,
         usage_(usage),
         limiter_(limiter),
         authorizations_(authorizations) {}
-  asio::awaitable<void> handle(exchange& ex, connection_context& ctx) override;
-  asio::awaitable<void> refuse(exchange& ex, connection_context& ctx, access::refusal why,
+  asio::awaitable<void> handle(http::exchange& ex, connection_context& ctx) override;
+  asio::awaitable<void> refuse(http::exchange& ex, connection_context& ctx, access::refusal why,
                                std::string detail) override;
 
   // What happened to one request, for the access log and the counters.
@@ -71,8 +71,8 @@ class proxy_handler final : public request_handler,
   // Without the cache: one upstream request, both bodies streamed. Keeps Range and the
   // client's conditionals (the client's own cache talks to the origin).
   // `why` becomes the Cache-Status fwd parameter when the site caches (RFC 9211).
-  asio::awaitable<void> forward(exchange& ex, connection_context& ctx, const config::site& site,
-                                std::string_view path, outcome& out,
+  asio::awaitable<void> forward(http::exchange& ex, connection_context& ctx,
+                                const config::site& site, std::string_view path, outcome& out,
                                 cache::forward_reason why = cache::forward_reason::method);
 
   // The accounting step of every answer (DESIGN step 7): counters and histograms, the usage
@@ -83,9 +83,9 @@ class proxy_handler final : public request_handler,
 
   // Sends a response head for an upstream response and streams its body after it; aborts the
   // client's response if the upstream fails mid-body.
-  asio::awaitable<void> relay(exchange& ex, upstream_call& call, const response_head& rh,
-                              const config::site& site, std::string_view path,
-                              site_counters& counters, outcome& out);
+  asio::awaitable<void> relay(http::exchange& ex, upstream_call& call,
+                              const http::response_head& rh, const config::site& site,
+                              std::string_view path, site_counters& counters, outcome& out);
   // One upstream exchange for the usage history: its body bytes (0 for none or a failure).
   void note_upstream(const config::site& site, std::string_view path,
                      const header_list& response_headers, std::uint64_t bytes);
@@ -130,13 +130,14 @@ class proxy_handler final : public request_handler,
   // May this request start an upstream fetch now? Waits for a limiter slot (bounded); on
   // refusal answers 503 with Retry-After (or nothing, if the client is gone) and returns
   // nothing.
-  asio::awaitable<std::optional<fetch_ticket>> admit_fetch(exchange& ex, connection_context& ctx,
+  asio::awaitable<std::optional<fetch_ticket>> admit_fetch(http::exchange& ex,
+                                                           connection_context& ctx,
                                                            const config::site& site,
                                                            fetch_kind kind, outcome& out);
 
   // cache_flow.cpp
-  asio::awaitable<void> cached(exchange& ex, connection_context& ctx, const config::site& site,
-                               std::string_view path, outcome& out);
+  asio::awaitable<void> cached(http::exchange& ex, connection_context& ctx,
+                               const config::site& site, std::string_view path, outcome& out);
   struct lead_result {
     enum kind { streaming, not_shared, not_modified, failed } k = failed;
     std::unique_ptr<upstream_call> call;  // not_shared: the response to pass through
@@ -149,38 +150,38 @@ class proxy_handler final : public request_handler,
   // Everything the pump needs, owned: it outlives the request that started it.
   // The fill's upstream fetch. Everything a fill needs after its first co_await is held by
   // value or shared_ptr (the site through its config), never by reference to the request.
-  asio::awaitable<lead_result> lead(std::shared_ptr<upstream::fill> f, const request_head& req,
-                                    std::string path, std::shared_ptr<const config::site> site,
+  asio::awaitable<lead_result> lead(std::shared_ptr<upstream::fill> f,
+                                    const http::request_head& req, std::string path,
+                                    std::shared_ptr<const config::site> site,
                                     std::shared_ptr<upstream_pool> pool, site_counters& counters,
                                     std::optional<cache::object_meta> stored,
                                     cache::site_policy policy, upstream::orphan_policy orphans,
-                                    fetch_ticket ticket, exchange* interim_to = nullptr);
+                                    fetch_ticket ticket, http::exchange* interim_to = nullptr);
   struct fill_job;
   // Reads the upstream body into the fill and the store; a static coroutine owning its job,
   // so it depends on no handler (a reload or shutdown may drop the handler first).
   static asio::awaitable<void> pump(fill_job job);
-  asio::awaitable<void> background_fill(request_head req, std::string path,
+  asio::awaitable<void> background_fill(http::request_head req, std::string path,
                                         std::shared_ptr<const runtime> rt,
                                         std::shared_ptr<const config::site> site,
                                         std::string primary,
                                         std::optional<cache::object_meta> stored,
                                         cache::site_policy policy, metrics& stats);
-  asio::awaitable<void> serve_stored(exchange& ex, cache::lookup_result& found,
+  asio::awaitable<void> serve_stored(http::exchange& ex, cache::lookup_result& found,
                                      const cache::reuse_decision& d, outcome& out,
                                      std::string_view status_text);
-  asio::awaitable<void> serve_fill(exchange& ex, connection_context& ctx, const config::site& site,
-                                   std::string_view path, std::shared_ptr<upstream::fill> f,
+  asio::awaitable<void> serve_fill(http::exchange& ex, connection_context& ctx,
+                                   const config::site& site, std::string_view path,
+                                   std::shared_ptr<upstream::fill> f,
                                    upstream::fill::reader& reader, bool owner, bool revalidating,
                                    outcome& out, header_list own_headers = {});
   // authorize_flow.cpp: asks the upstream, with the device's own URL and credentials (a HEAD,
   // headers only), whether this device may have the stored copy. `stored` adds its validators.
   // answered: refused by admit_fetch or failed (502/504 sent); the caller only returns.
   enum class authorization { allowed, denied, answered };
-  asio::awaitable<authorization> authorize_with_upstream(exchange& ex, connection_context& ctx,
-                                                         const config::site& site,
-                                                         std::string_view path,
-                                                         const cache::object_meta* stored,
-                                                         outcome& out);
+  asio::awaitable<authorization> authorize_with_upstream(
+      http::exchange& ex, connection_context& ctx, const config::site& site, std::string_view path,
+      const cache::object_meta* stored, outcome& out);
   asio::awaitable<void> invalidate(const config::site& site, std::string_view method,
                                    unsigned status, std::string_view path,
                                    const header_list& response_headers);
@@ -204,12 +205,12 @@ struct upstream_head {
   std::string text;
   bool chunked = false;
 };
-upstream_head build_upstream_head(const request_head& req, std::string_view method,
+upstream_head build_upstream_head(const http::request_head& req, std::string_view method,
                                   std::string_view path, const std::string& host_header,
                                   bool for_fill, const header_list& extra = {});
 
 // Sends a small text/plain answer generated by storecache itself (errors, refusals).
-asio::awaitable<void> respond_local(exchange& ex, unsigned status, std::string_view message,
+asio::awaitable<void> respond_local(http::exchange& ex, unsigned status, std::string_view message,
                                     header_list extra = {});
 
 // IMF-fixdate for "now", cached per second.

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
-#include "proxy/exchange.hpp"
+#include "proxy/http_names.hpp"
 #include "proxy/metrics.hpp"
 #include "usage/content_class.hpp"
 #include "usage/device.hpp"
@@ -16,7 +16,7 @@
 namespace storecache::proxy {
 
 struct request_record {
-  const request_head& req;
+  const http::request_head& req;
   const config::site* site = nullptr;  // null: no site matched (421, 400, 405)
   std::string_view path;               // as routed, query included (redact before logging)
 

@@ -192,7 +192,7 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
   error_code ec;
   tcp::endpoint client = socket.remote_endpoint(ec);
   if (ec) co_return;
-  tls_stream stream(std::move(socket), rt->server_tls->initial());
+  http::tls_stream stream(std::move(socket), rt->server_tls->initial());
   handshake_info hs{client.address(), nullptr, std::nullopt};
   handshake_info::attach(stream.native_handle(), &hs);
   stream.next_layer().expires_after(rt->cfg->timeout.client_header);
@@ -300,7 +300,7 @@ asio::awaitable<void> answer_over_limit(tcp::socket socket, std::shared_ptr<cons
     stats.connection_refused_limit(answer::closed);
     co_return;
   }
-  tls_stream stream(std::move(socket), rt->server_tls->initial());
+  http::tls_stream stream(std::move(socket), rt->server_tls->initial());
   handshake_info hs{client.address(), nullptr, std::nullopt};
   handshake_info::attach(stream.native_handle(), &hs);
   stream.next_layer().expires_after(over_limit_answer_time);

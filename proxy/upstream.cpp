@@ -22,7 +22,7 @@
 namespace storecache::proxy {
 
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using asio::redirect_error;
 using asio::use_awaitable;
 
@@ -112,7 +112,7 @@ asio::awaitable<std::unique_ptr<upstream_connection>> upstream_pool::connect(ups
   // in 512-byte reads (and go out in 512-byte writes).
   c->buffer.reserve(64 * 1024);
   if (tls_)
-    c->tls = std::make_unique<tls_stream>(ex_, *tls_);
+    c->tls = std::make_unique<http::tls_stream>(ex_, *tls_);
   else
     c->plain = std::make_unique<beast::tcp_stream>(ex_);
   auto& tcp = c->tcp();
@@ -155,12 +155,12 @@ asio::awaitable<std::unique_ptr<upstream_connection>> upstream_pool::connect(ups
 
 upstream_call::~upstream_call() = default;  // a connection still held here is closed
 
-asio::awaitable<upstream_error> upstream_call::start(std::string head, exchange* body, bool chunked,
-                                                     bool head_request) {
+asio::awaitable<upstream_error> upstream_call::start(std::string head, http::exchange* body,
+                                                     bool chunked, bool head_request) {
   head_request_ = head_request;
   // Interim responses go to the device only while the head is awaited (the call may outlive it).
   struct clear_sink {
-    exchange*& to;
+    http::exchange*& to;
     ~clear_sink() { to = nullptr; }
   } clear{interim_to_};
   for (int attempt = 0;; ++attempt) {
@@ -183,7 +183,8 @@ asio::awaitable<upstream_error> upstream_call::start(std::string head, exchange*
 }
 
 asio::awaitable<upstream_error> upstream_call::send_and_read_head(const std::string& head,
-                                                                  exchange* body, bool chunked,
+                                                                  http::exchange* body,
+                                                                  bool chunked,
                                                                   bool& body_started) {
   const auto& t = pool_.timeouts();
   auto& tcp = conn_->tcp();
@@ -231,11 +232,11 @@ asio::awaitable<upstream_error> upstream_call::send_and_read_head(const std::str
       parser_->body_limit(boost::none);
       parser_->header_limit(64 * 1024);
       if (head_request_) parser_->skip(true);
-      co_await http::async_read_header(s, buffer, *parser_, redirect_error(use_awaitable, ec));
+      co_await bhttp::async_read_header(s, buffer, *parser_, redirect_error(use_awaitable, ec));
       if (ec) {
         detail_ = "reading response head: " + ec.message();
         if (ec == beast::error::timeout) co_return upstream_error::timeout;
-        if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
             ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)
           co_return upstream_error::reset;
         co_return upstream_error::bad_response;
@@ -251,7 +252,7 @@ asio::awaitable<upstream_error> upstream_call::send_and_read_head(const std::str
         co_return upstream_error::bad_response;
       }
       if (interim_to_ != nullptr && status != 100) {
-        response_head interim_head;
+        http::response_head interim_head;
         interim_head.status = status;
         interim_head.headers = response_headers();
         ++interim_forwarded_;
@@ -311,7 +312,7 @@ std::optional<std::uint64_t> upstream_call::content_length() const {
   if (auto v = parser_->content_length()) return *v;
   // HEAD answers carry the length of the body a GET would get; pass it on.
   if (head_request_) {
-    auto it = msg.find(http::field::content_length);
+    auto it = msg.find(bhttp::field::content_length);
     if (it != msg.end()) {
       std::uint64_t n = 0;
       for (char ch : std::string_view(it->value())) {
@@ -342,9 +343,9 @@ asio::awaitable<std::size_t> upstream_call::read_body(asio::mutable_buffer buf,
     tcp.expires_after(pool_.timeouts().upstream_idle);
     error_code ec;
     co_await conn_->with_stream([&](auto& s) -> asio::awaitable<void> {
-      co_await http::async_read_some(s, buffer, *parser_, redirect_error(use_awaitable, ec));
+      co_await bhttp::async_read_some(s, buffer, *parser_, redirect_error(use_awaitable, ec));
     });
-    if (ec == http::error::need_buffer) ec = {};
+    if (ec == bhttp::error::need_buffer) ec = {};
     std::size_t n = buf.size() - body.size;
     if (ec) {
       detail_ = "reading response body: " + ec.message();

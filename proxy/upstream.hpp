@@ -22,8 +22,8 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "proxy/exchange.hpp"
-#include "proxy/tls_stream.hpp"
+#include "http/tls_stream.hpp"
+#include "proxy/http_names.hpp"
 #include "upstream/upstream_error.hpp"
 
 namespace storecache::proxy {
@@ -36,7 +36,7 @@ using upstream::upstream_error;
 // One keep-alive connection to an origin, TLS or (with the explicit opt-in) plain.
 class upstream_connection {
  public:
-  std::unique_ptr<tls_stream> tls;
+  std::unique_ptr<http::tls_stream> tls;
   std::unique_ptr<boost::beast::tcp_stream> plain;
   boost::beast::flat_buffer buffer;  // bytes read past the last response stay with it
 
@@ -96,12 +96,12 @@ class upstream_call {
   // Sends the request head (complete text, "\r\n\r\n"-terminated) and, when body is given, the
   // request body read from it (Content-Length or chunked framing must already be in the head:
   // chunked = true frames it here). Then waits for the final response head.
-  asio::awaitable<upstream_error> start(std::string head, exchange* body, bool chunked,
+  asio::awaitable<upstream_error> start(std::string head, http::exchange* body, bool chunked,
                                         bool head_request);
   // During start(), interim responses (102, 103, ...) go to this exchange (the device whose
   // request this is); 100 is not passed on (the front end answers the device's own
   // Expect: 100-continue) and 101 is a bad response. Without it they are read and dropped.
-  void forward_interim_to(exchange* ex) { interim_to_ = ex; }
+  void forward_interim_to(http::exchange* ex) { interim_to_ = ex; }
 
   unsigned status() const;
   header_list response_headers() const;  // hop-by-hop fields removed
@@ -117,13 +117,13 @@ class upstream_call {
   const std::string& error_detail() const { return detail_; }
 
  private:
-  asio::awaitable<upstream_error> send_and_read_head(const std::string& head, exchange* body,
+  asio::awaitable<upstream_error> send_and_read_head(const std::string& head, http::exchange* body,
                                                      bool chunked, bool& body_started);
   upstream_pool& pool_;
   std::unique_ptr<upstream_connection> conn_;
   std::optional<boost::beast::http::response_parser<boost::beast::http::buffer_body>> parser_;
   bool head_request_ = false;
-  exchange* interim_to_ = nullptr;
+  http::exchange* interim_to_ = nullptr;
   int interim_forwarded_ = 0;
   std::string detail_;
 };

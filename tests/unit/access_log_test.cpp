@@ -16,6 +16,7 @@
 
 using namespace storecache;
 using namespace storecache::proxy;
+using storecache::http::request_head;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using config::access_log_query;

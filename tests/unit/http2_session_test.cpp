@@ -33,10 +33,10 @@
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using storecache::http::exchange;
+using storecache::http::response_head;
 using storecache::proxy::connection_context;
 using storecache::proxy::error_code;
-using storecache::proxy::exchange;
-using storecache::proxy::response_head;
 
 namespace {
 
@@ -331,7 +331,7 @@ struct test_server {
   asio::awaitable<void> session(asio::ip::tcp::socket sock, std::uint64_t id) {
     ++active;
     const auto client = sock.remote_endpoint();
-    storecache::proxy::tls_stream stream(boost::beast::tcp_stream(std::move(sock)), tls);
+    storecache::http::tls_stream stream(boost::beast::tcp_stream(std::move(sock)), tls);
     auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server,
                                                 asio::as_tuple(asio::use_awaitable));
     if (!ec) {

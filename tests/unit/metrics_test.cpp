@@ -24,6 +24,7 @@
 
 using namespace storecache;
 using namespace storecache::proxy;
+using storecache::http::request_head;
 using namespace std::chrono_literals;
 
 namespace {

@@ -25,7 +25,7 @@
 #include "access/request_framing.hpp"
 #include "cache/http_fields.hpp"
 
-namespace storecache::proxy {
+namespace storecache::http {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -94,4 +94,4 @@ class exchange {
   virtual std::optional<access::refusal> body_refusal() const { return std::nullopt; }
 };
 
-}  // namespace storecache::proxy
+}  // namespace storecache::http

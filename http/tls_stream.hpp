@@ -4,10 +4,10 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-namespace storecache::proxy {
+namespace storecache::http {
 
 // A TLS connection whose TCP layer carries Beast's per-operation timeouts
 // (stream.next_layer().expires_after(...)).
 using tls_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
-}  // namespace storecache::proxy
+}  // namespace storecache::http
