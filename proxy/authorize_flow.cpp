@@ -63,7 +63,7 @@ asio::awaitable<proxy_handler::authorization> proxy_handler::authorize_with_upst
       validators.push_back({"if-modified-since", std::string(*lm)});
   }
   auto head = build_upstream_head(req, "HEAD", path, pool->host_header(), true, validators);
-  upstream_call call(*pool);
+  upstream::upstream_call call(*pool);
   const auto t0 = std::chrono::steady_clock::now();
   const upstream_error err = co_await call.start(std::move(head.text), nullptr, false, true);
   out.upstream_time += std::chrono::steady_clock::now() - t0;

@@ -27,8 +27,9 @@ struct proxy_handler::fill_job {
   usage::recorder* usage;   // likewise
   site_counters* counters;  // stable for the process's life (metrics)
   std::shared_ptr<fill> f;
-  std::unique_ptr<upstream_call> call;
-  std::shared_ptr<upstream_pool> pool;  // outlives the call, which returns its connection to it
+  std::unique_ptr<upstream::upstream_call> call;
+  std::shared_ptr<upstream::upstream_pool>
+      pool;  // outlives the call, which returns its connection to it
   std::shared_ptr<const config::site> site;
   std::string path;
   cache::insert_handle insert;
@@ -41,7 +42,7 @@ struct proxy_handler::fill_job {
 
 asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     std::shared_ptr<fill> f, const http::request_head& req, std::string path,
-    std::shared_ptr<const config::site> site, std::shared_ptr<upstream_pool> pool,
+    std::shared_ptr<const config::site> site, std::shared_ptr<upstream::upstream_pool> pool,
     site_counters& counters, std::optional<cache::object_meta> stored, cache::site_policy policy,
     upstream::orphan_policy orphans, fetch_ticket ticket, http::exchange* interim_to) {
   auto& svc = *cache_;
@@ -49,7 +50,7 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   header_list validators;
   if (stored) validators = cache::validation_headers(stored->head.headers);
   auto head = build_upstream_head(req, "GET", path, pool->host_header(), true, validators);
-  auto call = std::make_unique<upstream_call>(*pool);
+  auto call = std::make_unique<upstream::upstream_call>(*pool);
   call->forward_interim_to(interim_to);  // the leading device's 103s; never stored
   const auto request_time = system_clock::now();
   res.err = co_await call->start(std::move(head.text), nullptr, false, false);

@@ -20,7 +20,7 @@
 #include "access/request_framing.hpp"
 #include "proxy/http_names.hpp"
 #include "proxy/tls_failure.hpp"
-#include "proxy/upstream.hpp"
+#include "upstream/upstream_error.hpp"
 #include "usage/device.hpp"
 
 namespace storecache::access {
@@ -28,6 +28,10 @@ class client_ledger;
 }
 
 namespace storecache::proxy {
+
+using upstream::status_for;
+using upstream::to_string;
+using upstream::upstream_error;
 
 // The daemon's own memory, for /metrics and the control thread's heap trim.
 struct process_memory {

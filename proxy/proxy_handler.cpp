@@ -136,8 +136,8 @@ asio::awaitable<void> respond_local(http::exchange& ex, unsigned status, std::st
   co_await ex.finish();
 }
 
-std::shared_ptr<upstream_pool> proxy_handler::pool_for(const std::shared_ptr<const runtime>& rtp,
-                                                       const config::site& site) {
+std::shared_ptr<upstream::upstream_pool> proxy_handler::pool_for(
+    const std::shared_ptr<const runtime>& rtp, const config::site& site) {
   const runtime& rt = *rtp;
   // Pools are rebuilt when the runtime (config) changes: a reload may move an upstream.
   if (pools_runtime_ != rtp) {
@@ -149,8 +149,8 @@ std::shared_ptr<upstream_pool> proxy_handler::pool_for(const std::shared_ptr<con
     std::shared_ptr<asio::ssl::context> tls;
     if (auto t = rt.upstream_tls.find(site.name()); t != rt.upstream_tls.end()) tls = t->second;
     it = pools_
-             .emplace(site.name(),
-                      std::make_shared<upstream_pool>(ex_, site, rt.cfg->timeout, std::move(tls)))
+             .emplace(site.name(), std::make_shared<upstream::upstream_pool>(
+                                       ex_, site, rt.cfg->timeout, std::move(tls)))
              .first;
   }
   return it->second;
@@ -168,7 +168,8 @@ upstream_head build_upstream_head(const http::request_head& req, std::string_vie
   std::string via;
   for (const auto& h : req.headers) {
     if (h.name == "via") via += h.value + ", ";
-    if (is_hop_by_hop(h.name) || replaced_by_us(h.name) || named_in(tokens, h.name)) continue;
+    if (upstream::is_hop_by_hop(h.name) || replaced_by_us(h.name) || named_in(tokens, h.name))
+      continue;
     // A fill fetches the whole object for everyone: not this client's range or validators.
     if (for_fill &&
         (h.name == "range" || h.name == "if-range" || h.name == "if-none-match" ||
@@ -421,7 +422,7 @@ asio::awaitable<void> proxy_handler::forward(http::exchange& ex, connection_cont
   auto head = build_upstream_head(req, req.method, path, pool->host_header(), false);
   const bool chunked = head.chunked;
   const bool head_request = req.method == "HEAD";
-  upstream_call call(*pool);
+  upstream::upstream_call call(*pool);
   call.forward_interim_to(&ex);
   auto t0 = steady::now();
   upstream_error err = co_await call.start(std::move(head.text), req.has_body ? &ex : nullptr,
@@ -519,7 +520,7 @@ proxy_handler::upstream_tally::~upstream_tally() {
   record_upstream(usage_, site_, path_, content_, bytes_);
 }
 
-asio::awaitable<void> proxy_handler::relay(http::exchange& ex, upstream_call& call,
+asio::awaitable<void> proxy_handler::relay(http::exchange& ex, upstream::upstream_call& call,
                                            const http::response_head& rh, const config::site& site,
                                            std::string_view path, site_counters& counters,
                                            outcome& out) {

@@ -22,7 +22,7 @@
 #include "cache/store.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
-#include "proxy/upstream.hpp"
+#include "upstream/client.hpp"
 #include "upstream/counted_slot.hpp"
 #include "upstream/fetch_limiter.hpp"
 #include "upstream/fill.hpp"
@@ -83,7 +83,7 @@ class proxy_handler final : public request_handler,
 
   // Sends a response head for an upstream response and streams its body after it; aborts the
   // client's response if the upstream fails mid-body.
-  asio::awaitable<void> relay(http::exchange& ex, upstream_call& call,
+  asio::awaitable<void> relay(http::exchange& ex, upstream::upstream_call& call,
                               const http::response_head& rh, const config::site& site,
                               std::string_view path, site_counters& counters, outcome& out);
   // One upstream exchange for the usage history: its body bytes (0 for none or a failure).
@@ -140,7 +140,7 @@ class proxy_handler final : public request_handler,
                                const config::site& site, std::string_view path, outcome& out);
   struct lead_result {
     enum kind { streaming, not_shared, not_modified, failed } k = failed;
-    std::unique_ptr<upstream_call> call;  // not_shared: the response to pass through
+    std::unique_ptr<upstream::upstream_call> call;  // not_shared: the response to pass through
     upstream_error err = upstream_error::none;
     unsigned status = 0;
     // streaming: fields for the leading device only (its Set-Cookie on authorized content).
@@ -150,13 +150,11 @@ class proxy_handler final : public request_handler,
   // Everything the pump needs, owned: it outlives the request that started it.
   // The fill's upstream fetch. Everything a fill needs after its first co_await is held by
   // value or shared_ptr (the site through its config), never by reference to the request.
-  asio::awaitable<lead_result> lead(std::shared_ptr<upstream::fill> f,
-                                    const http::request_head& req, std::string path,
-                                    std::shared_ptr<const config::site> site,
-                                    std::shared_ptr<upstream_pool> pool, site_counters& counters,
-                                    std::optional<cache::object_meta> stored,
-                                    cache::site_policy policy, upstream::orphan_policy orphans,
-                                    fetch_ticket ticket, http::exchange* interim_to = nullptr);
+  asio::awaitable<lead_result> lead(
+      std::shared_ptr<upstream::fill> f, const http::request_head& req, std::string path,
+      std::shared_ptr<const config::site> site, std::shared_ptr<upstream::upstream_pool> pool,
+      site_counters& counters, std::optional<cache::object_meta> stored, cache::site_policy policy,
+      upstream::orphan_policy orphans, fetch_ticket ticket, http::exchange* interim_to = nullptr);
   struct fill_job;
   // Reads the upstream body into the fill and the store; a static coroutine owning its job,
   // so it depends on no handler (a reload or shutdown may drop the handler first).
@@ -186,8 +184,8 @@ class proxy_handler final : public request_handler,
                                    unsigned status, std::string_view path,
                                    const header_list& response_headers);
 
-  std::shared_ptr<upstream_pool> pool_for(const std::shared_ptr<const runtime>& rt,
-                                          const config::site& site);
+  std::shared_ptr<upstream::upstream_pool> pool_for(const std::shared_ptr<const runtime>& rt,
+                                                    const config::site& site);
 
   asio::any_io_executor ex_;
   cache_service* cache_;
@@ -195,7 +193,7 @@ class proxy_handler final : public request_handler,
   upstream::fetch_limiter& limiter_;
   access::authorization_cache& authorizations_;
   std::shared_ptr<const runtime> pools_runtime_;  // pools below belong to this runtime
-  std::map<std::string, std::shared_ptr<upstream_pool>, std::less<>> pools_;
+  std::map<std::string, std::shared_ptr<upstream::upstream_pool>, std::less<>> pools_;
 };
 
 // The request head towards the origin: our Host, forwarding fields set by us, hop-by-hop and

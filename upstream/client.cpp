@@ -1,4 +1,4 @@
-#include "proxy/upstream.hpp"
+#include "upstream/client.hpp"
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -17,14 +17,15 @@
 #include <boost/beast/http/read.hpp>
 
 #include "log/log.hpp"
-#include "proxy/tls.hpp"
+#include "upstream/client_tls.hpp"
 
-namespace storecache::proxy {
+namespace storecache::upstream {
 
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using asio::redirect_error;
 using asio::use_awaitable;
+using boost::system::error_code;
 
 bool upstream_connection::looks_alive() {
   if (buffer.size() != 0) return false;
@@ -372,4 +373,4 @@ void upstream_call::done() {
   conn_.reset();
 }
 
-}  // namespace storecache::proxy
+}  // namespace storecache::upstream

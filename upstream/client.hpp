@@ -22,16 +22,14 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "http/exchange.hpp"
 #include "http/tls_stream.hpp"
-#include "proxy/http_names.hpp"
 #include "upstream/upstream_error.hpp"
 
-namespace storecache::proxy {
+namespace storecache::upstream {
 
-// The error kinds live in upstream/ (fills use them too); the client speaks them.
-using upstream::status_for;
-using upstream::to_string;
-using upstream::upstream_error;
+namespace asio = boost::asio;
+using cache::header_list;
 
 // One keep-alive connection to an origin, TLS or (with the explicit opt-in) plain.
 class upstream_connection {
@@ -131,4 +129,4 @@ class upstream_call {
 // True for fields that describe one connection, not the message (RFC 9110 §7.6.1).
 bool is_hop_by_hop(std::string_view lower_name);
 
-}  // namespace storecache::proxy
+}  // namespace storecache::upstream
