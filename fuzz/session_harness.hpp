@@ -29,10 +29,10 @@
 #include <string>
 #include <string_view>
 
+#include "account/metrics.hpp"
 #include "fuzz/fuzz_check.hpp"
 #include "log/log.hpp"
 #include "proxy/connection_context.hpp"
-#include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/sessions.hpp"
 
@@ -204,7 +204,7 @@ class session_harness {
   asio::ssl::context server_tls_{asio::ssl::context::tls_server};
   asio::ssl::context client_tls_{asio::ssl::context::tls_client};
   std::shared_ptr<const config::config> cfg_;
-  proxy::metrics stats_;
+  account::metrics stats_;
   fuzz_handler handler_;
 };
 

@@ -17,6 +17,8 @@
 
 namespace storecache::proxy {
 
+namespace asio = boost::asio;
+using boost::system::error_code;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using asio::redirect_error;

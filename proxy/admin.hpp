@@ -9,12 +9,12 @@
 #include <functional>
 #include <string>
 
-#include "proxy/metrics.hpp"
+#include "account/metrics.hpp"
 
 namespace storecache::proxy {
 
 struct admin_state {
-  metrics& stats;
+  account::metrics& stats;
   std::function<bool()> draining;
   std::function<std::string()> status_page;  // HTML; unset: 404
 };

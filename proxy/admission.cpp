@@ -6,7 +6,7 @@
 
 #include "access/admission.hpp"
 #include "access/site_verifier.hpp"
-#include "proxy/metrics.hpp"
+#include "account/metrics.hpp"
 #include "proxy/tls.hpp"
 
 namespace storecache::proxy {

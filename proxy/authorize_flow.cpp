@@ -75,8 +75,8 @@ asio::awaitable<proxy_handler::authorization> proxy_handler::authorize_with_upst
       ex.abort();
       co_return authorization::answered;
     }
-    count_upstream_error(counters, err);
-    out.cache = cache_outcome::local;
+    account::count_upstream_error(counters, err);
+    out.cache = account::cache_outcome::local;
     out.status = status_for(err);
     out.why = fmt::format("upstream authorization {}: {}", to_string(err), call.error_detail());
     log::warn("site={} upstream authorization failed ({}): {}", site.name(), to_string(err),
@@ -86,7 +86,7 @@ asio::awaitable<proxy_handler::authorization> proxy_handler::authorize_with_upst
     co_return authorization::answered;
   }
   const unsigned status = call.status();
-  counters.upstream_requests[static_cast<std::size_t>(code_class_index(status))].fetch_add(
+  counters.upstream_requests[static_cast<std::size_t>(account::code_class_index(status))].fetch_add(
       1, std::memory_order_relaxed);
   call.done();
   out.upstream_status = status;

@@ -286,7 +286,7 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
   switch (led.k) {
     case lead_result::not_shared: {
       // Not storable: this client gets the response as it is, nobody else joins it.
-      out.cache = cache_outcome::pass;
+      out.cache = account::cache_outcome::pass;
       out.status = led.call->status();
       http::response_head rh;
       rh.status = led.call->status();
@@ -320,10 +320,10 @@ asio::awaitable<void> proxy_handler::serve_stored(http::exchange& ex, cache::loo
     cs.hit = true;
     if (kind != "hit") cs.detail = std::string(kind);
   }
-  out.cache = kind == "hit"           ? cache_outcome::hit
-              : kind == "revalidated" ? cache_outcome::revalidated
-                                      : cache_outcome::stale;
-  if (out.cache == cache_outcome::stale)
+  out.cache = kind == "hit"           ? account::cache_outcome::hit
+              : kind == "revalidated" ? account::cache_outcome::revalidated
+                                      : account::cache_outcome::stale;
+  if (out.cache == account::cache_outcome::stale)
     cache_->counters().stale_served.fetch_add(1, std::memory_order_relaxed);
   out.bytes_from_cache = true;
   const std::uint64_t size = found.body.size();
@@ -455,14 +455,14 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
       cache::secondary_key(f->head().headers, req.headers).value_or("") != f->variant())
     co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::miss);
 
-  out.cache = cache_outcome::miss;
+  out.cache = account::cache_outcome::miss;
   out.bytes_from_cache = !owner;
   out.upstream_status = f->upstream_status();
   cache::cache_status cs;
   if (!owner && (snap.st == fill::state::complete || snap.st == fill::state::body_done)) {
     // The whole body is here already (its commit is still under way): a hit in all but name.
     cs.hit = true;
-    out.cache = cache_outcome::hit;
+    out.cache = account::cache_outcome::hit;
   } else {
     cs.fwd = revalidating ? cache::forward_reason::stale : cache::forward_reason::uri_miss;
     cs.fwd_status = static_cast<int>(f->upstream_status());

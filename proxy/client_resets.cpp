@@ -1,8 +1,8 @@
 #include "proxy/client_resets.hpp"
 
 #include "access/client_ledger.hpp"
+#include "account/metrics.hpp"
 #include "log/log.hpp"
-#include "proxy/metrics.hpp"
 #include "usage/report.hpp"
 
 namespace storecache::proxy {

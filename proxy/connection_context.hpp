@@ -15,18 +15,20 @@
 namespace storecache::access {
 class client_ledger;
 }
+namespace storecache::account {
+class access_log;
+class metrics;
+}  // namespace storecache::account
 
 namespace storecache::proxy {
 
-class access_log;
 class request_handler;
-class metrics;
 struct runtime;
 
 struct connection_context {
   std::shared_ptr<const config::config> cfg;  // the config current at accept time
   request_handler& handler;                   // the worker's handler (one per thread)
-  metrics& stats;
+  account::metrics& stats;
   asio::ip::tcp::endpoint client;
   std::string sni;
   std::uint64_t connection_id = 0;
@@ -35,7 +37,7 @@ struct connection_context {
   usage::tls_version tls = usage::tls_version::other;  // negotiated on this connection
   // The device certificate the handshake verified, if any, and what the access log shows of it.
   access::client_cert_state client_cert{};
-  access_log* access = nullptr;  // where access-log lines go, if anywhere
+  account::access_log* access = nullptr;  // where access-log lines go, if anywhere
   // Per client address, process-wide (the server's): misses in flight, abandoned requests.
   access::client_ledger* ledger = nullptr;
 

@@ -23,9 +23,9 @@ constexpr std::size_t chunk_size = 64 * 1024;
 }  // namespace
 
 struct proxy_handler::fill_job {
-  cache_service* cache;     // the server destroys its workers (and this frame) before the cache
-  usage::recorder* usage;   // likewise
-  site_counters* counters;  // stable for the process's life (metrics)
+  cache_service* cache;    // the server destroys its workers (and this frame) before the cache
+  usage::recorder* usage;  // likewise
+  account::site_counters* counters;  // stable for the process's life (metrics)
   std::shared_ptr<fill> f;
   std::unique_ptr<upstream::upstream_call> call;
   std::shared_ptr<upstream::upstream_pool>
@@ -43,8 +43,9 @@ struct proxy_handler::fill_job {
 asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     std::shared_ptr<fill> f, const http::request_head& req, std::string path,
     std::shared_ptr<const config::site> site, std::shared_ptr<upstream::upstream_pool> pool,
-    site_counters& counters, std::optional<cache::object_meta> stored, cache::site_policy policy,
-    upstream::orphan_policy orphans, fetch_ticket ticket, http::exchange* interim_to) {
+    account::site_counters& counters, std::optional<cache::object_meta> stored,
+    cache::site_policy policy, upstream::orphan_policy orphans, fetch_ticket ticket,
+    http::exchange* interim_to) {
   auto& svc = *cache_;
   lead_result res;
   header_list validators;
@@ -57,7 +58,7 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   const auto response_time = system_clock::now();
   if (res.err != upstream_error::none) {
     counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
-    count_upstream_error(counters, res.err);
+    account::count_upstream_error(counters, res.err);
     note_upstream(*site, path, {}, 0);
     if (stored) svc.counters().revalidation_failed.fetch_add(1, std::memory_order_relaxed);
     log::warn("site={} upstream {} failed ({}): {}", site->name(), site->upstream,
@@ -68,8 +69,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
     co_return res;
   }
   res.status = call->status();
-  counters.upstream_requests[static_cast<std::size_t>(code_class_index(res.status))].fetch_add(
-      1, std::memory_order_relaxed);
+  counters.upstream_requests[static_cast<std::size_t>(account::code_class_index(res.status))]
+      .fetch_add(1, std::memory_order_relaxed);
   header_list headers = call->response_headers();
 
   if (stored && res.status == 304 && cache::not_modified_matches(stored->head.headers, headers)) {
@@ -206,7 +207,7 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
     upstream_error err = upstream_error::none;
     std::size_t n = co_await job.call->read_body(asio::buffer(buf), err);
     if (err != upstream_error::none) {
-      count_upstream_error(*job.counters, err);
+      account::count_upstream_error(*job.counters, err);
       log::warn("upstream failed mid-body after {} bytes ({}): {}; nothing stored",
                 job.insert.size(), to_string(err), job.call->error_detail());
       end_failed(err);
@@ -220,7 +221,7 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
       // kept in memory for the readers, bounded (fill::window_limit), paced by the slowest.
     } else if (auto ec = job.insert.append(bytes)) {
       if (ec == cache::store_errc::size_mismatch) {  // more than the declared length
-        count_upstream_error(*job.counters, upstream_error::reset);
+        account::count_upstream_error(*job.counters, upstream_error::reset);
         log::warn("upstream sent more than the {} declared bytes of {}; nothing stored",
                   f.snapshot().length.value_or(0), f.primary());
         end_failed(upstream_error::reset);
@@ -281,12 +282,10 @@ asio::awaitable<void> proxy_handler::pump(fill_job job) {
   svc.inflight().remove(job.f);
 }
 
-asio::awaitable<void> proxy_handler::background_fill(http::request_head req, std::string path,
-                                                     std::shared_ptr<const runtime> rt,
-                                                     std::shared_ptr<const config::site> site,
-                                                     std::string primary,
-                                                     std::optional<cache::object_meta> stored,
-                                                     cache::site_policy policy, metrics& stats) {
+asio::awaitable<void> proxy_handler::background_fill(
+    http::request_head req, std::string path, std::shared_ptr<const runtime> rt,
+    std::shared_ptr<const config::site> site, std::string primary,
+    std::optional<cache::object_meta> stored, cache::site_policy policy, account::metrics& stats) {
   auto joined = cache_->inflight().join_or_create(primary, req.client_address, true);
   if (!joined.created) co_return;
   // A refresh nobody waits for: only with a free upstream slot, never queued; the next

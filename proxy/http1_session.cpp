@@ -37,9 +37,9 @@
 #include <boost/beast/http/status.hpp>
 
 #include "access/request_framing.hpp"
+#include "account/metrics.hpp"
 #include "log/log.hpp"
 #include "proxy/client_resets.hpp"
-#include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/sessions.hpp"
 
@@ -311,8 +311,10 @@ access::refusal refusal_of_head_error(const error_code& ec) {
 }
 
 struct connection_gauge {
-  metrics& m;
-  explicit connection_gauge(metrics& mm) : m(mm) { m.connection_opened(http::protocol::http1_1); }
+  account::metrics& m;
+  explicit connection_gauge(account::metrics& mm) : m(mm) {
+    m.connection_opened(http::protocol::http1_1);
+  }
   ~connection_gauge() { m.connection_closed(http::protocol::http1_1); }
 };
 

@@ -34,11 +34,11 @@
 #include <boost/beast/core/stream_traits.hpp>
 #include <exception>
 
+#include "account/metrics.hpp"
 #include "log/log.hpp"
 #include "proxy/client_resets.hpp"
 #include "proxy/http2_connection.hpp"
 #include "proxy/http2_stream.hpp"
-#include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/sessions.hpp"
 
@@ -589,8 +589,8 @@ asio::awaitable<void> http2_connection::run() {
 asio::awaitable<void> run_http2_session(http::tls_stream& stream, connection_context& ctx) {
   // The open-connections gauge, as http1_session keeps it: up for the whole session.
   struct gauge {
-    metrics& m;
-    explicit gauge(metrics& mm) : m(mm) { m.connection_opened(http::protocol::http2); }
+    account::metrics& m;
+    explicit gauge(account::metrics& mm) : m(mm) { m.connection_opened(http::protocol::http2); }
     ~gauge() { m.connection_closed(http::protocol::http2); }
     gauge(const gauge&) = delete;
     gauge& operator=(const gauge&) = delete;

@@ -8,13 +8,13 @@
 #include <chrono>
 #include <ctime>
 
+#include "account/access_log.hpp"
+#include "account/metrics.hpp"
+#include "account/observed_exchange.hpp"
+#include "account/request_record.hpp"
 #include "log/log.hpp"
-#include "proxy/access_log.hpp"
 #include "proxy/admission.hpp"
 #include "proxy/cache_service.hpp"
-#include "proxy/metrics.hpp"
-#include "proxy/observed_exchange.hpp"
-#include "proxy/request_record.hpp"
 #include "proxy/tls.hpp"
 #include "usage/recorder.hpp"
 
@@ -202,11 +202,11 @@ upstream_head build_upstream_head(const http::request_head& req, std::string_vie
 
 asio::awaitable<void> proxy_handler::handle(http::exchange& client_ex, connection_context& ctx) {
   const auto start = steady::now();
-  observed_exchange obs(client_ex, ctx.cfg->limit.max_request_body);
+  account::observed_exchange obs(client_ex, ctx.cfg->limit.max_request_body);
   http::exchange& ex = obs;
   ctx.stats.request_started();
   struct in_flight_guard {
-    metrics& m;
+    account::metrics& m;
     ~in_flight_guard() { m.request_finished(); }
   } guard{ctx.stats};
   const http::request_head& req = ex.request();
@@ -292,7 +292,7 @@ asio::awaitable<void> proxy_handler::handle(http::exchange& client_ex, connectio
 asio::awaitable<void> proxy_handler::refuse(http::exchange& client_ex, connection_context& ctx,
                                             access::refusal why, std::string detail) {
   const auto start = steady::now();
-  observed_exchange obs(client_ex);
+  account::observed_exchange obs(client_ex);
   outcome out;
   out.status = access::status_of(why);
   out.refused = why;
@@ -301,30 +301,31 @@ asio::awaitable<void> proxy_handler::refuse(http::exchange& client_ex, connectio
   account(ctx, obs, nullptr, obs.request().target, out, start);
 }
 
-void proxy_handler::account(connection_context& ctx, const observed_exchange& obs,
+void proxy_handler::account(connection_context& ctx, const account::observed_exchange& obs,
                             const config::site* site, std::string_view path, const outcome& out,
                             steady::time_point start) {
   const http::request_head& req = obs.request();
-  request_record rec{.req = req,
-                     .site = site,
-                     .path = path,
-                     .status = out.status,
-                     .bytes = out.bytes,
-                     .cache = out.cache,
-                     .bytes_from_cache = out.bytes_from_cache,
-                     .upstream_status = out.upstream_status,
-                     .upstream_time = out.upstream_time,
-                     .why = out.why,
-                     .ttfb = obs.head_sent() ? obs.head_time() - start : steady::duration{},
-                     .total = steady::now() - start,
-                     .end_time = std::chrono::system_clock::now(),
-                     .content = obs.content(),
-                     .dev = device_of(ctx, req.headers),
-                     .tls = ctx.tls,
-                     .client_cert = ctx.client_cert.log_id};
+  account::request_record rec{
+      .req = req,
+      .site = site,
+      .path = path,
+      .status = out.status,
+      .bytes = out.bytes,
+      .cache = out.cache,
+      .bytes_from_cache = out.bytes_from_cache,
+      .upstream_status = out.upstream_status,
+      .upstream_time = out.upstream_time,
+      .why = out.why,
+      .ttfb = obs.head_sent() ? obs.head_time() - start : steady::duration{},
+      .total = steady::now() - start,
+      .end_time = std::chrono::system_clock::now(),
+      .content = obs.content(),
+      .dev = device_of(ctx, req.headers),
+      .tls = ctx.tls,
+      .client_cert = ctx.client_cert.log_id};
   ctx.stats.record(rec);
   if (out.refused) ctx.stats.request_refused(req.proto, *out.refused);
-  if (usage_ && site != nullptr && out.cache != cache_outcome::local)
+  if (usage_ && site != nullptr && out.cache != account::cache_outcome::local)
     usage_->record(
         usage::request_facts{.unix_seconds = std::chrono::system_clock::to_time_t(rec.end_time),
                              .site = site->name(),
@@ -352,7 +353,7 @@ asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit
   // Refused: 503 with Retry-After. Gone (HEADERS + RST_STREAM, or reset while waiting):
   // nothing to answer, and no WAN used for it.
   auto refuse = [&](std::string why) -> asio::awaitable<std::optional<fetch_ticket>> {
-    out.cache = cache_outcome::local;
+    out.cache = account::cache_outcome::local;
     out.status = 503;
     out.why = std::move(why);
     header_list extra;
@@ -361,7 +362,7 @@ asio::awaitable<std::optional<proxy_handler::fetch_ticket>> proxy_handler::admit
     co_return std::nullopt;
   };
   auto gone = [&] {
-    out.cache = cache_outcome::local;
+    out.cache = account::cache_outcome::local;
     out.why = "client gone before the upstream fetch";
     return std::nullopt;
   };
@@ -417,7 +418,7 @@ asio::awaitable<void> proxy_handler::forward(http::exchange& ex, connection_cont
   if (!ticket) co_return;
   auto pool = pool_for(ctx.rt, site);
   auto& counters = ctx.stats.site(site.name());
-  out.cache = cache_outcome::pass;
+  out.cache = account::cache_outcome::pass;
 
   auto head = build_upstream_head(req, req.method, path, pool->host_header(), false);
   const bool chunked = head.chunked;
@@ -430,9 +431,9 @@ asio::awaitable<void> proxy_handler::forward(http::exchange& ex, connection_cont
   out.upstream_time = steady::now() - t0;
   if (err != upstream_error::none) {
     counters.upstream_requests[5].fetch_add(1, std::memory_order_relaxed);
-    if (err != upstream_error::client) count_upstream_error(counters, err);
+    if (err != upstream_error::client) account::count_upstream_error(counters, err);
     note_upstream(site, path, {}, 0);
-    out.cache = cache_outcome::local;
+    out.cache = account::cache_outcome::local;
     out.status = status_for(err);
     out.why = fmt::format("upstream {}: {}", to_string(err), call.error_detail());
     if (err == upstream_error::client) {
@@ -455,8 +456,8 @@ asio::awaitable<void> proxy_handler::forward(http::exchange& ex, connection_cont
     co_return;
   }
   out.upstream_status = call.status();
-  counters.upstream_requests[static_cast<std::size_t>(code_class_index(call.status()))].fetch_add(
-      1, std::memory_order_relaxed);
+  counters.upstream_requests[static_cast<std::size_t>(account::code_class_index(call.status()))]
+      .fetch_add(1, std::memory_order_relaxed);
 
   http::response_head rh;
   rh.status = call.status();
@@ -509,7 +510,7 @@ void proxy_handler::note_upstream(const config::site& site, std::string_view pat
 proxy_handler::upstream_tally::upstream_tally(usage::recorder* usage, const config::site& site,
                                               std::string_view path,
                                               const header_list& response_headers,
-                                              site_counters& counters)
+                                              account::site_counters& counters)
     : usage_(usage),
       site_(usage ? site.name() : std::string()),
       path_(usage ? path.substr(0, path.find('?')) : std::string_view{}),
@@ -522,7 +523,7 @@ proxy_handler::upstream_tally::~upstream_tally() {
 
 asio::awaitable<void> proxy_handler::relay(http::exchange& ex, upstream::upstream_call& call,
                                            const http::response_head& rh, const config::site& site,
-                                           std::string_view path, site_counters& counters,
+                                           std::string_view path, account::site_counters& counters,
                                            outcome& out) {
   upstream_tally tally(usage_, site, path, rh.headers, counters);
   const bool no_body = !call.body_expected();
@@ -540,7 +541,7 @@ asio::awaitable<void> proxy_handler::relay(http::exchange& ex, upstream::upstrea
       log::warn("site={} upstream {} failed mid-body after {} bytes ({}): {}", site.name(),
                 site.upstream, out.bytes, to_string(berr), call.error_detail());
       out.why = fmt::format("upstream {} mid-body", to_string(berr));
-      if (berr != upstream_error::client) count_upstream_error(counters, berr);
+      if (berr != upstream_error::client) account::count_upstream_error(counters, berr);
       ex.abort();
       co_return;
     }

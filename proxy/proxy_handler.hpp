@@ -17,10 +17,10 @@
 #include "access/client_ledger.hpp"
 #include "access/denial.hpp"
 #include "access/signed_url.hpp"
+#include "account/metrics.hpp"
 #include "cache/cache_status.hpp"
 #include "cache/policy.hpp"
 #include "cache/store.hpp"
-#include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "upstream/client.hpp"
 #include "upstream/counted_slot.hpp"
@@ -29,11 +29,18 @@
 #include "upstream/orphan_policy.hpp"
 #include "usage/recorder.hpp"
 
+namespace storecache::account {
+class observed_exchange;
+}
+
 namespace storecache::proxy {
+
+using upstream::status_for;
+using upstream::to_string;
+using upstream::upstream_error;
 
 struct runtime;
 class cache_service;
-class observed_exchange;
 
 class proxy_handler final : public request_handler,
                             public std::enable_shared_from_this<proxy_handler> {
@@ -56,7 +63,7 @@ class proxy_handler final : public request_handler,
   struct outcome {
     unsigned status = 0;
     std::uint64_t bytes = 0;
-    cache_outcome cache = cache_outcome::local;
+    account::cache_outcome cache = account::cache_outcome::local;
     bool bytes_from_cache = false;
     unsigned upstream_status = 0;
     std::chrono::steady_clock::duration upstream_time{};
@@ -77,15 +84,16 @@ class proxy_handler final : public request_handler,
 
   // The accounting step of every answer (DESIGN step 7): counters and histograms, the usage
   // history, one access-log line.
-  void account(connection_context& ctx, const observed_exchange& obs, const config::site* site,
-               std::string_view path, const outcome& out,
+  void account(connection_context& ctx, const account::observed_exchange& obs,
+               const config::site* site, std::string_view path, const outcome& out,
                std::chrono::steady_clock::time_point start);
 
   // Sends a response head for an upstream response and streams its body after it; aborts the
   // client's response if the upstream fails mid-body.
   asio::awaitable<void> relay(http::exchange& ex, upstream::upstream_call& call,
                               const http::response_head& rh, const config::site& site,
-                              std::string_view path, site_counters& counters, outcome& out);
+                              std::string_view path, account::site_counters& counters,
+                              outcome& out);
   // One upstream exchange for the usage history: its body bytes (0 for none or a failure).
   void note_upstream(const config::site& site, std::string_view path,
                      const header_list& response_headers, std::uint64_t bytes);
@@ -98,7 +106,7 @@ class proxy_handler final : public request_handler,
   class upstream_tally {
    public:
     upstream_tally(usage::recorder* usage, const config::site& site, std::string_view path,
-                   const header_list& response_headers, site_counters& counters);
+                   const header_list& response_headers, account::site_counters& counters);
     upstream_tally(const upstream_tally&) = delete;
     upstream_tally& operator=(const upstream_tally&) = delete;
     ~upstream_tally();
@@ -113,7 +121,7 @@ class proxy_handler final : public request_handler,
     std::string site_;
     std::string path_;
     usage::content_class content_;
-    site_counters& counters_;
+    account::site_counters& counters_;
     std::uint64_t bytes_ = 0;
   };
 
@@ -150,11 +158,14 @@ class proxy_handler final : public request_handler,
   // Everything the pump needs, owned: it outlives the request that started it.
   // The fill's upstream fetch. Everything a fill needs after its first co_await is held by
   // value or shared_ptr (the site through its config), never by reference to the request.
-  asio::awaitable<lead_result> lead(
-      std::shared_ptr<upstream::fill> f, const http::request_head& req, std::string path,
-      std::shared_ptr<const config::site> site, std::shared_ptr<upstream::upstream_pool> pool,
-      site_counters& counters, std::optional<cache::object_meta> stored, cache::site_policy policy,
-      upstream::orphan_policy orphans, fetch_ticket ticket, http::exchange* interim_to = nullptr);
+  asio::awaitable<lead_result> lead(std::shared_ptr<upstream::fill> f,
+                                    const http::request_head& req, std::string path,
+                                    std::shared_ptr<const config::site> site,
+                                    std::shared_ptr<upstream::upstream_pool> pool,
+                                    account::site_counters& counters,
+                                    std::optional<cache::object_meta> stored,
+                                    cache::site_policy policy, upstream::orphan_policy orphans,
+                                    fetch_ticket ticket, http::exchange* interim_to = nullptr);
   struct fill_job;
   // Reads the upstream body into the fill and the store; a static coroutine owning its job,
   // so it depends on no handler (a reload or shutdown may drop the handler first).
@@ -164,7 +175,7 @@ class proxy_handler final : public request_handler,
                                         std::shared_ptr<const config::site> site,
                                         std::string primary,
                                         std::optional<cache::object_meta> stored,
-                                        cache::site_policy policy, metrics& stats);
+                                        cache::site_policy policy, account::metrics& stats);
   asio::awaitable<void> serve_stored(http::exchange& ex, cache::lookup_result& found,
                                      const cache::reuse_decision& d, outcome& out,
                                      std::string_view status_text);

@@ -29,14 +29,14 @@
 #include "access/client_certs.hpp"
 #include "access/client_ledger.hpp"
 #include "access/networks.hpp"
+#include "account/access_log.hpp"
+#include "account/usage_service.hpp"
+#include "http/tls_failure.hpp"
 #include "log/log.hpp"
-#include "proxy/access_log.hpp"
 #include "proxy/admin.hpp"
 #include "proxy/cache_service.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/sessions.hpp"
-#include "proxy/tls_failure.hpp"
-#include "proxy/usage_service.hpp"
 #include "proxy/watchdog.hpp"
 #include "usage/report.hpp"
 #include "usage/status_page.hpp"
@@ -59,13 +59,13 @@ namespace {
 constexpr std::uint64_t unused_resident_trim_above = 16 << 20;
 
 void release_free_heap() {
-  const process_memory m = read_process_memory();
+  const account::process_memory m = account::read_process_memory();
   if (m.anonymous <= m.heap_in_use + unused_resident_trim_above) return;
   const auto t0 = std::chrono::steady_clock::now();
   ::malloc_trim(0);
   log::debug(
       "heap: {} bytes resident, {} in use: trimmed to {} in {} us", m.anonymous, m.heap_in_use,
-      read_process_memory().anonymous,
+      account::read_process_memory().anonymous,
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
           .count());
 }
@@ -116,12 +116,12 @@ const std::vector<config::ip_network>& allowed_on(const config::config& cfg,
 
 // A connection refused for an access reason before any request: counted in /metrics (site
 // "-" when none was known) and in the usage history (in its total alone, then).
-void count_refusal(metrics& stats, usage::recorder* usage, std::string_view site,
+void count_refusal(account::metrics& stats, usage::recorder* usage, std::string_view site,
                    access::denial why) {
   stats.access_denied(site, why);
   if (usage != nullptr)
     usage->record(usage::denial_facts{.unix_seconds = std::time(nullptr),
-                                      .site = site == metrics::no_site ? "" : site,
+                                      .site = site == account::metrics::no_site ? "" : site,
                                       .reason = why});
 }
 
@@ -184,9 +184,10 @@ struct connection_slot {
 // One client connection, from TLS handshake to close. The frame holds what the connection
 // uses (runtime, handler) so that a reload or shutdown never pulls them from under it.
 asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const runtime> rt,
-                                       std::shared_ptr<proxy_handler> handler, metrics& stats,
+                                       std::shared_ptr<proxy_handler> handler,
+                                       account::metrics& stats,
                                        std::atomic<std::size_t>& connections, std::uint64_t id,
-                                       const bool* stopping, access_log* access,
+                                       const bool* stopping, account::access_log* access,
                                        access::client_ledger* ledger, usage::recorder* usage) {
   connection_slot slot{connections};
   error_code ec;
@@ -201,7 +202,8 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
   handshake_info::attach(stream.native_handle(), nullptr);
   if (ec) {
     const auto* verifier = access::client_cert_verifier::of(stream.native_handle());
-    const std::string_view site = hs.site ? std::string_view(hs.site->name()) : metrics::no_site;
+    const std::string_view site =
+        hs.site ? std::string_view(hs.site->name()) : account::metrics::no_site;
     if (hs.refused) {
       count_refusal(stats, usage, site, *hs.refused);
       log_refusal("conn={} client={} site={}: refused in the TLS handshake: {} (allow_clients)", id,
@@ -209,14 +211,14 @@ asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const
       co_return;
     }
     if (verifier != nullptr && verifier->mode() == config::client_cert_mode::required &&
-        refused_client_certificate(ec)) {
+        http::refused_client_certificate(ec)) {
       count_refusal(stats, usage, site, access::denial::client_cert);
       log_refusal("conn={} client={} site={}: refused in the TLS handshake: client_cert ({})", id,
                   client.address().to_string(), site,
                   access::client_cert_verifier::failure_of(stream.native_handle()));
       co_return;
     }
-    stats.tls_handshake_failed(classify_tls_failure(ec));
+    stats.tls_handshake_failed(http::classify_tls_failure(ec));
     log::debug("conn={} client={}: TLS handshake failed: {}", id, client.address().to_string(),
                ec.message());
     co_return;
@@ -288,12 +290,13 @@ std::string over_limit_h2() {
 // One connection over limits.max_connections: the TLS handshake (so the answer can be read),
 // the answer, and the usual close. Everything within over_limit_answer_time, plus the close.
 asio::awaitable<void> answer_over_limit(tcp::socket socket, std::shared_ptr<const runtime> rt,
-                                        metrics& stats, std::atomic<std::size_t>& answering) {
+                                        account::metrics& stats,
+                                        std::atomic<std::size_t>& answering) {
   struct slot {
     std::atomic<std::size_t>& n;
     ~slot() { n.fetch_sub(1, std::memory_order_relaxed); }
   } held{answering};
-  using answer = metrics::over_limit_answer;
+  using answer = account::metrics::over_limit_answer;
   error_code ec;
   const tcp::endpoint client = socket.remote_endpoint(ec);
   if (ec) {
@@ -347,8 +350,8 @@ int server::run() {
   limiter_ = std::make_unique<upstream::fetch_limiter>(
       upstream::fetch_limiter::from_config(cfg.limit), gate_);
   cache_ = std::make_unique<cache_service>(cfg.cache, gate_);
-  usage_ = std::make_unique<usage_service>(cache_->store());
-  access_ = access_log::open(cfg.log);
+  usage_ = std::make_unique<account::usage_service>(cache_->store());
+  access_ = account::access_log::open(cfg.log);
   stats_.set_extra([this] {
     return cache_->render_metrics() + upstream_metrics() + own_failure_metrics() +
            (watchdog_ ? watchdog_->render_metrics() : std::string());
@@ -386,7 +389,7 @@ int server::run() {
             error_code peer_ec;
             const auto peer = socket.remote_endpoint(peer_ec);
             if (peer_ec || !access::admitted(allow, peer.address())) {
-              count_refusal(s.stats_, &s.usage_->recorder(), metrics::no_site,
+              count_refusal(s.stats_, &s.usage_->recorder(), account::metrics::no_site,
                             access::denial::network);
               log_refusal("client={} listener={}: refused at accept: network (allow_clients)",
                           peer_ec ? std::string("?") : peer.address().to_string(), listener);
@@ -399,7 +402,7 @@ int server::run() {
             if (s.over_limit_answers_.fetch_add(1, std::memory_order_relaxed) >=
                 max_over_limit_answers) {
               s.over_limit_answers_.fetch_sub(1, std::memory_order_relaxed);
-              s.stats_.connection_refused_limit(metrics::over_limit_answer::closed);
+              s.stats_.connection_refused_limit(account::metrics::over_limit_answer::closed);
               continue;  // the socket closes here
             }
             asio::co_spawn(

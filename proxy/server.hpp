@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "access/authorization_cache.hpp"
-#include "proxy/metrics.hpp"
+#include "account/metrics.hpp"
 #include "proxy/tls.hpp"
 #include "upstream/fetch_limiter.hpp"
 #include "upstream/waiter_list.hpp"
@@ -22,13 +22,15 @@
 namespace storecache::access {
 class client_ledger;
 }
+namespace storecache::account {
+class access_log;
+class usage_service;
+}  // namespace storecache::account
 
 namespace storecache::proxy {
 
 struct server_worker;
 class cache_service;
-class usage_service;
-class access_log;
 class loop_watchdog;
 
 class server {
@@ -47,7 +49,7 @@ class server {
   std::string upstream_metrics() const;
   std::filesystem::path config_file_;
   std::shared_ptr<const runtime> rt_;
-  metrics stats_;
+  account::metrics stats_;
   // Per client address, shared by all workers. Declared before cache_ and workers_, so it is
   // destroyed after them: fills (which hold miss slots) and connections end first.
   std::unique_ptr<access::client_ledger> ledger_;
@@ -56,8 +58,9 @@ class server {
   std::unique_ptr<upstream::fetch_limiter> limiter_;  // outlives the workers
   access::authorization_cache authorizations_;        // likewise ([site.cache] authorize_cache)
   std::unique_ptr<cache_service> cache_;
-  std::unique_ptr<access_log> access_;
-  std::unique_ptr<usage_service> usage_;  // in the cache's LMDB env: destroyed before cache_
+  std::unique_ptr<account::access_log> access_;
+  std::unique_ptr<account::usage_service>
+      usage_;  // in the cache's LMDB env: destroyed before cache_
   std::atomic<std::uint64_t> reloads_applied_{0}, reloads_failed_{0};
   std::atomic<bool> last_reload_failed_{false};
   std::atomic<std::size_t> connections_{0};

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "access/client_ledger.hpp"
+#include "account/metrics.hpp"
 #include "proxy/connection_context.hpp"
-#include "proxy/metrics.hpp"
 #include "proxy/request_handler.hpp"
 #include "proxy/sessions.hpp"
 
@@ -275,7 +275,7 @@ struct test_server {
   asio::ip::tcp::acceptor acceptor{ioc};
   std::shared_ptr<storecache::config::config> cfg = std::make_shared<storecache::config::config>();
   test_handler handler;
-  storecache::proxy::metrics stats;
+  storecache::account::metrics stats;
   storecache::access::client_ledger* ledger = nullptr;  // set before connecting
   bool stopping = false;                                // touched on the io thread only
   std::atomic<int> active{0};

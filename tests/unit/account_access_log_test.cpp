@@ -12,10 +12,11 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/access_log.hpp"
+#include "account/access_log.hpp"
 
 using namespace storecache;
-using namespace storecache::proxy;
+using namespace storecache::account;
+using storecache::http::protocol;
 using storecache::http::request_head;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -43,28 +44,29 @@ struct sample {
     site.hosts = {"learn.example.com"};
   }
 
-  request_record record() const {
-    return request_record{.req = req,
-                          .site = &site,
-                          .path = path,
-                          .status = 200,
-                          .bytes = 1048576,
-                          .cache = cache_outcome::hit,
-                          .bytes_from_cache = true,
-                          .upstream_status = 0,
-                          .upstream_time = {},
-                          .why = {},
-                          .ttfb = 412us,
-                          .total = 12817us,
-                          .end_time = sample_time(),
-                          .content = usage::content_class::video,
-                          .dev = {usage::os_family::ios, usage::browser_family::safari, 17},
-                          .tls = usage::tls_version::tls1_3};
+  account::request_record record() const {
+    return account::request_record{
+        .req = req,
+        .site = &site,
+        .path = path,
+        .status = 200,
+        .bytes = 1048576,
+        .cache = account::cache_outcome::hit,
+        .bytes_from_cache = true,
+        .upstream_status = 0,
+        .upstream_time = {},
+        .why = {},
+        .ttfb = 412us,
+        .total = 12817us,
+        .end_time = sample_time(),
+        .content = usage::content_class::video,
+        .dev = {usage::os_family::ios, usage::browser_family::safari, 17},
+        .tls = usage::tls_version::tls1_3};
   }
 };
 
 std::string line_for(const sample& s, access_log_query q = access_log_query::redact) {
-  return format_access_line(s.record(), q);
+  return account::format_access_line(s.record(), q);
 }
 
 // The value of key in a line (the raw text after "key=", up to the next field).
@@ -131,16 +133,17 @@ TEST_CASE("access log: the line for a cache hit over h2", "[access_log]") {
 
 TEST_CASE("access log: the device certificate as log_client_cert shows it", "[access_log]") {
   sample s;
-  request_record r = s.record();
+  account::request_record r = s.record();
   r.client_cert = "sha256:0f1e2d3c";
-  CHECK(field(format_access_line(r, access_log_query::redact), "cert") == "sha256:0f1e2d3c");
+  CHECK(field(account::format_access_line(r, access_log_query::redact), "cert") ==
+        "sha256:0f1e2d3c");
   r.client_cert = "CN=tablet 7,O=Store 12";
-  CHECK(field(format_access_line(r, access_log_query::redact), "cert") ==
+  CHECK(field(account::format_access_line(r, access_log_query::redact), "cert") ==
         "\"CN=tablet 7,O=Store 12\"");
   r.status = 403;
   r.client_cert = {};
   r.why = "denied: client_cert";
-  const std::string line = format_access_line(r, access_log_query::redact);
+  const std::string line = account::format_access_line(r, access_log_query::redact);
   CHECK(field(line, "cert") == "-");
   CHECK(field(line, "why") == "\"denied: client_cert\"");
 }
@@ -150,16 +153,16 @@ TEST_CASE("access log: a local answer and a miss", "[access_log]") {
   s.req.proto = protocol::http1_1;
   s.req.client_address = boost::asio::ip::make_address("2001:db8::7");
   {
-    request_record r = s.record();
+    account::request_record r = s.record();
     r.site = nullptr;
     r.status = 421;
     r.bytes = 0;
-    r.cache = cache_outcome::local;
+    r.cache = account::cache_outcome::local;
     r.ttfb = {};
     r.why = "no site for this name";
     r.dev = {};
     r.tls = usage::tls_version::tls1_2;
-    std::string line = format_access_line(r, access_log_query::redact);
+    std::string line = account::format_access_line(r, access_log_query::redact);
     CHECK(field(line, "client") == "2001:db8::7");
     CHECK(field(line, "site") == "-");
     CHECK(field(line, "status") == "421");
@@ -171,20 +174,20 @@ TEST_CASE("access log: a local answer and a miss", "[access_log]") {
     CHECK(field(line, "why") == "\"no site for this name\"");
   }
   {
-    request_record r = s.record();
-    r.cache = cache_outcome::miss;
+    account::request_record r = s.record();
+    r.cache = account::cache_outcome::miss;
     r.upstream_status = 200;
     r.upstream_time = 8250us;
-    std::string line = format_access_line(r, access_log_query::redact);
+    std::string line = account::format_access_line(r, access_log_query::redact);
     CHECK(field(line, "upstream_status") == "200");
     CHECK(field(line, "upstream_ms") == "8.250");
   }
   {
     // An upstream that never answered (timeout): a time, but no status.
-    request_record r = s.record();
+    account::request_record r = s.record();
     r.status = 504;
     r.upstream_time = 30s;
-    std::string line = format_access_line(r, access_log_query::redact);
+    std::string line = account::format_access_line(r, access_log_query::redact);
     CHECK(field(line, "upstream_status") == "-");
     CHECK(field(line, "upstream_ms") == "30000.000");
   }
@@ -235,10 +238,10 @@ TEST_CASE("access log: client values are cut so a line stays whole in the journa
   sample s;
   s.path = "/" + std::string(9999, '\x01') + "?q=1";  // the worst case: 4 bytes per byte
   s.req.method = std::string(100, 'M');
-  request_record r = s.record();
+  account::request_record r = s.record();
   std::string why = "no site serves host '" + std::string(5000, 'h') + "'";
   r.why = why;
-  std::string line = format_access_line(r, access_log_query::redact);
+  std::string line = account::format_access_line(r, access_log_query::redact);
   CHECK(line.size() < 24 * 1024);  // journald's LineMax is 48 KiB
   std::string path = field(line, "path");
   CHECK(path.size() == 2 + 4095 * 4 + std::string("…(+5904 bytes)?…\"").size());
@@ -296,7 +299,7 @@ TEST_CASE("access log: threads writing across a reopen lose and mix no line", "[
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t)
     workers.emplace_back([&, t] {
-      const request_record r = samples[t].record();
+      const account::request_record r = samples[t].record();
       for (int i = 0; i < per_thread; ++i)
         log->write(r);
     });

@@ -1,4 +1,4 @@
-#include "proxy/tls_failure.hpp"
+#include "http/tls_failure.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -7,7 +7,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
 
-namespace storecache::proxy {
+namespace storecache::http {
 
 namespace {
 
@@ -100,4 +100,4 @@ std::string_view label(tls_failure f) {
   return "other";
 }
 
-}  // namespace storecache::proxy
+}  // namespace storecache::http

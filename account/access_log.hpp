@@ -33,10 +33,10 @@
 #include <string>
 #include <string_view>
 
+#include "account/request_record.hpp"
 #include "config/config.hpp"
-#include "proxy/request_record.hpp"
 
-namespace storecache::proxy {
+namespace storecache::account {
 
 class access_log {
  public:
@@ -84,4 +84,4 @@ std::string format_access_line(const request_record& r, config::access_log_query
 // Appends v as one logfmt value (bare or quoted and escaped, as described above).
 void append_log_value(std::string& out, std::string_view v);
 
-}  // namespace storecache::proxy
+}  // namespace storecache::account

@@ -2,10 +2,10 @@
 // flush itself, and history that a reopened store still has.
 #include <ctime>
 
-#include "proxy/usage_service.hpp"
+#include "account/usage_service.hpp"
 #include "store_test_util.hpp"
 
-using storecache::proxy::usage_service;
+using storecache::account::usage_service;
 using namespace storecache::usage;
 using store_test::open_store;
 using store_test::small_options;

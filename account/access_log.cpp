@@ -1,4 +1,4 @@
-#include "proxy/access_log.hpp"
+#include "account/access_log.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -11,7 +11,7 @@
 #include "log/log.hpp"
 #include "usage/report.hpp"
 
-namespace storecache::proxy {
+namespace storecache::account {
 
 namespace {
 
@@ -264,4 +264,4 @@ void access_log::count_write_error(int err) {
       path_.string(), std::generic_category().message(err));
 }
 
-}  // namespace storecache::proxy
+}  // namespace storecache::account

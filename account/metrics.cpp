@@ -1,4 +1,4 @@
-#include "proxy/metrics.hpp"
+#include "account/metrics.hpp"
 
 #include <fmt/format.h>
 #include <malloc.h>
@@ -8,9 +8,9 @@
 #include <cstdio>
 
 #include "access/client_ledger.hpp"
-#include "proxy/request_record.hpp"
+#include "account/request_record.hpp"
 
-namespace storecache::proxy {
+namespace storecache::account {
 
 std::string_view to_string(cache_outcome o) {
   switch (o) {
@@ -104,7 +104,7 @@ void metrics::record(const request_record& r) {
 namespace {
 
 constexpr std::array<std::string_view, 5> code_classes{"1xx", "2xx", "3xx", "4xx", "5xx"};
-constexpr std::array<protocol, 2> protocols{http::protocol::http1_1, http::protocol::http2};
+constexpr std::array<http::protocol, 2> protocols{http::protocol::http1_1, http::protocol::http2};
 
 // Label values are site names (validated host names) and fixed words: escaping the three
 // characters the format reserves is still cheap insurance.
@@ -295,9 +295,9 @@ std::string metrics::render() const {
          "Client TLS handshakes that failed, by reason: timeout (nothing complete within "
          "timeouts.client_header), closed (client closed or reset), version, cipher, "
          "certificate (client rejected ours), plain_http (HTTP sent to the TLS port), other.");
-  for (std::size_t k = 0; k < tls_failure_count; ++k)
+  for (std::size_t k = 0; k < http::tls_failure_count; ++k)
     put(fmt::format("storecache_tls_handshake_failures_total{{reason=\"{}\"}} {}\n",
-                    label(static_cast<tls_failure>(k)), tls_handshake_failures_[k].load()));
+                    label(static_cast<http::tls_failure>(k)), tls_handshake_failures_[k].load()));
 
   family(out, "storecache_connections_rejected_total", "counter",
          "Client connections over limits.max_connections, by how they were answered: 503 "
@@ -419,4 +419,4 @@ std::string metrics::render() const {
   return out;
 }
 
-}  // namespace storecache::proxy
+}  // namespace storecache::account

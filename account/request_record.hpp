@@ -7,13 +7,13 @@
 #include <cstdint>
 #include <string_view>
 
+#include "account/metrics.hpp"
 #include "config/config.hpp"
-#include "proxy/http_names.hpp"
-#include "proxy/metrics.hpp"
+#include "http/exchange.hpp"
 #include "usage/content_class.hpp"
 #include "usage/device.hpp"
 
-namespace storecache::proxy {
+namespace storecache::account {
 
 struct request_record {
   const http::request_head& req;
@@ -40,4 +40,4 @@ struct request_record {
   std::string_view client_cert{};
 };
 
-}  // namespace storecache::proxy
+}  // namespace storecache::account

@@ -1,10 +1,10 @@
-#include "proxy/usage_service.hpp"
+#include "account/usage_service.hpp"
 
 #include <stdexcept>
 
 #include "log/log.hpp"
 
-namespace storecache::proxy {
+namespace storecache::account {
 
 namespace {
 
@@ -47,4 +47,4 @@ usage::result<usage::usage_summary> usage_service::last_hours(std::uint32_t hour
   return history_.summarize_last(hours, std::time(nullptr), top_n);
 }
 
-}  // namespace storecache::proxy
+}  // namespace storecache::account

@@ -17,13 +17,14 @@
 #include <sstream>
 
 #include "access/client_ledger.hpp"
+#include "account/metrics.hpp"
+#include "account/request_record.hpp"
 #include "config/config.hpp"
-#include "proxy/metrics.hpp"
-#include "proxy/request_record.hpp"
-#include "proxy/tls_failure.hpp"
+#include "http/tls_failure.hpp"
 
 using namespace storecache;
-using namespace storecache::proxy;
+using namespace storecache::account;
+using storecache::http::protocol;
 using storecache::http::request_head;
 using namespace std::chrono_literals;
 
@@ -49,31 +50,31 @@ config::site make_site(std::string name) {
 }
 
 struct recorder {
-  metrics m;
+  account::metrics m;
   request_head head;
   config::site site = make_site("learn.example.com");
 
-  void add(cache_outcome cache, std::chrono::steady_clock::duration total,
+  void add(account::cache_outcome cache, std::chrono::steady_clock::duration total,
            std::chrono::steady_clock::duration ttfb, std::uint64_t bytes = 0,
            usage::device dev = {}, usage::tls_version tls = usage::tls_version::tls1_3,
            bool with_site = true, protocol proto = protocol::http1_1) {
     head.proto = proto;
-    const request_record r{.req = head,
-                           .site = with_site ? &site : nullptr,
-                           .path = "/",
-                           .status = with_site ? 200u : 421u,
-                           .bytes = bytes,
-                           .cache = cache,
-                           .bytes_from_cache = cache == cache_outcome::hit,
-                           .upstream_status = 0,
-                           .upstream_time = {},
-                           .why = "",
-                           .ttfb = ttfb,
-                           .total = total,
-                           .end_time = {},
-                           .content = usage::content_class::other,
-                           .dev = dev,
-                           .tls = tls};
+    const account::request_record r{.req = head,
+                                    .site = with_site ? &site : nullptr,
+                                    .path = "/",
+                                    .status = with_site ? 200u : 421u,
+                                    .bytes = bytes,
+                                    .cache = cache,
+                                    .bytes_from_cache = cache == account::cache_outcome::hit,
+                                    .upstream_status = 0,
+                                    .upstream_time = {},
+                                    .why = "",
+                                    .ttfb = ttfb,
+                                    .total = total,
+                                    .end_time = {},
+                                    .content = usage::content_class::other,
+                                    .dev = dev,
+                                    .tls = tls};
     m.record(r);
   }
 };
@@ -82,10 +83,11 @@ struct recorder {
 
 TEST_CASE("record() counts requests, responses and bytes by site", "[metrics]") {
   recorder t;
-  t.add(cache_outcome::miss, 20ms, 10ms, 1000);
-  t.add(cache_outcome::hit, 2ms, 1ms, 1000);
-  t.add(cache_outcome::hit, 2ms, 1ms, 1000, {}, usage::tls_version::tls1_3, true, protocol::http2);
-  t.add(cache_outcome::local, 1ms, 1ms, 50, {}, usage::tls_version::tls1_3, false);
+  t.add(account::cache_outcome::miss, 20ms, 10ms, 1000);
+  t.add(account::cache_outcome::hit, 2ms, 1ms, 1000);
+  t.add(account::cache_outcome::hit, 2ms, 1ms, 1000, {}, usage::tls_version::tls1_3, true,
+        protocol::http2);
+  t.add(account::cache_outcome::local, 1ms, 1ms, 50, {}, usage::tls_version::tls1_3, false);
   const auto text = t.m.render();
   CHECK_LINE(text, R"(storecache_requests_total{site="learn.example.com",protocol="http/1.1",)"
                    R"(cache_status="miss"} 1)");
@@ -108,10 +110,10 @@ TEST_CASE("record() counts requests, responses and bytes by site", "[metrics]") 
 
 TEST_CASE("duration histograms are cumulative, in seconds, split by cache status", "[metrics]") {
   recorder t;
-  t.add(cache_outcome::hit, 3ms, 1ms);         // le 0.005 / ttfb le 0.001 (bounds inclusive)
-  t.add(cache_outcome::hit, 500ms, 2ms);       // le 0.5 / ttfb le 0.0025
-  t.add(cache_outcome::hit, 90s, 0ns);         // only +Inf; never sent a head: no ttfb
-  t.add(cache_outcome::miss, 1001us, 1001us);  // just above 1 ms: le 0.0025
+  t.add(account::cache_outcome::hit, 3ms, 1ms);    // le 0.005 / ttfb le 0.001 (bounds inclusive)
+  t.add(account::cache_outcome::hit, 500ms, 2ms);  // le 0.5 / ttfb le 0.0025
+  t.add(account::cache_outcome::hit, 90s, 0ns);    // only +Inf; never sent a head: no ttfb
+  t.add(account::cache_outcome::miss, 1001us, 1001us);  // just above 1 ms: le 0.0025
   const auto text = t.m.render();
   const std::string d = "storecache_request_duration_seconds";
   const std::string f = "storecache_request_ttfb_seconds";
@@ -143,16 +145,16 @@ TEST_CASE("device mix and TLS versions count requests served for a site", "[metr
   const usage::device iphone{usage::os_family::ios, usage::browser_family::safari, 17};
   const usage::device android{usage::os_family::android, usage::browser_family::chrome, 14};
   const usage::device odd{usage::os_family::windows, usage::browser_family::edge, 0};
-  t.add(cache_outcome::miss, 1ms, 1ms, 0, iphone, usage::tls_version::tls1_3);
-  t.add(cache_outcome::hit, 1ms, 1ms, 0, iphone, usage::tls_version::tls1_3);
-  t.add(cache_outcome::pass, 1ms, 1ms, 0, android, usage::tls_version::tls1_2);
-  t.add(cache_outcome::hit, 1ms, 1ms, 0, odd, usage::tls_version::other);
+  t.add(account::cache_outcome::miss, 1ms, 1ms, 0, iphone, usage::tls_version::tls1_3);
+  t.add(account::cache_outcome::hit, 1ms, 1ms, 0, iphone, usage::tls_version::tls1_3);
+  t.add(account::cache_outcome::pass, 1ms, 1ms, 0, android, usage::tls_version::tls1_2);
+  t.add(account::cache_outcome::hit, 1ms, 1ms, 0, odd, usage::tls_version::other);
   // a version past 99 is not believed: "unknown"
-  t.add(cache_outcome::hit, 1ms, 1ms, 0,
+  t.add(account::cache_outcome::hit, 1ms, 1ms, 0,
         {usage::os_family::gnu_linux, usage::browser_family::other, 250},
         usage::tls_version::other);
   // a refused request (421, no site) is not part of the fleet's mix
-  t.add(cache_outcome::local, 1ms, 1ms, 0, iphone, usage::tls_version::tls1_3, false);
+  t.add(account::cache_outcome::local, 1ms, 1ms, 0, iphone, usage::tls_version::tls1_3, false);
   const auto text = t.m.render();
   CHECK_LINE(text, R"(storecache_device_requests_total{os="ios",browser="safari"} 2)");
   CHECK_LINE(text, R"(storecache_device_requests_total{os="android",browser="chrome"} 1)");
@@ -173,15 +175,16 @@ TEST_CASE("device mix and TLS versions count requests served for a site", "[metr
 }
 
 TEST_CASE("upstream errors by kind, TLS failures by reason, escaped site names", "[metrics]") {
-  metrics m;
+  account::metrics m;
   auto& site = m.site("learn.example.com");
-  count_upstream_error(site, upstream_error::connect);
-  count_upstream_error(site, upstream_error::connect);
-  count_upstream_error(site, upstream_error::timeout);
-  count_upstream_error(site, upstream_error::client);  // not an upstream failure: not rendered
-  m.tls_handshake_failed(tls_failure::plain_http);
-  m.tls_handshake_failed(tls_failure::version);
-  m.tls_handshake_failed(tls_failure::version);
+  account::count_upstream_error(site, upstream_error::connect);
+  account::count_upstream_error(site, upstream_error::connect);
+  account::count_upstream_error(site, upstream_error::timeout);
+  account::count_upstream_error(site,
+                                upstream_error::client);  // not an upstream failure: not rendered
+  m.tls_handshake_failed(http::tls_failure::plain_http);
+  m.tls_handshake_failed(http::tls_failure::version);
+  m.tls_handshake_failed(http::tls_failure::version);
   m.site("we\"ird\\na\nme");
   const auto text = m.render();
   const std::string e = R"(storecache_upstream_errors_total{site="learn.example.com",kind=")";
@@ -198,7 +201,7 @@ TEST_CASE("upstream errors by kind, TLS failures by reason, escaped site names",
 }
 
 TEST_CASE("abandoned requests, connections closed for them, and the client ledger", "[metrics]") {
-  metrics m;
+  account::metrics m;
   // Without a ledger the ledger's families are there, at zero.
   CHECK_LINE(m.render(), "storecache_client_ledger_entries 0");
   CHECK_LINE(m.render(), "storecache_clients_over_budget_total 0");
@@ -230,7 +233,7 @@ TEST_CASE("abandoned requests, connections closed for them, and the client ledge
 
 TEST_CASE("every family has HELP and TYPE once, and only its own samples", "[metrics]") {
   recorder t;
-  t.add(cache_outcome::hit, 1ms, 1ms, 10, {usage::os_family::ios, {}, 16});
+  t.add(account::cache_outcome::hit, 1ms, 1ms, 10, {usage::os_family::ios, {}, 16});
   std::istringstream in(t.m.render());
   std::map<std::string, std::string> types;
   std::set<std::string> helped;
@@ -365,13 +368,13 @@ TEST_CASE("TLS failures from real OpenSSL handshakes", "[tls]") {
     tls_pair p;
     auto ec = p.server_error_for("GET / HTTP/1.1\r\nHost: learn.example.com\r\n\r\n");
     INFO(ec.message());
-    CHECK(classify_tls_failure(ec) == tls_failure::plain_http);
+    CHECK(http::classify_tls_failure(ec) == http::tls_failure::plain_http);
   }
   SECTION("a forward-proxy CONNECT") {
     tls_pair p;
     auto ec = p.server_error_for("CONNECT learn.example.com:443 HTTP/1.1\r\n\r\n");
     INFO(ec.message());
-    CHECK(classify_tls_failure(ec) == tls_failure::plain_http);
+    CHECK(http::classify_tls_failure(ec) == http::tls_failure::plain_http);
   }
   SECTION("a TLS 1.1-only client") {
     tls_pair p;
@@ -380,7 +383,7 @@ TEST_CASE("TLS failures from real OpenSSL handshakes", "[tls]") {
     p.start();
     auto ec = p.server_error();
     INFO(ec.message());
-    CHECK(classify_tls_failure(ec) == tls_failure::version);
+    CHECK(http::classify_tls_failure(ec) == http::tls_failure::version);
   }
   SECTION("no cipher suite in common (TLS 1.2, RSA-only suite against an EC certificate)") {
     tls_pair p;
@@ -389,7 +392,7 @@ TEST_CASE("TLS failures from real OpenSSL handshakes", "[tls]") {
     p.start();
     auto ec = p.server_error();
     INFO(ec.message());
-    CHECK(classify_tls_failure(ec) == tls_failure::cipher);
+    CHECK(http::classify_tls_failure(ec) == http::tls_failure::cipher);
   }
   SECTION("no group in common (TLS 1.3)") {
     tls_pair p;
@@ -399,7 +402,7 @@ TEST_CASE("TLS failures from real OpenSSL handshakes", "[tls]") {
     p.start();
     auto ec = p.server_error();
     INFO(ec.message());
-    CHECK(classify_tls_failure(ec) == tls_failure::cipher);
+    CHECK(http::classify_tls_failure(ec) == http::tls_failure::cipher);
   }
   SECTION("the client does not trust our certificate") {
     tls_pair p;
@@ -407,36 +410,39 @@ TEST_CASE("TLS failures from real OpenSSL handshakes", "[tls]") {
     p.start();
     auto ec = p.server_error();
     INFO(ec.message());
-    CHECK(classify_tls_failure(ec) == tls_failure::certificate);
+    CHECK(http::classify_tls_failure(ec) == http::tls_failure::certificate);
   }
   SECTION("garbage that is not TLS nor HTTP") {
     tls_pair p;
     auto ec = p.server_error_for(std::string(64, '\x7f'));
     INFO(ec.message());
-    CHECK(classify_tls_failure(ec) == tls_failure::other);  // "wrong version number"
+    CHECK(http::classify_tls_failure(ec) == http::tls_failure::other);  // "wrong version number"
   }
 }
 
 TEST_CASE("TLS failures from the transport", "[tls]") {
   namespace asio = boost::asio;
   using boost::system::error_code;
-  CHECK(classify_tls_failure(boost::beast::error::timeout) == tls_failure::timeout);
-  CHECK(classify_tls_failure(asio::error::operation_aborted) == tls_failure::timeout);
-  CHECK(classify_tls_failure(asio::error::timed_out) == tls_failure::timeout);
-  CHECK(classify_tls_failure(asio::ssl::error::stream_truncated) == tls_failure::closed);
-  CHECK(classify_tls_failure(asio::error::eof) == tls_failure::closed);
-  CHECK(classify_tls_failure(asio::error::connection_reset) == tls_failure::closed);
+  CHECK(http::classify_tls_failure(boost::beast::error::timeout) == http::tls_failure::timeout);
+  CHECK(http::classify_tls_failure(asio::error::operation_aborted) == http::tls_failure::timeout);
+  CHECK(http::classify_tls_failure(asio::error::timed_out) == http::tls_failure::timeout);
+  CHECK(http::classify_tls_failure(asio::ssl::error::stream_truncated) ==
+        http::tls_failure::closed);
+  CHECK(http::classify_tls_failure(asio::error::eof) == http::tls_failure::closed);
+  CHECK(http::classify_tls_failure(asio::error::connection_reset) == http::tls_failure::closed);
   // an errno OpenSSL saw on the socket, packed as OpenSSL 3 packs system errors
-  CHECK(classify_tls_failure(error_code(static_cast<int>(ERR_SYSTEM_FLAG | ECONNRESET),
-                                        asio::error::get_ssl_category())) == tls_failure::closed);
-  CHECK(classify_tls_failure(asio::ssl::error::unspecified_system_error) == tls_failure::other);
-  CHECK(classify_tls_failure(asio::error::no_memory) == tls_failure::other);
+  CHECK(http::classify_tls_failure(error_code(static_cast<int>(ERR_SYSTEM_FLAG | ECONNRESET),
+                                              asio::error::get_ssl_category())) ==
+        http::tls_failure::closed);
+  CHECK(http::classify_tls_failure(asio::ssl::error::unspecified_system_error) ==
+        http::tls_failure::other);
+  CHECK(http::classify_tls_failure(asio::error::no_memory) == http::tls_failure::other);
 }
 
 TEST_CASE("TLS failure labels", "[tls]") {
   std::set<std::string_view> seen;
-  for (std::size_t k = 0; k < tls_failure_count; ++k)
-    seen.insert(label(static_cast<tls_failure>(k)));
+  for (std::size_t k = 0; k < http::tls_failure_count; ++k)
+    seen.insert(label(static_cast<http::tls_failure>(k)));
   CHECK(seen == std::set<std::string_view>{"timeout", "closed", "version", "cipher", "certificate",
                                            "plain_http", "other"});
 }

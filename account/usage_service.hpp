@@ -11,7 +11,7 @@
 #include "usage/history.hpp"
 #include "usage/recorder.hpp"
 
-namespace storecache::proxy {
+namespace storecache::account {
 
 class usage_service {
  public:
@@ -37,4 +37,4 @@ class usage_service {
   std::atomic<std::uint64_t> errors_{0};
 };
 
-}  // namespace storecache::proxy
+}  // namespace storecache::account

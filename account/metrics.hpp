@@ -18,8 +18,8 @@
 
 #include "access/denial.hpp"
 #include "access/request_framing.hpp"
-#include "proxy/http_names.hpp"
-#include "proxy/tls_failure.hpp"
+#include "http/exchange.hpp"
+#include "http/tls_failure.hpp"
 #include "upstream/upstream_error.hpp"
 #include "usage/device.hpp"
 
@@ -27,7 +27,7 @@ namespace storecache::access {
 class client_ledger;
 }
 
-namespace storecache::proxy {
+namespace storecache::account {
 
 using upstream::status_for;
 using upstream::to_string;
@@ -119,7 +119,7 @@ class metrics {
 
   void connection_opened(http::protocol p) { open_connections_[index(p)].fetch_add(1, relaxed); }
   void connection_closed(http::protocol p) { open_connections_[index(p)].fetch_sub(1, relaxed); }
-  void tls_handshake_failed(tls_failure why) {
+  void tls_handshake_failed(http::tls_failure why) {
     tls_handshake_failures_[static_cast<std::size_t>(why)].fetch_add(1, relaxed);
   }
   // A connection over limits.max_connections: told so (HTTP/1.1 503, HTTP/2 GOAWAY), or closed
@@ -180,7 +180,7 @@ class metrics {
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<site_counters>, std::less<>> sites_;
   std::array<std::atomic<std::int64_t>, 2> open_connections_{};
-  std::array<std::atomic<std::uint64_t>, tls_failure_count> tls_handshake_failures_{};
+  std::array<std::atomic<std::uint64_t>, http::tls_failure_count> tls_handshake_failures_{};
   std::array<std::atomic<std::uint64_t>, 3> connections_over_limit_{};  // [over_limit_answer]
   // [protocol][refusal]
   std::array<std::array<std::atomic<std::uint64_t>, access::refusal_count>, 2> refused_{};
@@ -212,4 +212,4 @@ class metrics {
   std::array<counter, usage::tls_version_count> tls_versions_{};
 };
 
-}  // namespace storecache::proxy
+}  // namespace storecache::account

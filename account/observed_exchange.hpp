@@ -9,10 +9,13 @@
 #include <chrono>
 #include <limits>
 
-#include "proxy/http_names.hpp"
+#include "http/exchange.hpp"
 #include "usage/content_class.hpp"
 
-namespace storecache::proxy {
+namespace storecache::account {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
 
 class observed_exchange final : public http::exchange {
  public:
@@ -75,4 +78,4 @@ class observed_exchange final : public http::exchange {
   usage::content_class content_ = usage::content_class::other;
 };
 
-}  // namespace storecache::proxy
+}  // namespace storecache::account

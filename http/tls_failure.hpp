@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace storecache::proxy {
+namespace storecache::http {
 
 enum class tls_failure : std::uint8_t {
   timeout,      // no complete handshake within timeouts.client_header
@@ -27,4 +27,4 @@ std::string_view label(tls_failure f);  // "timeout", "closed", ...
 // not verify): an access denial (client_cert), not a TLS failure.
 bool refused_client_certificate(const boost::system::error_code& ec);
 
-}  // namespace storecache::proxy
+}  // namespace storecache::http
