@@ -178,7 +178,7 @@ std::string metrics::render() const {
                  STORECACHE_COMMIT);
 
   family(out, "storecache_requests_total", "counter",
-         "Client requests answered, by site, http::protocol and what the cache did.");
+         "Client requests answered, by site, protocol and what the cache did.");
   for (const auto& [name, c] : sites_)
     for (int p = 0; p < 2; ++p)
       for (int o = 0; o < cache_outcome_count; ++o)
@@ -311,7 +311,7 @@ std::string metrics::render() const {
 
   family(
       out, "storecache_requests_refused_total", "counter",
-      "Requests storecache refused itself on http::protocol grounds or limits, by protocol, status "
+      "Requests storecache refused itself on protocol grounds or limits, by protocol, status "
       "and reason: malformed, framing (Content-Length/Transfer-Encoding conflicts, bad chunk "
       "sizes: request smuggling), line_ending (obs-fold, bare CR or LF), transfer_coding, "
       "header_timeout, header_too_large, too_many_headers, uri_too_long, body_too_large. "
