@@ -27,6 +27,10 @@ namespace storecache::access {
 class client_ledger;
 }
 
+namespace storecache::admin {
+class exposition;
+}
+
 namespace storecache::account {
 
 using upstream::status_for;
@@ -94,7 +98,7 @@ class latency_histogram {
   void observe(std::chrono::nanoseconds d);
   // Appends name_bucket{labels,le="..."}, name_sum{labels} and name_count{labels} lines.
   // labels: already formatted and escaped, e.g. cache_status="hit".
-  void render(std::string& out, std::string_view name, std::string_view labels) const;
+  void render(admin::exposition& x, std::string_view name, std::string_view labels) const;
 
  private:
   std::array<std::atomic<std::uint64_t>, finite_buckets + 1> buckets_{};  // last: > 60 s

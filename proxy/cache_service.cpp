@@ -1,5 +1,7 @@
 #include "proxy/cache_service.hpp"
 
+#include "admin/exposition.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -146,96 +148,85 @@ bool cache_service::storing_paused() const {
 
 std::string cache_service::render_metrics() {
   std::string out;
-  auto family = [&out](std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  };
+  admin::exposition x(out);
   const auto c = store_.counters();
-  family("storecache_cache_objects", "gauge", "Objects stored in the cache.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_objects {}\n", c.objects);
-  family("storecache_cache_bytes", "gauge",
-         "Bytes the cache holds (bodies and index entries), kept under cache.max_size.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_bytes {}\n", c.bytes);
-  family("storecache_cache_evictions_total", "counter",
-         "Objects evicted to stay under cache.max_size.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_evictions_total {}\n", c.evictions);
-  family("storecache_cache_inserts_total", "counter", "Objects written to the cache.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_inserts_total {}\n", c.inserts);
-  family("storecache_cache_store_errors_total", "counter",
-         "Objects that could not be stored (I/O errors, too big, damaged bodies dropped).");
-  fmt::format_to(std::back_inserter(out),
-                 "storecache_cache_store_errors_total{{kind=\"io\"}} {}\n"
-                 "storecache_cache_store_errors_total{{kind=\"no_space\"}} {}\n"
-                 "storecache_cache_store_errors_total{{kind=\"too_big\"}} {}\n"
-                 "storecache_cache_store_errors_total{{kind=\"corrupt\"}} {}\n",
-                 c.insert_failures, c.no_space, c.too_big, c.corrupt_drops);
-  family("storecache_cache_storing_suspended", "gauge",
-         "1 while storing is suspended after a store error (disk or index full, I/O error): "
-         "hits are served, misses pass through unstored, until a store succeeds again.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_storing_suspended {}\n",
-                 storing_suspended() ? 1 : 0);
-  family("storecache_cache_unstored_fills_total", "counter",
-         "Fills that could not be stored mid-body (disk full): their clients got the rest of "
-         "the body from the upstream through memory.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_unstored_fills_total {}\n",
-                 counters_.unstored_fills.load());
-  family("storecache_cache_unstored_clients_cut_total", "counter",
-         "Clients of an unstored fill whose response ended in error because they read nothing "
-         "for timeouts.upstream_idle while the fill's memory window was full.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_unstored_clients_cut_total {}\n",
-                 counters_.unstored_readers_cut.load());
-  family("storecache_collapsed_requests_total", "counter",
-         "Requests that joined another request's upstream fetch instead of making their own.");
-  fmt::format_to(std::back_inserter(out), "storecache_collapsed_requests_total {}\n",
-                 counters_.collapsed.load());
-  family("storecache_revalidations_total", "counter",
-         "Conditional requests to the origin for stale objects, by outcome.");
-  fmt::format_to(std::back_inserter(out),
-                 "storecache_revalidations_total{{outcome=\"not_modified\"}} {}\n"
-                 "storecache_revalidations_total{{outcome=\"modified\"}} {}\n"
-                 "storecache_revalidations_total{{outcome=\"failed\"}} {}\n",
-                 counters_.revalidated_not_modified.load(), counters_.revalidated_modified.load(),
-                 counters_.revalidation_failed.load());
+  x.family("storecache_cache_objects", "gauge", "Objects stored in the cache.");
+  x.sample("storecache_cache_objects {}\n", c.objects);
+  x.family("storecache_cache_bytes", "gauge",
+           "Bytes the cache holds (bodies and index entries), kept under cache.max_size.");
+  x.sample("storecache_cache_bytes {}\n", c.bytes);
+  x.family("storecache_cache_evictions_total", "counter",
+           "Objects evicted to stay under cache.max_size.");
+  x.sample("storecache_cache_evictions_total {}\n", c.evictions);
+  x.family("storecache_cache_inserts_total", "counter", "Objects written to the cache.");
+  x.sample("storecache_cache_inserts_total {}\n", c.inserts);
+  x.family("storecache_cache_store_errors_total", "counter",
+           "Objects that could not be stored (I/O errors, too big, damaged bodies dropped).");
+  x.sample(
+      "storecache_cache_store_errors_total{{kind=\"io\"}} {}\n"
+      "storecache_cache_store_errors_total{{kind=\"no_space\"}} {}\n"
+      "storecache_cache_store_errors_total{{kind=\"too_big\"}} {}\n"
+      "storecache_cache_store_errors_total{{kind=\"corrupt\"}} {}\n",
+      c.insert_failures, c.no_space, c.too_big, c.corrupt_drops);
+  x.family("storecache_cache_storing_suspended", "gauge",
+           "1 while storing is suspended after a store error (disk or index full, I/O error): "
+           "hits are served, misses pass through unstored, until a store succeeds again.");
+  x.sample("storecache_cache_storing_suspended {}\n", storing_suspended() ? 1 : 0);
+  x.family("storecache_cache_unstored_fills_total", "counter",
+           "Fills that could not be stored mid-body (disk full): their clients got the rest of "
+           "the body from the upstream through memory.");
+  x.sample("storecache_cache_unstored_fills_total {}\n", counters_.unstored_fills.load());
+  x.family("storecache_cache_unstored_clients_cut_total", "counter",
+           "Clients of an unstored fill whose response ended in error because they read nothing "
+           "for timeouts.upstream_idle while the fill's memory window was full.");
+  x.sample("storecache_cache_unstored_clients_cut_total {}\n",
+           counters_.unstored_readers_cut.load());
+  x.family("storecache_collapsed_requests_total", "counter",
+           "Requests that joined another request's upstream fetch instead of making their own.");
+  x.sample("storecache_collapsed_requests_total {}\n", counters_.collapsed.load());
+  x.family("storecache_revalidations_total", "counter",
+           "Conditional requests to the origin for stale objects, by outcome.");
+  x.sample(
+      "storecache_revalidations_total{{outcome=\"not_modified\"}} {}\n"
+      "storecache_revalidations_total{{outcome=\"modified\"}} {}\n"
+      "storecache_revalidations_total{{outcome=\"failed\"}} {}\n",
+      counters_.revalidated_not_modified.load(), counters_.revalidated_modified.load(),
+      counters_.revalidation_failed.load());
   const auto b = backlog();
-  family("storecache_cache_commit_backlog_objects", "gauge",
-         "Fetched objects waiting for their commit to the index.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_commit_backlog_objects {}\n",
-                 b.objects);
-  family("storecache_cache_commit_backlog_bytes", "gauge",
-         "Body bytes of the objects waiting for their commit.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_commit_backlog_bytes {}\n", b.bytes);
-  family("storecache_cache_commit_batches_total", "counter",
-         "Index transactions that committed fetched objects (each commits all that wait).");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_commit_batches_total {}\n",
-                 committer_.batches());
-  family("storecache_cache_commit_backlog_full", "gauge",
-         "1 while the commit backlog is over its bound and new misses pass through unstored.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_commit_backlog_full {}\n",
-                 committer_.full() ? 1 : 0);
-  family("storecache_cache_fills_in_flight", "gauge",
-         "Upstream fetches that clients can join (request collapsing), until committed.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_fills_in_flight {}\n",
-                 inflight_.size());
-  family("storecache_cache_access_pending", "gauge",
-         "Hit recency entries kept in memory until the next flush to the index.");
-  fmt::format_to(std::back_inserter(out), "storecache_cache_access_pending {}\n", c.access_pending);
-  family("storecache_background_fills_total", "counter",
-         "Fetches started without a waiting client (stale-while-revalidate, cold ranges).");
-  fmt::format_to(std::back_inserter(out), "storecache_background_fills_total {}\n",
-                 counters_.background_fills.load());
-  family("storecache_orphan_fills_total", "counter",
-         "Fills whose every client went away, by what happened: stop (paused for "
-         "cache.orphan_grace, then stopped: nothing more fetched, nothing stored), resumed (a "
-         "client came back during the pause), or finished because the object was small, mostly "
-         "there, wanted by several devices, or a background refresh.");
+  x.family("storecache_cache_commit_backlog_objects", "gauge",
+           "Fetched objects waiting for their commit to the index.");
+  x.sample("storecache_cache_commit_backlog_objects {}\n", b.objects);
+  x.family("storecache_cache_commit_backlog_bytes", "gauge",
+           "Body bytes of the objects waiting for their commit.");
+  x.sample("storecache_cache_commit_backlog_bytes {}\n", b.bytes);
+  x.family("storecache_cache_commit_batches_total", "counter",
+           "Index transactions that committed fetched objects (each commits all that wait).");
+  x.sample("storecache_cache_commit_batches_total {}\n", committer_.batches());
+  x.family("storecache_cache_commit_backlog_full", "gauge",
+           "1 while the commit backlog is over its bound and new misses pass through unstored.");
+  x.sample("storecache_cache_commit_backlog_full {}\n", committer_.full() ? 1 : 0);
+  x.family("storecache_cache_fills_in_flight", "gauge",
+           "Upstream fetches that clients can join (request collapsing), until committed.");
+  x.sample("storecache_cache_fills_in_flight {}\n", inflight_.size());
+  x.family("storecache_cache_access_pending", "gauge",
+           "Hit recency entries kept in memory until the next flush to the index.");
+  x.sample("storecache_cache_access_pending {}\n", c.access_pending);
+  x.family("storecache_background_fills_total", "counter",
+           "Fetches started without a waiting client (stale-while-revalidate, cold ranges).");
+  x.sample("storecache_background_fills_total {}\n", counters_.background_fills.load());
+  x.family("storecache_orphan_fills_total", "counter",
+           "Fills whose every client went away, by what happened: stop (paused for "
+           "cache.orphan_grace, then stopped: nothing more fetched, nothing stored), resumed (a "
+           "client came back during the pause), or finished because the object was small, mostly "
+           "there, wanted by several devices, or a background refresh.");
   for (std::size_t v = 0; v < counters_.orphan_fills.size(); ++v)
-    fmt::format_to(std::back_inserter(out), "storecache_orphan_fills_total{{outcome=\"{}\"}} {}\n",
-                   v == 5 ? std::string_view("resumed")
-                          : upstream::to_string(static_cast<upstream::orphan_verdict>(v)),
-                   counters_.orphan_fills[v].load());
-  family("storecache_orphan_fills_paused", "gauge",
-         "Fills paused now because no client reads them (they stop after cache.orphan_grace).");
-  fmt::format_to(std::back_inserter(out), "storecache_orphan_fills_paused {}\n",
-                 counters_.orphan_fills_paused.load());
+    x.sample("storecache_orphan_fills_total{{outcome=\"{}\"}} {}\n",
+             v == 5 ? std::string_view("resumed")
+                    : upstream::to_string(static_cast<upstream::orphan_verdict>(v)),
+             counters_.orphan_fills[v].load());
+  x.family("storecache_orphan_fills_paused", "gauge",
+           "Fills paused now because no client reads them (they stop after cache.orphan_grace).");
+  x.sample("storecache_orphan_fills_paused {}\n", counters_.orphan_fills_paused.load());
   return out;
 }
 

@@ -31,9 +31,10 @@
 #include "access/networks.hpp"
 #include "account/access_log.hpp"
 #include "account/usage_service.hpp"
+#include "admin/exposition.hpp"
+#include "admin/listener.hpp"
 #include "http/tls_failure.hpp"
 #include "log/log.hpp"
-#include "proxy/admin.hpp"
 #include "proxy/cache_service.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/sessions.hpp"
@@ -438,8 +439,9 @@ int server::run() {
   asio::co_spawn(control, watchdog_->run(), log_exception);
 
   bool draining = false;
-  admin_state admin{stats_, [&draining] { return draining; }, [this] { return status_page(); }};
-  asio::co_spawn(control, run_admin(*admin_acceptor, admin), log_exception);
+  admin::admin_state admin{[this] { return stats_.render(); }, [&draining] { return draining; },
+                           [this] { return status_page(); }};
+  asio::co_spawn(control, admin::run_admin(*admin_acceptor, admin), log_exception);
 
   // Access recency is kept in memory on hits, usage counts in the recorder; write both to the
   // index every few seconds, here on the control thread, so that LRU order and the usage
@@ -540,52 +542,53 @@ int server::run() {
 
 std::string server::upstream_metrics() const {
   const auto s = limiter_->snapshot();
-  return fmt::format(
-      "# HELP storecache_upstream_fetches Upstream requests in progress (limits.upstream_fetches "
-      "caps them).\n"
-      "# TYPE storecache_upstream_fetches gauge\n"
-      "storecache_upstream_fetches {}\n"
-      "# HELP storecache_upstream_fetches_max The most upstream requests in progress at once "
-      "since start.\n"
-      "# TYPE storecache_upstream_fetches_max gauge\n"
-      "storecache_upstream_fetches_max {}\n"
-      "# HELP storecache_upstream_fetch_queue Requests waiting for an upstream slot now.\n"
-      "# TYPE storecache_upstream_fetch_queue gauge\n"
-      "storecache_upstream_fetch_queue {}\n"
-      "# HELP storecache_upstream_fetches_queued_total Requests that had to wait for an upstream "
-      "slot.\n"
-      "# TYPE storecache_upstream_fetches_queued_total counter\n"
-      "storecache_upstream_fetches_queued_total {}\n"
-      "# HELP storecache_upstream_fetches_refused_total Requests answered 503 for want of an "
-      "upstream slot: the queue was full, or no slot came within timeouts.upstream_queue.\n"
-      "# TYPE storecache_upstream_fetches_refused_total counter\n"
+  std::string out;
+  admin::exposition x(out);
+  x.family("storecache_upstream_fetches", "gauge",
+           "Upstream requests in progress (limits.upstream_fetches caps them).");
+  x.sample("storecache_upstream_fetches {}\n", s.active);
+  x.family("storecache_upstream_fetches_max", "gauge",
+           "The most upstream requests in progress at once since start.");
+  x.sample("storecache_upstream_fetches_max {}\n", s.most_active);
+  x.family("storecache_upstream_fetch_queue", "gauge",
+           "Requests waiting for an upstream slot now.");
+  x.sample("storecache_upstream_fetch_queue {}\n", s.waiting);
+  x.family("storecache_upstream_fetches_queued_total", "counter",
+           "Requests that had to wait for an upstream slot.");
+  x.sample("storecache_upstream_fetches_queued_total {}\n", s.queued);
+  x.family("storecache_upstream_fetches_refused_total", "counter",
+           "Requests answered 503 for want of an upstream slot: the queue was full, or no slot "
+           "came within timeouts.upstream_queue.");
+  x.sample(
       "storecache_upstream_fetches_refused_total{{reason=\"queue_full\"}} {}\n"
       "storecache_upstream_fetches_refused_total{{reason=\"timeout\"}} {}\n",
-      s.active, s.most_active, s.waiting, s.queued, s.queue_full, s.timed_out);
+      s.queue_full, s.timed_out);
+  return out;
 }
 
 // Failures of storecache's own bookkeeping: nothing a request sees, but lost data ops must know of.
 std::string server::own_failure_metrics() const {
-  return fmt::format(
-      "# HELP storecache_access_log_write_errors_total Access-log lines that could not be written "
-      "to the log file (disk full, I/O error); requests are not affected.\n"
-      "# TYPE storecache_access_log_write_errors_total counter\n"
-      "storecache_access_log_write_errors_total {}\n"
-      "# HELP storecache_usage_history_errors_total Writes of usage counts to the history that "
-      "failed; those counts are missing from the status page and the report.\n"
-      "# TYPE storecache_usage_history_errors_total counter\n"
-      "storecache_usage_history_errors_total {}\n"
-      "# HELP storecache_config_reloads_total Reloads asked for (SIGHUP), by outcome: applied, or "
-      "failed (the running configuration kept; the log says why).\n"
-      "# TYPE storecache_config_reloads_total counter\n"
+  std::string out;
+  admin::exposition x(out);
+  x.family("storecache_access_log_write_errors_total", "counter",
+           "Access-log lines that could not be written to the log file (disk full, I/O error); "
+           "requests are not affected.");
+  x.sample("storecache_access_log_write_errors_total {}\n", access_->write_errors());
+  x.family("storecache_usage_history_errors_total", "counter",
+           "Writes of usage counts to the history that failed; those counts are missing from the "
+           "status page and the report.");
+  x.sample("storecache_usage_history_errors_total {}\n", usage_->errors());
+  x.family("storecache_config_reloads_total", "counter",
+           "Reloads asked for (SIGHUP), by outcome: applied, or failed (the running "
+           "configuration kept; the log says why).");
+  x.sample(
       "storecache_config_reloads_total{{outcome=\"applied\"}} {}\n"
-      "storecache_config_reloads_total{{outcome=\"failed\"}} {}\n"
-      "# HELP storecache_config_last_reload_successful 0 while the last reload failed and the "
-      "config file differs from what runs.\n"
-      "# TYPE storecache_config_last_reload_successful gauge\n"
-      "storecache_config_last_reload_successful {}\n",
-      access_->write_errors(), usage_->errors(), reloads_applied_.load(), reloads_failed_.load(),
-      last_reload_failed_.load() ? 0 : 1);
+      "storecache_config_reloads_total{{outcome=\"failed\"}} {}\n",
+      reloads_applied_.load(), reloads_failed_.load());
+  x.family("storecache_config_last_reload_successful", "gauge",
+           "0 while the last reload failed and the config file differs from what runs.");
+  x.sample("storecache_config_last_reload_successful {}\n", last_reload_failed_.load() ? 0 : 1);
+  return out;
 }
 
 std::string server::status_page() {

@@ -1,5 +1,7 @@
 #include "proxy/watchdog.hpp"
 
+#include "admin/exposition.hpp"
+
 #include <systemd/sd-daemon.h>
 
 #include <fmt/format.h>
@@ -104,26 +106,24 @@ void loop_watchdog::check_and_ping(std::uint64_t sent) {
 }
 
 std::string loop_watchdog::render_metrics() const {
-  std::string out =
-      "# HELP storecache_worker_loop_lag_seconds How long the last liveness beat waited in the "
-      "worker's event loop (a beat still waiting counts until now).\n"
-      "# TYPE storecache_worker_loop_lag_seconds gauge\n";
+  std::string out;
+  admin::exposition x(out);
+  x.family("storecache_worker_loop_lag_seconds", "gauge",
+           "How long the last liveness beat waited in the worker's event loop (a beat still "
+           "waiting counts until now).");
   const auto now = now_ns();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     const auto& w = *workers_[i];
     auto lag = w.lag_ns.load(std::memory_order_relaxed);
     if (w.answered.load(std::memory_order_acquire) < sent_.load(std::memory_order_acquire))
       lag = std::max(lag, now - w.posted_ns.load(std::memory_order_relaxed));
-    fmt::format_to(std::back_inserter(out),
-                   "storecache_worker_loop_lag_seconds{{worker=\"{}\"}} {:.6f}\n", i,
-                   static_cast<double>(std::max<std::int64_t>(lag, 0)) / 1e9);
+    x.sample("storecache_worker_loop_lag_seconds{{worker=\"{}\"}} {:.6f}\n", i,
+             static_cast<double>(std::max<std::int64_t>(lag, 0)) / 1e9);
   }
-  fmt::format_to(std::back_inserter(out),
-                 "# HELP storecache_watchdog_stalls_total Times a worker's event loop missed a "
-                 "liveness beat (each stall counted once, however long).\n"
-                 "# TYPE storecache_watchdog_stalls_total counter\n"
-                 "storecache_watchdog_stalls_total {}\n",
-                 stalls_.load(std::memory_order_relaxed));
+  x.family("storecache_watchdog_stalls_total", "counter",
+           "Times a worker's event loop missed a liveness beat (each stall counted once, however "
+           "long).");
+  x.sample("storecache_watchdog_stalls_total {}\n", stalls_.load(std::memory_order_relaxed));
   return out;
 }
 

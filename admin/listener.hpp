@@ -9,12 +9,10 @@
 #include <functional>
 #include <string>
 
-#include "account/metrics.hpp"
-
-namespace storecache::proxy {
+namespace storecache::admin {
 
 struct admin_state {
-  account::metrics& stats;
+  std::function<std::string()> metrics;  // the exposition text
   std::function<bool()> draining;
   std::function<std::string()> status_page;  // HTML; unset: 404
 };
@@ -23,4 +21,4 @@ struct admin_state {
 boost::asio::awaitable<void> run_admin(boost::asio::ip::tcp::acceptor& acceptor,
                                        admin_state& state);
 
-}  // namespace storecache::proxy
+}  // namespace storecache::admin

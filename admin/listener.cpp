@@ -1,4 +1,4 @@
-#include "proxy/admin.hpp"
+#include "admin/listener.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,7 +15,7 @@
 
 #include "log/log.hpp"
 
-namespace storecache::proxy {
+namespace storecache::admin {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -46,7 +46,7 @@ bhttp::response<bhttp::string_body> answer(const bhttp::request<bhttp::empty_bod
   } else if (target == "/metrics") {
     res.result(bhttp::status::ok);
     res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() = state.stats.render();
+    res.body() = state.metrics();
   } else if ((target == "/" || target == "/index.html") && state.status_page) {
     res.result(bhttp::status::ok);
     res.set(bhttp::field::content_type, "text/html; charset=utf-8");
@@ -102,4 +102,4 @@ asio::awaitable<void> run_admin(asio::ip::tcp::acceptor& acceptor, admin_state& 
   }
 }
 
-}  // namespace storecache::proxy
+}  // namespace storecache::admin
