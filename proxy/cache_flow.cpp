@@ -21,9 +21,9 @@
 #include "cache/cache_status.hpp"
 #include "cache/range.hpp"
 #include "log/log.hpp"
-#include "proxy/cache_service.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/tls.hpp"
+#include "upstream/cache_service.hpp"
 
 namespace storecache::proxy {
 

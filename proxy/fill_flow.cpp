@@ -11,9 +11,9 @@
 #include "cache/cache_control.hpp"
 #include "cache/cache_key.hpp"
 #include "log/log.hpp"
-#include "proxy/cache_service.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/tls.hpp"
+#include "upstream/cache_service.hpp"
 
 namespace storecache::proxy {
 
@@ -23,7 +23,8 @@ constexpr std::size_t chunk_size = 64 * 1024;
 }  // namespace
 
 struct proxy_handler::fill_job {
-  cache_service* cache;    // the server destroys its workers (and this frame) before the cache
+  upstream::cache_service*
+      cache;               // the server destroys its workers (and this frame) before the cache
   usage::recorder* usage;  // likewise
   account::site_counters* counters;  // stable for the process's life (metrics)
   std::shared_ptr<fill> f;

@@ -14,8 +14,8 @@
 #include "account/request_record.hpp"
 #include "log/log.hpp"
 #include "proxy/admission.hpp"
-#include "proxy/cache_service.hpp"
 #include "proxy/tls.hpp"
+#include "upstream/cache_service.hpp"
 #include "usage/recorder.hpp"
 
 namespace storecache::proxy {

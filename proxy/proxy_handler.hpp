@@ -29,18 +29,21 @@
 #include "upstream/orphan_policy.hpp"
 #include "usage/recorder.hpp"
 
+namespace storecache::upstream {
+class cache_service;
+}
 namespace storecache::account {
 class observed_exchange;
 }
 
 namespace storecache::proxy {
 
+using upstream::fill;
 using upstream::status_for;
 using upstream::to_string;
 using upstream::upstream_error;
 
 struct runtime;
-class cache_service;
 
 class proxy_handler final : public request_handler,
                             public std::enable_shared_from_this<proxy_handler> {
@@ -48,7 +51,7 @@ class proxy_handler final : public request_handler,
   // cache may be null: every site is then pass-through. usage may be null: no history.
   // The limiter bounds upstream requests over all workers; the server outlives its workers
   // with all three.
-  proxy_handler(asio::any_io_executor ex, cache_service* cache, usage::recorder* usage,
+  proxy_handler(asio::any_io_executor ex, upstream::cache_service* cache, usage::recorder* usage,
                 upstream::fetch_limiter& limiter, access::authorization_cache& authorizations)
       : ex_(std::move(ex)),
         cache_(cache),
@@ -199,7 +202,7 @@ class proxy_handler final : public request_handler,
                                                     const config::site& site);
 
   asio::any_io_executor ex_;
-  cache_service* cache_;
+  upstream::cache_service* cache_;
   usage::recorder* usage_;
   upstream::fetch_limiter& limiter_;
   access::authorization_cache& authorizations_;

@@ -35,10 +35,10 @@
 #include "admin/listener.hpp"
 #include "http/tls_failure.hpp"
 #include "log/log.hpp"
-#include "proxy/cache_service.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/sessions.hpp"
 #include "proxy/watchdog.hpp"
+#include "upstream/cache_service.hpp"
 #include "usage/report.hpp"
 #include "usage/status_page.hpp"
 
@@ -169,8 +169,8 @@ struct server_worker {
   bool stopping = false;  // likewise
   std::thread thread;
 
-  server_worker(cache_service* cache, usage::recorder* usage, upstream::fetch_limiter& limiter,
-                access::authorization_cache& authorizations)
+  server_worker(upstream::cache_service* cache, usage::recorder* usage,
+                upstream::fetch_limiter& limiter, access::authorization_cache& authorizations)
       : handler(std::make_shared<proxy_handler>(io.get_executor(), cache, usage, limiter,
                                                 authorizations)) {}
 };
@@ -350,7 +350,7 @@ int server::run() {
   // The cache first: a cache directory we cannot use is a start-up error.
   limiter_ = std::make_unique<upstream::fetch_limiter>(
       upstream::fetch_limiter::from_config(cfg.limit), gate_);
-  cache_ = std::make_unique<cache_service>(cfg.cache, gate_);
+  cache_ = std::make_unique<upstream::cache_service>(cfg.cache, gate_);
   usage_ = std::make_unique<account::usage_service>(cache_->store());
   access_ = account::access_log::open(cfg.log);
   stats_.set_extra([this] {

@@ -22,6 +22,9 @@
 namespace storecache::access {
 class client_ledger;
 }
+namespace storecache::upstream {
+class cache_service;
+}
 namespace storecache::account {
 class access_log;
 class usage_service;
@@ -30,7 +33,6 @@ class usage_service;
 namespace storecache::proxy {
 
 struct server_worker;
-class cache_service;
 class loop_watchdog;
 
 class server {
@@ -57,7 +59,7 @@ class server {
   std::shared_ptr<upstream::wake_gate> gate_ = std::make_shared<upstream::wake_gate>();
   std::unique_ptr<upstream::fetch_limiter> limiter_;  // outlives the workers
   access::authorization_cache authorizations_;        // likewise ([site.cache] authorize_cache)
-  std::unique_ptr<cache_service> cache_;
+  std::unique_ptr<upstream::cache_service> cache_;
   std::unique_ptr<account::access_log> access_;
   std::unique_ptr<account::usage_service>
       usage_;  // in the cache's LMDB env: destroyed before cache_

@@ -5,11 +5,11 @@
 #include <boost/asio/io_context.hpp>
 #include <thread>
 
-#include "proxy/cache_service.hpp"
 #include "store_test_util.hpp"
+#include "upstream/cache_service.hpp"
 
 namespace asio = boost::asio;
-using storecache::proxy::cache_service;
+using storecache::upstream::cache_service;
 
 namespace {
 std::shared_ptr<storecache::upstream::wake_gate> gate() {
@@ -62,12 +62,12 @@ std::string metric_line(cache_service& svc, std::string_view name) {
 }  // namespace
 
 TEST_CASE("cache service: commits from many coroutines, batched, each with its outcome",
-          "[cache_service]") {
+          "[storecache::upstream::cache_service]") {
   temp_dir dir("svc-commit");
   constexpr int n = 300;
   std::vector<outcome> outs(n);
   {
-    cache_service svc(settings(dir.path), gate());
+    storecache::upstream::cache_service svc(settings(dir.path), gate());
     asio::io_context io;
     for (int i = 0; i < n; ++i)
       asio::co_spawn(io, fill_and_commit(svc, i, outs[static_cast<std::size_t>(i)]),
@@ -104,12 +104,12 @@ TEST_CASE("cache service: commits from many coroutines, batched, each with its o
 }
 
 TEST_CASE("cache service: what is queued at stop is committed before the committer ends",
-          "[cache_service]") {
+          "[storecache::upstream::cache_service]") {
   temp_dir dir("svc-stop");
   constexpr int n = 40;
   std::vector<outcome> outs(n);
   {
-    cache_service svc(settings(dir.path), gate());
+    storecache::upstream::cache_service svc(settings(dir.path), gate());
     asio::io_context io;
     for (int i = 0; i < n; ++i)
       asio::co_spawn(io, fill_and_commit(svc, i, outs[static_cast<std::size_t>(i)]),
@@ -130,11 +130,12 @@ TEST_CASE("cache service: what is queued at stop is committed before the committ
 }
 
 TEST_CASE("cache service: over its bound the backlog pauses storing until it drained to half",
-          "[cache_service]") {
+          "[storecache::upstream::cache_service]") {
   temp_dir dir("svc-bound");
   constexpr int n = 10;
   std::vector<outcome> outs(n);
-  cache_service svc(settings(dir.path), gate(), {.objects = 6, .memory = 1ull << 30});
+  storecache::upstream::cache_service svc(settings(dir.path), gate(),
+                                          {.objects = 6, .memory = 1ull << 30});
   asio::io_context io;
   {
     // Another index writer holds the write lock: the committer waits behind it.
@@ -160,9 +161,9 @@ TEST_CASE("cache service: over its bound the backlog pauses storing until it dra
 }
 
 TEST_CASE("cache service: a store error suspends storing, a store that succeeds resumes it",
-          "[cache_service]") {
+          "[storecache::upstream::cache_service]") {
   temp_dir dir("svc-suspend");
-  cache_service svc(settings(dir.path), gate());
+  storecache::upstream::cache_service svc(settings(dir.path), gate());
   CHECK(!svc.storing_suspended());
   CHECK(metric_line(svc, "storecache_cache_storing_suspended") ==
         "storecache_cache_storing_suspended 0");

@@ -1,4 +1,4 @@
-#include "proxy/cache_service.hpp"
+#include "upstream/cache_service.hpp"
 
 #include "admin/exposition.hpp"
 
@@ -17,7 +17,7 @@
 
 #include "log/log.hpp"
 
-namespace storecache::proxy {
+namespace storecache::upstream {
 
 namespace {
 
@@ -53,7 +53,7 @@ cache::store open_store(const config::cache_settings& s) {
 }  // namespace
 
 cache_service::cache_service(const config::cache_settings& settings,
-                             std::shared_ptr<const upstream::wake_gate> gate, commit_limits limits)
+                             std::shared_ptr<const wake_gate> gate, commit_limits limits)
     : store_(open_store(settings)),
       inflight_(std::move(gate)),
       committer_(store_, limits, [](bool full, const commit_backlog& b) {
@@ -230,4 +230,4 @@ std::string cache_service::render_metrics() {
   return out;
 }
 
-}  // namespace storecache::proxy
+}  // namespace storecache::upstream

@@ -19,11 +19,9 @@
 #include "upstream/fill.hpp"
 #include "upstream/orphan_policy.hpp"
 
-namespace storecache::proxy {
+namespace storecache::upstream {
 
 namespace asio = boost::asio;
-using upstream::fill;
-using upstream::inflight_table;
 
 struct cache_counters {
   using counter = std::atomic<std::uint64_t>;
@@ -54,8 +52,8 @@ class cache_service {
  public:
   // Opens (creating if needed) the store under settings.dir; throws std::runtime_error.
   // gate: closed by the server once its workers are gone (fills then post no wake-ups).
-  cache_service(const config::cache_settings& settings,
-                std::shared_ptr<const upstream::wake_gate> gate, commit_limits limits = {});
+  cache_service(const config::cache_settings& settings, std::shared_ptr<const wake_gate> gate,
+                commit_limits limits = {});
   ~cache_service();
 
   // Commits a finished body together with whatever else is waiting (store::commit_batch) on
@@ -100,4 +98,4 @@ class cache_service {
   cache::commit_queue committer_;  // after store_: stopped before the store goes
 };
 
-}  // namespace storecache::proxy
+}  // namespace storecache::upstream
