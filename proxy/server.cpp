@@ -35,6 +35,7 @@
 #include "admin/listener.hpp"
 #include "http/tls_failure.hpp"
 #include "log/log.hpp"
+#include "proxy/connection.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/sessions.hpp"
 #include "proxy/watchdog.hpp"
@@ -93,19 +94,6 @@ std::shared_ptr<tcp::acceptor> open_acceptor(asio::io_context& io, const config:
   return acc;
 }
 
-// Refusals are logged at info, at most 10 a second: a scan of the port must not flood the journal.
-log::rate_limit refusal_log_limit{10};
-
-template <typename... Args>
-void log_refusal(fmt::format_string<Args...> f, Args&&... args) {
-  if (!log::enabled(log::level::info)) return;
-  std::uint64_t suppressed = 0;
-  if (!refusal_log_limit.allow(suppressed)) return;
-  std::string line = fmt::format(f, std::forward<Args>(args)...);
-  if (suppressed > 0) line += fmt::format(" ({} similar lines suppressed)", suppressed);
-  log::write_line(log::level::info, line);
-}
-
 // The clients a bound listener admits, from the current config: its own entry by address (a
 // reload may change the list, not the sockets), else [server].allow_clients.
 const std::vector<config::ip_network>& allowed_on(const config::config& cfg,
@@ -113,17 +101,6 @@ const std::vector<config::ip_network>& allowed_on(const config::config& cfg,
   for (const auto& l : cfg.server.listen)
     if (l.text() == listener) return l.allow_clients;
   return cfg.server.allow_clients;
-}
-
-// A connection refused for an access reason before any request: counted in /metrics (site
-// "-" when none was known) and in the usage history (in its total alone, then).
-void count_refusal(account::metrics& stats, usage::recorder* usage, std::string_view site,
-                   access::denial why) {
-  stats.access_denied(site, why);
-  if (usage != nullptr)
-    usage->record(usage::denial_facts{.unix_seconds = std::time(nullptr),
-                                      .site = site == account::metrics::no_site ? "" : site,
-                                      .reason = why});
 }
 
 // Every client connection holds a descriptor, and so does each upstream connection: with the
@@ -149,16 +126,6 @@ void raise_descriptor_limit(const config::limits& lim) {
         static_cast<std::uint64_t>(rl.rlim_cur), needed, lim.max_connections);
 }
 
-// co_spawn completion: an escaped exception is a bug; log it rather than lose it.
-void log_exception(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    log::error("internal error in a connection: {}", x.what());
-  }
-}
-
 }  // namespace
 
 struct server_worker {
@@ -175,164 +142,6 @@ struct server_worker {
                                                 authorizations)) {}
 };
 
-namespace {
-
-struct connection_slot {
-  std::atomic<std::size_t>& count;
-  ~connection_slot() { count.fetch_sub(1, std::memory_order_relaxed); }
-};
-
-// One client connection, from TLS handshake to close. The frame holds what the connection
-// uses (runtime, handler) so that a reload or shutdown never pulls them from under it.
-asio::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<const runtime> rt,
-                                       std::shared_ptr<proxy_handler> handler,
-                                       account::metrics& stats,
-                                       std::atomic<std::size_t>& connections, std::uint64_t id,
-                                       const bool* stopping, account::access_log* access,
-                                       access::client_ledger* ledger, usage::recorder* usage) {
-  connection_slot slot{connections};
-  error_code ec;
-  tcp::endpoint client = socket.remote_endpoint(ec);
-  if (ec) co_return;
-  http::tls_stream stream(std::move(socket), rt->server_tls->initial());
-  handshake_info hs{client.address(), nullptr, std::nullopt};
-  handshake_info::attach(stream.native_handle(), &hs);
-  stream.next_layer().expires_after(rt->cfg->timeout.client_header);
-  co_await stream.async_handshake(asio::ssl::stream_base::server,
-                                  redirect_error(use_awaitable, ec));
-  handshake_info::attach(stream.native_handle(), nullptr);
-  if (ec) {
-    const auto* verifier = access::client_cert_verifier::of(stream.native_handle());
-    const std::string_view site =
-        hs.site ? std::string_view(hs.site->name()) : account::metrics::no_site;
-    if (hs.refused) {
-      count_refusal(stats, usage, site, *hs.refused);
-      log_refusal("conn={} client={} site={}: refused in the TLS handshake: {} (allow_clients)", id,
-                  client.address().to_string(), site, access::to_string(*hs.refused));
-      co_return;
-    }
-    if (verifier != nullptr && verifier->mode() == config::client_cert_mode::required &&
-        http::refused_client_certificate(ec)) {
-      count_refusal(stats, usage, site, access::denial::client_cert);
-      log_refusal("conn={} client={} site={}: refused in the TLS handshake: client_cert ({})", id,
-                  client.address().to_string(), site,
-                  access::client_cert_verifier::failure_of(stream.native_handle()));
-      co_return;
-    }
-    stats.tls_handshake_failed(http::classify_tls_failure(ec));
-    log::debug("conn={} client={}: TLS handshake failed: {}", id, client.address().to_string(),
-               ec.message());
-    co_return;
-  }
-  connection_context ctx{
-      rt->cfg, *handler, stats, client, std::string(sni_name(stream.native_handle())),
-      id,      stopping, rt};
-  ctx.access = access;
-  ctx.ledger = ledger;
-  ctx.tls = usage::tls_version_from(::SSL_get_version(stream.native_handle()));
-  ctx.client_cert = access::client_cert_verifier::state_of(stream.native_handle());
-  if (alpn_selected(stream.native_handle()) == "h2")
-    co_await run_http2_session(stream, ctx);
-  else
-    co_await run_http1_session(stream, ctx);
-  // close_notify, briefly: a client that is already gone must not hold the coroutine.
-  if (stream.next_layer().socket().is_open()) {
-    stream.next_layer().expires_after(std::chrono::seconds(1));
-    co_await stream.async_shutdown(redirect_error(use_awaitable, ec));
-  }
-}
-
-// Connections over limits.max_connections are told so, not closed silently: a device's
-// browser shows "try again" instead of a network error. Each such answer costs a handshake and
-// a few hundred bytes, so at most max_over_limit_answers run at once, each for at most
-// over_limit_answer_time; beyond, a connection is closed at accept (counted as "closed").
-constexpr std::size_t max_over_limit_answers = 64;
-constexpr auto over_limit_answer_time = std::chrono::seconds(2);
-
-constexpr std::string_view over_limit_body =
-    "503 Service Unavailable\nThis server has as many device connections as it may take "
-    "(limits.max_connections). Try again in a few seconds.\n";
-
-std::string over_limit_http1() {
-  return fmt::format(
-      "HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\ncache-control: no-store\r\n"
-      "content-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n"
-      "\r\n{}",
-      over_limit_body.size(), over_limit_body);
-}
-
-// The HTTP/2 server preface, a SETTINGS frame allowing no streams (RFC 9113 §6.5.2
-// MAX_CONCURRENT_STREAMS = 0), then GOAWAY with last stream 0 and REFUSED_STREAM: no request
-// was processed, so the client may safely retry (§8.7). Written by hand: no session is needed
-// for two frames.
-std::string over_limit_h2() {
-  constexpr std::string_view debug = "over limits.max_connections; retry later";
-  std::string out;
-  auto frame = [&out](std::uint8_t type, std::string_view payload) {
-    const auto n = payload.size();
-    out += {static_cast<char>(n >> 16),
-            static_cast<char>((n >> 8) & 0xff),
-            static_cast<char>(n & 0xff),
-            static_cast<char>(type),
-            '\0',
-            '\0',
-            '\0',
-            '\0',
-            '\0'};
-    out += payload;
-  };
-  frame(0x4, std::string_view("\x00\x03\x00\x00\x00\x00", 6));  // SETTINGS: MCS = 0
-  std::string goaway("\x00\x00\x00\x00\x00\x00\x00\x07", 8);    // last id 0, REFUSED_STREAM
-  goaway += debug;
-  frame(0x7, goaway);
-  return out;
-}
-
-// One connection over limits.max_connections: the TLS handshake (so the answer can be read),
-// the answer, and the usual close. Everything within over_limit_answer_time, plus the close.
-asio::awaitable<void> answer_over_limit(tcp::socket socket, std::shared_ptr<const runtime> rt,
-                                        account::metrics& stats,
-                                        std::atomic<std::size_t>& answering) {
-  struct slot {
-    std::atomic<std::size_t>& n;
-    ~slot() { n.fetch_sub(1, std::memory_order_relaxed); }
-  } held{answering};
-  using answer = account::metrics::over_limit_answer;
-  error_code ec;
-  const tcp::endpoint client = socket.remote_endpoint(ec);
-  if (ec) {
-    stats.connection_refused_limit(answer::closed);
-    co_return;
-  }
-  http::tls_stream stream(std::move(socket), rt->server_tls->initial());
-  handshake_info hs{client.address(), nullptr, std::nullopt};
-  handshake_info::attach(stream.native_handle(), &hs);
-  stream.next_layer().expires_after(over_limit_answer_time);
-  co_await stream.async_handshake(asio::ssl::stream_base::server,
-                                  redirect_error(use_awaitable, ec));
-  handshake_info::attach(stream.native_handle(), nullptr);
-  if (ec) {
-    stats.connection_refused_limit(answer::closed);
-    co_return;
-  }
-  const bool h2 = alpn_selected(stream.native_handle()) == "h2";
-  const std::string out = h2 ? over_limit_h2() : over_limit_http1();
-  co_await asio::async_write(stream, asio::buffer(out), redirect_error(use_awaitable, ec));
-  if (ec) {
-    stats.connection_refused_limit(answer::closed);
-    co_return;
-  }
-  stats.connection_refused_limit(h2 ? answer::h2_goaway : answer::http1_503);
-  log_refusal("client={}: over limits.max_connections ({}): {}", client.address().to_string(),
-              rt->cfg->limit.max_connections, h2 ? "GOAWAY" : "503");
-  // close_notify; what the client still sends (its request) is read and dropped meanwhile, so
-  // that closing does not reset the connection before it has read the answer.
-  stream.next_layer().expires_after(std::chrono::seconds(1));
-  co_await stream.async_shutdown(redirect_error(use_awaitable, ec));
-}
-
-}  // namespace
-
 server::server(std::filesystem::path config_file, std::shared_ptr<const runtime> rt)
     : config_file_(std::move(config_file)), rt_(std::move(rt)) {}
 
@@ -344,91 +153,13 @@ int server::run() {
                                        : std::max(1u, std::thread::hardware_concurrency());
   std::signal(SIGPIPE, SIG_IGN);
   raise_descriptor_limit(cfg.limit);
-
-  ledger_ = std::make_unique<access::client_ledger>(access::client_ledger::from_config(cfg.limit));
-  stats_.set_ledger(ledger_.get());
-  // The cache first: a cache directory we cannot use is a start-up error.
-  limiter_ = std::make_unique<upstream::fetch_limiter>(
-      upstream::fetch_limiter::from_config(cfg.limit), gate_);
-  cache_ = std::make_unique<upstream::cache_service>(cfg.cache, gate_);
-  usage_ = std::make_unique<account::usage_service>(cache_->store());
-  access_ = account::access_log::open(cfg.log);
-  stats_.set_extra([this] {
-    return cache_->render_metrics() + upstream_metrics() + own_failure_metrics() +
-           (watchdog_ ? watchdog_->render_metrics() : std::string());
-  });
+  open_services();
 
   // Bind everything first: a port in use is a start-up error, reported before READY.
-  for (unsigned i = 0; i < n; ++i) {
-    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder(), *limiter_,
-                                             authorizations_);
-    w->rt = rt_;
-    for (const auto& a : cfg.server.listen)
-      w->acceptors.push_back(open_acceptor(w->io, a, true));
-    workers_.push_back(std::move(w));
-  }
+  bind_workers(n);
   asio::io_context control{1};
   auto admin_acceptor = open_acceptor(control, cfg.admin.listen, false);
-
-  for (auto& wp : workers_) {
-    server_worker& w = *wp;
-    for (std::size_t i = 0; i < w.acceptors.size(); ++i) {
-      auto loop = [](std::shared_ptr<tcp::acceptor> acceptor, std::string listener,
-                     server_worker& w, server& s) -> asio::awaitable<void> {
-        for (;;) {
-          auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(use_awaitable));
-          if (w.stopping || !acceptor->is_open()) co_return;
-          if (ec) {
-            // Out of descriptors and the like: back off instead of spinning.
-            log::warn("accept failed: {}", ec.message());
-            asio::steady_timer pause(w.io, std::chrono::milliseconds(100));
-            co_await pause.async_wait(asio::as_tuple(use_awaitable));
-            continue;
-          }
-          // Admission by network, before any TLS: a client outside allow_clients is closed.
-          if (const auto& allow = allowed_on(*w.rt->cfg, listener); !allow.empty()) {
-            error_code peer_ec;
-            const auto peer = socket.remote_endpoint(peer_ec);
-            if (peer_ec || !access::admitted(allow, peer.address())) {
-              count_refusal(s.stats_, &s.usage_->recorder(), account::metrics::no_site,
-                            access::denial::network);
-              log_refusal("client={} listener={}: refused at accept: network (allow_clients)",
-                          peer_ec ? std::string("?") : peer.address().to_string(), listener);
-              continue;  // the socket closes here
-            }
-          }
-          if (s.connections_.fetch_add(1, std::memory_order_relaxed) >=
-              w.rt->cfg->limit.max_connections) {
-            s.connections_.fetch_sub(1, std::memory_order_relaxed);
-            if (s.over_limit_answers_.fetch_add(1, std::memory_order_relaxed) >=
-                max_over_limit_answers) {
-              s.over_limit_answers_.fetch_sub(1, std::memory_order_relaxed);
-              s.stats_.connection_refused_limit(account::metrics::over_limit_answer::closed);
-              continue;  // the socket closes here
-            }
-            asio::co_spawn(
-                w.io, answer_over_limit(std::move(socket), w.rt, s.stats_, s.over_limit_answers_),
-                log_exception);
-            continue;
-          }
-          error_code ignored;
-          socket.set_option(tcp::no_delay(true), ignored);
-          auto id = s.next_connection_id_.fetch_add(1, std::memory_order_relaxed);
-          asio::co_spawn(w.io,
-                         serve_connection(std::move(socket), w.rt, w.handler, s.stats_,
-                                          s.connections_, id, &w.stopping, s.access_.get(),
-                                          s.ledger_.get(), &s.usage_->recorder()),
-                         log_exception);
-        }
-      };
-      asio::co_spawn(w.io, loop(w.acceptors[i], cfg.server.listen[i].text(), w, *this),
-                     log_exception);
-    }
-    w.thread = std::thread([&w, name = fmt::format("sc-worker-{}", &wp - workers_.data())] {
-      pthread_setname_np(pthread_self(), name.c_str());  // top -H, gdb and the watchdog test
-      w.io.run();
-    });
-  }
+  start_workers();
   // Liveness: systemd's watchdog is pinged only while every worker's loop turns.
   std::vector<asio::io_context*> loops;
   for (auto& w : workers_)
@@ -442,71 +173,21 @@ int server::run() {
   admin::admin_state admin{[this] { return stats_.render(); }, [&draining] { return draining; },
                            [this] { return status_page(); }};
   asio::co_spawn(control, admin::run_admin(*admin_acceptor, admin), log_exception);
-
-  // Access recency is kept in memory on hits, usage counts in the recorder; write both to the
-  // index every few seconds, here on the control thread, so that LRU order and the usage
-  // history survive restarts and no worker waits for it.
-  asio::co_spawn(
-      control,
-      [this, &control]() -> asio::awaitable<void> {
-        asio::steady_timer tick(control);
-        for (;;) {
-          tick.expires_after(std::chrono::seconds(5));
-          auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
-          if (ec) co_return;
-          if (auto fe = cache_->store().flush_access()) log::warn("cache: {}", fe.message());
-          usage_->flush();
-          // Addresses with nothing left to remember leave, so the gauge shows real activity.
-          ledger_->sweep(std::chrono::steady_clock::now());
-          release_free_heap();
-        }
-      },
-      log_exception);
+  asio::co_spawn(control, housekeeping(control), log_exception);
 
   asio::signal_set signals(control, SIGINT, SIGTERM, SIGHUP);
   signals.add(SIGUSR1);
   asio::steady_timer drain_timer(control);
-  std::function<void()> wait_signal;
-  auto start_drain = [&] {
-    if (draining) return;
-    draining = true;
-    sd_notify(0, "STOPPING=1");
-    log::notice("stopping: no new connections; waiting up to {} ms for {} request(s)",
-                rt_->cfg->timeout.shutdown_grace.count(), stats_.in_flight());
-    for (auto& w : workers_)
-      asio::post(w->io, [&w = *w] {
-        w.stopping = true;
-        for (auto& a : w.acceptors) {
-          error_code ignored;
-          a->close(ignored);
-        }
-      });
-    auto deadline = std::chrono::steady_clock::now() + rt_->cfg->timeout.shutdown_grace;
-    asio::co_spawn(
-        control,
-        [&, deadline]() -> asio::awaitable<void> {
-          while (stats_.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
-            drain_timer.expires_after(std::chrono::milliseconds(50));
-            co_await drain_timer.async_wait(asio::as_tuple(use_awaitable));
-          }
-          if (stats_.in_flight() > 0)
-            log::warn("stopping: {} request(s) still running after the grace period; cut",
-                      stats_.in_flight());
-          for (auto& w : workers_)
-            w->io.stop();
-          control.stop();
-        },
-        log_exception);
-  };
-  wait_signal = [&] {
+  std::function<void()> wait_signal = [&] {
     signals.async_wait([&](error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         reload();
       } else if (sig == SIGUSR1) {
         access_->reopen();
-      } else {
-        start_drain();
+      } else if (!draining) {
+        draining = true;
+        start_drain(control, drain_timer);
       }
       wait_signal();
     });
@@ -520,7 +201,149 @@ int server::run() {
               n, addresses, cfg.admin.listen.text());
   sd_notify(0, "READY=1");
   control.run();
+  stop_services();
+  log::notice("stopped");
+  return 0;
+}
 
+void server::open_services() {
+  const auto& cfg = *rt_->cfg;
+  ledger_ = std::make_unique<access::client_ledger>(access::client_ledger::from_config(cfg.limit));
+  stats_.set_ledger(ledger_.get());
+  // The cache first: a cache directory we cannot use is a start-up error.
+  limiter_ = std::make_unique<upstream::fetch_limiter>(
+      upstream::fetch_limiter::from_config(cfg.limit), gate_);
+  cache_ = std::make_unique<upstream::cache_service>(cfg.cache, gate_);
+  usage_ = std::make_unique<account::usage_service>(cache_->store());
+  access_ = account::access_log::open(cfg.log);
+  stats_.set_extra([this] {
+    return cache_->render_metrics() + upstream_metrics() + own_failure_metrics() +
+           (watchdog_ ? watchdog_->render_metrics() : std::string());
+  });
+}
+
+void server::bind_workers(unsigned n) {
+  const auto& cfg = *rt_->cfg;
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder(), *limiter_,
+                                             authorizations_);
+    w->rt = rt_;
+    for (const auto& a : cfg.server.listen)
+      w->acceptors.push_back(open_acceptor(w->io, a, true));
+    workers_.push_back(std::move(w));
+  }
+}
+
+void server::start_workers() {
+  const auto& cfg = *rt_->cfg;
+  for (auto& wp : workers_) {
+    server_worker& w = *wp;
+    for (std::size_t i = 0; i < w.acceptors.size(); ++i)
+      asio::co_spawn(w.io, accept_loop(w.acceptors[i], cfg.server.listen[i].text(), w),
+                     log_exception);
+    w.thread = std::thread([&w, name = fmt::format("sc-worker-{}", &wp - workers_.data())] {
+      pthread_setname_np(pthread_self(), name.c_str());  // top -H, gdb and the watchdog test
+      w.io.run();
+    });
+  }
+}
+
+asio::awaitable<void> server::accept_loop(std::shared_ptr<tcp::acceptor> acceptor,
+                                          std::string listener, server_worker& w) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(use_awaitable));
+    if (w.stopping || !acceptor->is_open()) co_return;
+    if (ec) {
+      // Out of descriptors and the like: back off instead of spinning.
+      log::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(w.io, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::as_tuple(use_awaitable));
+      continue;
+    }
+    // Admission by network, before any TLS: a client outside allow_clients is closed.
+    if (const auto& allow = allowed_on(*w.rt->cfg, listener); !allow.empty()) {
+      error_code peer_ec;
+      const auto peer = socket.remote_endpoint(peer_ec);
+      if (peer_ec || !access::admitted(allow, peer.address())) {
+        count_refusal(stats_, &usage_->recorder(), account::metrics::no_site,
+                      access::denial::network);
+        log_refusal("client={} listener={}: refused at accept: network (allow_clients)",
+                    peer_ec ? std::string("?") : peer.address().to_string(), listener);
+        continue;  // the socket closes here
+      }
+    }
+    if (connections_.fetch_add(1, std::memory_order_relaxed) >= w.rt->cfg->limit.max_connections) {
+      connections_.fetch_sub(1, std::memory_order_relaxed);
+      if (over_limit_answers_.fetch_add(1, std::memory_order_relaxed) >= max_over_limit_answers) {
+        over_limit_answers_.fetch_sub(1, std::memory_order_relaxed);
+        stats_.connection_refused_limit(account::metrics::over_limit_answer::closed);
+        continue;  // the socket closes here
+      }
+      asio::co_spawn(w.io, answer_over_limit(std::move(socket), w.rt, stats_, over_limit_answers_),
+                     log_exception);
+      continue;
+    }
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
+    asio::co_spawn(w.io,
+                   serve_connection(std::move(socket), w.rt, w.handler, stats_, connections_, id,
+                                    &w.stopping, access_.get(), ledger_.get(), &usage_->recorder()),
+                   log_exception);
+  }
+}
+
+// Access recency is kept in memory on hits, usage counts in the recorder; write both to the
+// index every few seconds, here on the control thread, so that LRU order and the usage
+// history survive restarts and no worker waits for it.
+asio::awaitable<void> server::housekeeping(asio::io_context& control) {
+  asio::steady_timer tick(control);
+  for (;;) {
+    tick.expires_after(std::chrono::seconds(5));
+    auto [ec] = co_await tick.async_wait(asio::as_tuple(use_awaitable));
+    if (ec) co_return;
+    if (auto fe = cache_->store().flush_access()) log::warn("cache: {}", fe.message());
+    usage_->flush();
+    // Addresses with nothing left to remember leave, so the gauge shows real activity.
+    ledger_->sweep(std::chrono::steady_clock::now());
+    release_free_heap();
+  }
+}
+
+// SIGTERM/SIGINT: no new connections; requests in flight get timeouts.shutdown_grace, then
+// the workers and the control loop stop.
+void server::start_drain(asio::io_context& control, asio::steady_timer& drain_timer) {
+  sd_notify(0, "STOPPING=1");
+  log::notice("stopping: no new connections; waiting up to {} ms for {} request(s)",
+              rt_->cfg->timeout.shutdown_grace.count(), stats_.in_flight());
+  for (auto& w : workers_)
+    asio::post(w->io, [&w = *w] {
+      w.stopping = true;
+      for (auto& a : w.acceptors) {
+        error_code ignored;
+        a->close(ignored);
+      }
+    });
+  auto deadline = std::chrono::steady_clock::now() + rt_->cfg->timeout.shutdown_grace;
+  asio::co_spawn(
+      control,
+      [this, &control, &drain_timer, deadline]() -> asio::awaitable<void> {
+        while (stats_.in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+          drain_timer.expires_after(std::chrono::milliseconds(50));
+          co_await drain_timer.async_wait(asio::as_tuple(use_awaitable));
+        }
+        if (stats_.in_flight() > 0)
+          log::warn("stopping: {} request(s) still running after the grace period; cut",
+                    stats_.in_flight());
+        for (auto& w : workers_)
+          w->io.stop();
+        control.stop();
+      },
+      log_exception);
+}
+
+// After the control loop: the order matters (see each line).
+void server::stop_services() {
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
     w->acceptors.clear();
@@ -536,8 +359,6 @@ int server::run() {
   usage_->flush();   // the last seconds of usage
   usage_.reset();
   cache_.reset();  // waits for disk work, flushes access recency
-  log::notice("stopped");
-  return 0;
 }
 
 std::string server::upstream_metrics() const {

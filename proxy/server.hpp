@@ -8,6 +8,10 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -44,6 +48,16 @@ class server {
   int run();
 
  private:
+  // run()'s steps, in order.
+  void open_services();
+  void bind_workers(unsigned n);
+  void start_workers();
+  boost::asio::awaitable<void> accept_loop(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor,
+                                           std::string listener, server_worker& w);
+  boost::asio::awaitable<void> housekeeping(boost::asio::io_context& control);
+  void start_drain(boost::asio::io_context& control, boost::asio::steady_timer& drain_timer);
+  void stop_services();
+
   void reload();
   void reload_failed();
   std::string status_page();  // the admin listener's "/"
