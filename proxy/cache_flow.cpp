@@ -20,6 +20,7 @@
 #include "cache/cache_key.hpp"
 #include "cache/cache_status.hpp"
 #include "cache/range.hpp"
+#include "cache/serve_plan.hpp"
 #include "log/log.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/tls.hpp"
@@ -35,102 +36,6 @@ constexpr std::size_t chunk_size = 64 * 1024;
 // upstream request rather than waiting for the fill to get there.
 constexpr std::uint64_t range_wait_window = 2 * 1024 * 1024;
 
-cache::site_policy policy_for(const config::site& site, std::string_view path) {
-  cache::site_policy p;
-  p.default_ttl = site.cache.default_ttl;
-  p.heuristic_fraction = site.cache.heuristic_fraction;
-  p.heuristic_max = site.cache.heuristic_max;
-  p.stale_if_origin_down = site.cache.stale_if_error;
-  p.use_cdn_cache_control = site.cache.cdn_cache_control;
-  if (const auto* rule = config::match_rule(site.cache, path.substr(0, path.find('?')))) {
-    p.bypass = rule->bypass;
-    p.forced_ttl = rule->ttl;
-    p.authorized_sharing = rule->authorize_with_upstream;
-  }
-  return p;
-}
-
-// The stored response that may answer this request: the plain entry, or the variant whose
-// Vary'd request fields match.
-std::optional<cache::lookup_result> find_stored(cache::store& store, const std::string& primary,
-                                                const header_list& request_headers) {
-  auto r = store.lookup(primary);
-  if (r && r->status == cache::lookup_status::hit) return std::move(*r);
-  auto variants = store.variants(primary);
-  if (!variants) return std::nullopt;
-  for (const auto& m : *variants) {
-    if (m.variant_key.empty()) continue;
-    if (!cache::variant_matches(m.head.headers, m.variant_key, request_headers)) continue;
-    auto v = store.lookup(primary, m.variant_key);
-    if (v && v->status == cache::lookup_status::hit) return std::move(*v);
-  }
-  return std::nullopt;
-}
-
-// Response fields for a client: the stored ones, our Via, Age and Cache-Status.
-header_list client_headers(const header_list& stored, std::optional<std::chrono::seconds> age,
-                           const std::string& cache_status) {
-  header_list out;
-  out.reserve(stored.size() + 3);
-  bool via = false;
-  for (const auto& h : stored) {
-    if (h.name == "age" || h.name == "cache-status" || h.name == "content-length" ||
-        h.name == "accept-ranges")  // ours says what we do, not what the origin does
-      continue;
-    out.push_back(h);
-    if (h.name == "via") {
-      out.back().value += ", 1.1 storecache";
-      via = true;
-    }
-  }
-  if (!via) out.push_back({"via", "1.1 storecache"});
-  if (age) out.push_back({"age", std::to_string(age->count())});
-  out.push_back({"cache-status", cache_status});
-  return out;
-}
-
-// Range handling shared by hits and fills. Returns the span to send, or sets `status` to 416.
-struct range_plan {
-  unsigned status = 200;
-  std::uint64_t first = 0;
-  std::optional<std::uint64_t> end;  // one past the last byte; nullopt: to the end
-  std::string content_range;
-};
-
-range_plan plan_range(const http::request_head& req, const header_list& stored, unsigned status,
-                      std::optional<std::uint64_t> length) {
-  range_plan p;
-  p.status = status;
-  p.end = length;
-  auto range = find_header(req.headers, "range");
-  if (!range || status != 200 || !length) return p;  // unknown length: whole body (allowed)
-  if (auto if_range = find_header(req.headers, "if-range");
-      if_range && !cache::if_range_matches(*if_range, stored))
-    return p;
-  auto r = cache::evaluate_range(range, *length);
-  if (r.outcome == cache::range_outcome::unsatisfiable) {
-    p.status = 416;
-    p.content_range = cache::unsatisfied_content_range(*length);
-  } else if (r.outcome == cache::range_outcome::partial && r.spans.size() == 1) {
-    // Several ranges are answered with the whole 200 (RFC 9110 §14.2 allows it): players ask
-    // for one range at a time, and multipart bodies would have to be built for nobody.
-    p.status = 206;
-    p.first = r.spans[0].first;
-    p.end = r.spans[0].last + 1;
-    p.content_range = cache::content_range(r.spans[0], *length);
-  }
-  return p;
-}
-
-std::uint64_t range_start(const http::request_head& req) {
-  auto range = find_header(req.headers, "range");
-  if (!range) return 0;
-  auto specs = cache::parse_range(*range);
-  if (!specs || specs->size() != 1) return 0;
-  const auto& s = specs->front();
-  return s.first ? *s.first : std::numeric_limits<std::uint64_t>::max();  // suffix: the end
-}
-
 }  // namespace
 
 asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_context& ctx,
@@ -138,7 +43,7 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
                                             outcome& out) {
   const http::request_head& req = ex.request();
   auto& svc = *cache_;
-  cache::site_policy policy = policy_for(site, path);
+  cache::site_policy policy = cache::policy_for(site, path);
   if (policy.bypass)
     co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::bypass);
   const cache::key_rules rules{site.cache.ignore_query_params};
@@ -166,7 +71,7 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
   // (made only off the hit path: copying the shared_ptr touches a count all workers share)
   auto site_ref = [&] { return std::shared_ptr<const config::site>(ctx.cfg, &site); };
 
-  auto stored = find_stored(svc.store(), primary, req.headers);
+  auto stored = cache::find_stored(svc.store(), primary, req.headers);
   if (authorize && stored) {
     auto a = co_await authorize_with_upstream(ex, ctx, site, path, &stored->meta, out);
     if (a == authorization::answered) co_return;
@@ -222,7 +127,7 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
         stored ? cache::forward_reason::stale : cache::forward_reason::uri_miss);
 
   auto& counters = ctx.stats.site(site.name());
-  const std::uint64_t start = range_start(req);
+  const std::uint64_t start = cache::range_start(req.headers);
   auto joined = svc.inflight().join_or_create(primary, req.client_address);
   auto& f = joined.f;
   if (!joined.created && authorize && !authorized) {
@@ -293,8 +198,8 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
       cache::cache_status cs;
       cs.fwd = cache::forward_reason::uri_miss;
       cs.fwd_status = static_cast<int>(rh.status);
-      rh.headers = client_headers(led.call->response_headers(), std::nullopt,
-                                  cache::format_cache_status(cs));
+      rh.headers = cache::client_headers(led.call->response_headers(), std::nullopt,
+                                         cache::format_cache_status(cs));
       rh.content_length = led.call->content_length();
       co_return co_await relay(ex, *led.call, rh, site, path, counters, out);
     }
@@ -327,7 +232,7 @@ asio::awaitable<void> proxy_handler::serve_stored(http::exchange& ex, cache::loo
     cache_->counters().stale_served.fetch_add(1, std::memory_order_relaxed);
   out.bytes_from_cache = true;
   const std::uint64_t size = found.body.size();
-  auto headers = client_headers(head.headers, d.age, cache::format_cache_status(cs));
+  auto headers = cache::client_headers(head.headers, d.age, cache::format_cache_status(cs));
 
   http::response_head rh;
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
@@ -340,7 +245,7 @@ asio::awaitable<void> proxy_handler::serve_stored(http::exchange& ex, cache::loo
     co_await ex.send_head(rh, true);
     co_return;
   }
-  auto plan = plan_range(req, head.headers, head.status, size);
+  auto plan = cache::plan_range(req.headers, head.headers, head.status, size);
   if (plan.status == 416) {
     out.status = 416;
     // (a named list: g++ 12 miscompiles an initializer list inside co_await)
@@ -409,13 +314,13 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
     co_await f->wait(0, t.upstream_first_byte);
     snap = f->snapshot();
   }
-  const cache::site_policy policy = policy_for(site, path);
+  const cache::site_policy policy = cache::policy_for(site, path);
   switch (snap.st) {
     case fill::state::not_modified:
     case fill::state::failed: {
       // Refreshed by a 304, or the origin failed: what is stored may answer.
       const cache::key_rules rules{site.cache.ignore_query_params};
-      auto stored = find_stored(cache_->store(), f->primary(), req.headers);
+      auto stored = cache::find_stored(cache_->store(), f->primary(), req.headers);
       if (stored) {
         const auto& h = stored->meta.head;
         auto d = cache::decide_reuse(static_cast<int>(h.status), h.headers,
@@ -476,7 +381,7 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
     http::response_head nm;
     nm.status = 304;
-    nm.headers = client_headers(head.headers, age, cache::format_cache_status(cs));
+    nm.headers = cache::client_headers(head.headers, age, cache::format_cache_status(cs));
     std::erase_if(nm.headers, [](const header& h) {
       return h.name.starts_with("content-") || h.name == "last-modified";
     });
@@ -485,7 +390,7 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
     co_await ex.send_head(nm, true);
     co_return;
   }
-  auto plan = plan_range(req, head.headers, head.status, snap.length);
+  auto plan = cache::plan_range(req.headers, head.headers, head.status, snap.length);
   if (plan.status == 416) {
     out.status = 416;
     // (a named list: g++ 12 miscompiles an initializer list inside co_await)
@@ -501,7 +406,7 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
   }
   http::response_head rh;
   rh.status = plan.status;
-  rh.headers = client_headers(head.headers, age, cache::format_cache_status(cs));
+  rh.headers = cache::client_headers(head.headers, age, cache::format_cache_status(cs));
   if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
   if (snap.length && head.status == 200) rh.headers.push_back({"accept-ranges", "bytes"});
   rh.headers.insert(rh.headers.end(), own_headers.begin(), own_headers.end());
