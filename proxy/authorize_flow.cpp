@@ -10,6 +10,7 @@
 #include "log/log.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/tls.hpp"
+#include "upstream/request_head.hpp"
 
 namespace storecache::proxy {
 
@@ -62,7 +63,8 @@ asio::awaitable<proxy_handler::authorization> proxy_handler::authorize_with_upst
     if (auto lm = find_header(stored->head.headers, "last-modified"))
       validators.push_back({"if-modified-since", std::string(*lm)});
   }
-  auto head = build_upstream_head(req, "HEAD", path, pool->host_header(), true, validators);
+  auto head =
+      upstream::build_upstream_head(req, "HEAD", path, pool->host_header(), true, validators);
   upstream::upstream_call call(*pool);
   const auto t0 = std::chrono::steady_clock::now();
   const upstream_error err = co_await call.start(std::move(head.text), nullptr, false, true);

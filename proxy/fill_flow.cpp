@@ -14,6 +14,7 @@
 #include "proxy/proxy_handler.hpp"
 #include "proxy/tls.hpp"
 #include "upstream/cache_service.hpp"
+#include "upstream/request_head.hpp"
 
 namespace storecache::proxy {
 
@@ -51,7 +52,8 @@ asio::awaitable<proxy_handler::lead_result> proxy_handler::lead(
   lead_result res;
   header_list validators;
   if (stored) validators = cache::validation_headers(stored->head.headers);
-  auto head = build_upstream_head(req, "GET", path, pool->host_header(), true, validators);
+  auto head =
+      upstream::build_upstream_head(req, "GET", path, pool->host_header(), true, validators);
   auto call = std::make_unique<upstream::upstream_call>(*pool);
   call->forward_interim_to(interim_to);  // the leading device's 103s; never stored
   const auto request_time = system_clock::now();

@@ -14,8 +14,10 @@
 #include "account/request_record.hpp"
 #include "log/log.hpp"
 #include "proxy/admission.hpp"
+#include "proxy/local_answer.hpp"
 #include "proxy/tls.hpp"
 #include "upstream/cache_service.hpp"
+#include "upstream/request_head.hpp"
 #include "usage/recorder.hpp"
 
 namespace storecache::proxy {
@@ -24,68 +26,11 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-std::string_view reason_phrase(unsigned status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 414:
-      return "URI Too Long";
-    case 421:
-      return "Misdirected Request";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "";
-  }
-}
-
 bool iequals_prefix(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
   for (std::size_t i = 0; i < prefix.size(); ++i)
     if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
   return true;
-}
-
-// Lower-cased tokens of the client's Connection field: the fields they name are hop-by-hop.
-std::string connection_tokens(const header_list& headers) {
-  std::string out = ",";
-  for (const auto& h : headers)
-    if (h.name == "connection") {
-      for (char c : h.value)
-        if (c != ' ' && c != '\t')
-          out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      out += ',';
-    }
-  return out;
-}
-
-bool named_in(const std::string& tokens, std::string_view name) {
-  return tokens.size() > 1 && tokens.find(fmt::format(",{},", name)) != std::string::npos;
-}
-
-// Fields we set ourselves towards the origin; a client's values are never trusted.
-bool replaced_by_us(std::string_view n) {
-  return n == "host" || n == "x-forwarded-for" || n == "x-forwarded-proto" ||
-         n == "x-forwarded-host" || n == "forwarded" || n == "x-real-ip" || n == "via" ||
-         n == "content-length" || n == "expect";
 }
 
 // The device behind a request, from its User-Agent; remembered per connection.
@@ -99,42 +44,6 @@ usage::device device_of(connection_context& ctx, const header_list& headers) {
 }
 
 }  // namespace
-
-std::string http_date_now() {
-  thread_local std::time_t cached_second = 0;
-  thread_local std::string cached;
-  std::time_t now = std::time(nullptr);
-  if (now != cached_second) {
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char buf[64];
-    std::size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    cached.assign(buf, n);
-    cached_second = now;
-  }
-  return cached;
-}
-
-asio::awaitable<void> respond_local(http::exchange& ex, unsigned status, std::string_view message,
-                                    header_list extra) {
-  if (ex.head_sent()) {
-    ex.abort();
-    co_return;
-  }
-  std::string body = fmt::format("{} {}\n{}\n", status, reason_phrase(status), message);
-  http::response_head head;
-  head.status = status;
-  head.headers = std::move(extra);
-  head.headers.push_back({"content-type", "text/plain; charset=utf-8"});
-  head.headers.push_back({"cache-control", "no-store"});
-  head.headers.push_back({"date", http_date_now()});
-  head.content_length = body.size();
-  bool head_only = ex.request().method == "HEAD";
-  if (co_await ex.send_head(head, head_only)) co_return;
-  if (head_only) co_return;
-  if (co_await ex.send_body(asio::buffer(body))) co_return;
-  co_await ex.finish();
-}
 
 std::shared_ptr<upstream::upstream_pool> proxy_handler::pool_for(
     const std::shared_ptr<const runtime>& rtp, const config::site& site) {
@@ -154,50 +63,6 @@ std::shared_ptr<upstream::upstream_pool> proxy_handler::pool_for(
              .first;
   }
   return it->second;
-}
-
-upstream_head build_upstream_head(const http::request_head& req, std::string_view method,
-                                  std::string_view path, const std::string& host_header,
-                                  bool for_fill, const header_list& extra) {
-  upstream_head out;
-  std::string& head = out.text;
-  head.reserve(1024);
-  fmt::format_to(std::back_inserter(head), "{} {} HTTP/1.1\r\nhost: {}\r\n", method, path,
-                 host_header);
-  const std::string tokens = connection_tokens(req.headers);
-  std::string via;
-  for (const auto& h : req.headers) {
-    if (h.name == "via") via += h.value + ", ";
-    if (upstream::is_hop_by_hop(h.name) || replaced_by_us(h.name) || named_in(tokens, h.name))
-      continue;
-    // A fill fetches the whole object for everyone: not this client's range or validators.
-    if (for_fill &&
-        (h.name == "range" || h.name == "if-range" || h.name == "if-none-match" ||
-         h.name == "if-modified-since" || h.name == "if-match" || h.name == "if-unmodified-since"))
-      continue;
-    fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
-  }
-  for (const auto& h : extra)
-    fmt::format_to(std::back_inserter(head), "{}: {}\r\n", h.name, h.value);
-  const std::string ip = req.client_address.to_string();
-  const bool v6 = req.client_address.is_v6();
-  fmt::format_to(std::back_inserter(head),
-                 "via: {}{} storecache\r\nx-forwarded-for: {}\r\nx-forwarded-proto: https\r\n"
-                 "x-forwarded-host: {}\r\nforwarded: for={};host=\"{}\";proto=https\r\n",
-                 via, req.proto == http::protocol::http2 ? "2" : "1.1", ip, req.authority,
-                 v6 ? "\"[" + ip + "]\"" : ip, req.authority);
-  if (!for_fill && req.has_body) {
-    if (req.content_length)
-      fmt::format_to(std::back_inserter(head), "content-length: {}\r\n", *req.content_length);
-    else {
-      head += "transfer-encoding: chunked\r\n";
-      out.chunked = true;
-    }
-  } else if (method == "POST" || method == "PUT" || method == "PATCH") {
-    head += "content-length: 0\r\n";
-  }
-  head += "\r\n";
-  return out;
 }
 
 asio::awaitable<void> proxy_handler::handle(http::exchange& client_ex, connection_context& ctx) {
@@ -420,7 +285,7 @@ asio::awaitable<void> proxy_handler::forward(http::exchange& ex, connection_cont
   auto& counters = ctx.stats.site(site.name());
   out.cache = account::cache_outcome::pass;
 
-  auto head = build_upstream_head(req, req.method, path, pool->host_header(), false);
+  auto head = upstream::build_upstream_head(req, req.method, path, pool->host_header(), false);
   const bool chunked = head.chunked;
   const bool head_request = req.method == "HEAD";
   upstream::upstream_call call(*pool);
