@@ -27,6 +27,7 @@
 #include "upstream/counted_slot.hpp"
 #include "upstream/fetch_limiter.hpp"
 #include "upstream/fill.hpp"
+#include "upstream/fill_job.hpp"
 #include "upstream/orphan_policy.hpp"
 #include "usage/recorder.hpp"
 
@@ -150,18 +151,10 @@ class proxy_handler final : public request_handler,
   // cache_flow.cpp
   asio::awaitable<void> cached(http::exchange& ex, connection_context& ctx,
                                const config::site& site, std::string_view path, outcome& out);
-  struct lead_result {
-    enum kind { streaming, not_shared, not_modified, failed } k = failed;
-    std::unique_ptr<upstream::upstream_call> call;  // not_shared: the response to pass through
-    upstream_error err = upstream_error::none;
-    unsigned status = 0;
-    // streaming: fields for the leading device only (its Set-Cookie on authorized content).
-    header_list own_headers;
-  };
+  using lead_result = upstream::lead_result;
 
-  // Everything the pump needs, owned: it outlives the request that started it.
-  // The fill's upstream fetch. Everything a fill needs after its first co_await is held by
-  // value or shared_ptr (the site through its config), never by reference to the request.
+  // fill_flow.cpp: leads the fill through upstream::lead_fill, which owns everything it needs
+  // from here on; the ticket and a report on these counters go with it.
   asio::awaitable<lead_result> lead(std::shared_ptr<upstream::fill> f,
                                     const http::request_head& req, std::string path,
                                     std::shared_ptr<const config::site> site,
@@ -170,10 +163,6 @@ class proxy_handler final : public request_handler,
                                     std::optional<cache::object_meta> stored,
                                     cache::site_policy policy, upstream::orphan_policy orphans,
                                     fetch_ticket ticket, http::exchange* interim_to = nullptr);
-  struct fill_job;
-  // Reads the upstream body into the fill and the store; a static coroutine owning its job,
-  // so it depends on no handler (a reload or shutdown may drop the handler first).
-  static asio::awaitable<void> pump(fill_job job);
   asio::awaitable<void> background_fill(http::request_head req, std::string path,
                                         std::shared_ptr<const runtime> rt,
                                         std::shared_ptr<const config::site> site,
