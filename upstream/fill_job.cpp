@@ -148,6 +148,7 @@ asio::awaitable<lead_result> lead_fill(cache_service& svc, asio::any_io_executor
     svc.inflight().remove(f);
     res.k = lead_result::not_shared;
     res.call = std::move(call);
+    res.hold = std::move(r.hold);  // its body still crosses the WAN
     co_return res;
   }
   if (policy.authorized_sharing)  // never stored, but the device that asked still gets it

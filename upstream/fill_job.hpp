@@ -59,6 +59,7 @@ struct fill_request {
 struct lead_result {
   enum kind { streaming, not_shared, not_modified, failed } k = failed;
   std::unique_ptr<upstream_call> call;  // not_shared: the response to pass through
+  std::shared_ptr<void> hold;           // not_shared: its WAN slots, kept while it is read
   upstream_error err = upstream_error::none;
   unsigned status = 0;
   // streaming: fields for the leading device only (its Set-Cookie on authorized content).

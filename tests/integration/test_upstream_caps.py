@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -93,6 +94,19 @@ class QueueBoundTest(harness.StackTest):
             timed_out + 2)
         r = self.stack.curl(f"/gen/qb9?{q(size=10, cc='max-age=600')}")  # a free slot again
         self.assertEqual(r.status, 200)
+
+    def test_a_response_not_stored_holds_its_slot_until_its_body_ends(self):
+        # A no-store response is passed through as it arrives: the WAN carries it for as
+        # long as its body takes, so it holds its upstream slot that long (it used to give
+        # the slot back once its head had arrived).
+        slow = f"/gen/ns-slow?{q(size=2 * MiB, rate=MiB, cc='no-store')}"
+        t = threading.Thread(target=lambda: self.stack.curl(slow, timeout=30))
+        t.start()
+        harness.poll(lambda: self.stack.origin.count("/gen/ns-slow"), lambda n: n == 1, 5)
+        time.sleep(0.5)  # the head is long there; the body has ~1.5 s to go
+        self.assertEqual(self.metric("storecache_upstream_fetches"), 1)
+        t.join(30)
+        self.wait_metric("storecache_upstream_fetches", lambda v: v == 0)
 
     def test_503_carries_retry_after(self):
         slow = f"/gen/qr-slow?{q(size=2 * MiB, rate=MiB, cc='max-age=600')}"
