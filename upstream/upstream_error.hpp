@@ -1,4 +1,4 @@
-// Why an upstream exchange failed: the client (proxy/upstream) reports it, fills keep it for
+// Why an upstream exchange failed: the client (upstream/client) reports it, fills keep it for
 // their readers, and it decides 502 versus 504 and the metrics label.
 #pragma once
 
