@@ -36,6 +36,30 @@ constexpr std::size_t chunk_size = 64 * 1024;
 // upstream request rather than waiting for the fill to get there.
 constexpr std::uint64_t range_wait_window = 2 * 1024 * 1024;
 
+// 304 to a client whose validators match what we hold (RFC 9110 §13.1): the head without the
+// fields that describe a body.
+asio::awaitable<void> send_not_modified(http::exchange& ex, header_list headers,
+                                        proxy_handler::outcome& out) {
+  http::response_head nm;
+  nm.status = 304;
+  nm.headers = std::move(headers);
+  std::erase_if(nm.headers, [](const header& h) {
+    return h.name.starts_with("content-") || h.name == "last-modified";
+  });
+  out.status = 304;
+  co_await ex.send_head(nm, true);
+}
+
+// 416 with the length the client may ask within.
+asio::awaitable<void> send_unsatisfiable(http::exchange& ex, const cache::range_plan& plan,
+                                         proxy_handler::outcome& out) {
+  out.status = 416;
+  // (a named list: g++ 12 miscompiles an initializer list inside co_await)
+  header_list extra;
+  extra.push_back({"content-range", plan.content_range});
+  co_await respond_local(ex, 416, "range not satisfiable", std::move(extra));
+}
+
 }  // namespace
 
 asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_context& ctx,
@@ -87,9 +111,10 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
     switch (decision->action) {
       case cache::reuse_action::fresh:
       case cache::reuse_action::stale:
-        co_return co_await serve_stored(
-            ex, *stored, *decision, out,
-            decision->action == cache::reuse_action::fresh ? "hit" : "stale");
+        co_return co_await serve_stored(ex, *stored, *decision, out,
+                                        decision->action == cache::reuse_action::fresh
+                                            ? stored_answer::hit
+                                            : stored_answer::stale);
       case cache::reuse_action::stale_while_revalidate: {
         if (!svc.inflight().find(primary)) {
           svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
@@ -99,7 +124,7 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
                                                   primary, stored->meta, policy, ctx.stats),
               asio::detached);
         }
-        co_return co_await serve_stored(ex, *stored, *decision, out, "swr");
+        co_return co_await serve_stored(ex, *stored, *decision, out, stored_answer::swr);
       }
       case cache::reuse_action::gateway_timeout:
         out.why = "only-if-cached: the stored response will not do";
@@ -213,46 +238,34 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
 
 asio::awaitable<void> proxy_handler::serve_stored(http::exchange& ex, cache::lookup_result& found,
                                                   const cache::reuse_decision& d, outcome& out,
-                                                  std::string_view kind) {
+                                                  stored_answer kind) {
   const http::request_head& req = ex.request();
   const auto& head = found.meta.head;
   cache::cache_status cs;
   cs.ttl = d.ttl;
-  if (kind == "revalidated") {  // RFC 9211: forwarded because stale, the origin said 304
+  if (kind == stored_answer::revalidated) {  // RFC 9211: forwarded because stale, 304 came
     cs.fwd = cache::forward_reason::stale;
     cs.fwd_status = 304;
   } else {
     cs.hit = true;
-    if (kind != "hit") cs.detail = std::string(kind);
+    if (kind == stored_answer::stale) cs.detail = "stale";
+    if (kind == stored_answer::swr) cs.detail = "swr";
+    if (kind == stored_answer::stale_if_error) cs.detail = "stale-if-error";
   }
-  out.cache = kind == "hit"           ? account::cache_outcome::hit
-              : kind == "revalidated" ? account::cache_outcome::revalidated
-                                      : account::cache_outcome::stale;
+  out.cache = kind == stored_answer::hit           ? account::cache_outcome::hit
+              : kind == stored_answer::revalidated ? account::cache_outcome::revalidated
+                                                   : account::cache_outcome::stale;
   if (out.cache == account::cache_outcome::stale)
     cache_->counters().stale_served.fetch_add(1, std::memory_order_relaxed);
   out.bytes_from_cache = true;
   const std::uint64_t size = found.body.size();
   auto headers = cache::client_headers(head.headers, d.age, cache::format_cache_status(cs));
 
-  http::response_head rh;
-  if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
-    rh.status = 304;
-    rh.headers = std::move(headers);
-    std::erase_if(rh.headers, [](const header& h) {
-      return h.name.starts_with("content-") || h.name == "last-modified";
-    });
-    out.status = 304;
-    co_await ex.send_head(rh, true);
-    co_return;
-  }
+  if (head.status == 200 && cache::client_not_modified(req.headers, head.headers))
+    co_return co_await send_not_modified(ex, std::move(headers), out);
   auto plan = cache::plan_range(req.headers, head.headers, head.status, size);
-  if (plan.status == 416) {
-    out.status = 416;
-    // (a named list: g++ 12 miscompiles an initializer list inside co_await)
-    header_list extra;
-    extra.push_back({"content-range", plan.content_range});
-    co_return co_await respond_local(ex, 416, "range not satisfiable", std::move(extra));
-  }
+  if (plan.status == 416) co_return co_await send_unsatisfiable(ex, plan, out);
+  http::response_head rh;
   rh.status = plan.status;
   rh.headers = std::move(headers);
   if (plan.status == 206) rh.headers.push_back({"content-range", plan.content_range});
@@ -327,9 +340,9 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
                                      {h.request_time, h.response_time}, req.headers,
                                      system_clock::now(), policy);
         if (snap.st == fill::state::not_modified)
-          co_return co_await serve_stored(ex, *stored, d, out, "revalidated");
+          co_return co_await serve_stored(ex, *stored, d, out, stored_answer::revalidated);
         if (d.stale_on_error && snap.available == 0)
-          co_return co_await serve_stored(ex, *stored, d, out, "stale-if-error");
+          co_return co_await serve_stored(ex, *stored, d, out, stored_answer::stale_if_error);
       }
       if (snap.st == fill::state::failed && snap.available == 0) {
         unsigned st = f->upstream_status();
@@ -379,25 +392,12 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
   const auto age = cache::current_age(head.headers, {head.request_time, head.response_time},
                                       system_clock::now());
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
-    http::response_head nm;
-    nm.status = 304;
-    nm.headers = cache::client_headers(head.headers, age, cache::format_cache_status(cs));
-    std::erase_if(nm.headers, [](const header& h) {
-      return h.name.starts_with("content-") || h.name == "last-modified";
-    });
-    nm.headers.insert(nm.headers.end(), own_headers.begin(), own_headers.end());
-    out.status = 304;
-    co_await ex.send_head(nm, true);
-    co_return;
+    auto headers = cache::client_headers(head.headers, age, cache::format_cache_status(cs));
+    headers.insert(headers.end(), own_headers.begin(), own_headers.end());  // Set-Cookie only
+    co_return co_await send_not_modified(ex, std::move(headers), out);
   }
   auto plan = cache::plan_range(req.headers, head.headers, head.status, snap.length);
-  if (plan.status == 416) {
-    out.status = 416;
-    // (a named list: g++ 12 miscompiles an initializer list inside co_await)
-    header_list extra;
-    extra.push_back({"content-range", plan.content_range});
-    co_return co_await respond_local(ex, 416, "range not satisfiable", std::move(extra));
-  }
+  if (plan.status == 416) co_return co_await send_unsatisfiable(ex, plan, out);
   // A client gone already (HTTP/1.1: its FIN is here) is not a reader: leaving now lets an
   // orphaned fill pause before it reads more.
   if (ex.client_gone()) {

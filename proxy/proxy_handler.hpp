@@ -169,9 +169,11 @@ class proxy_handler final : public request_handler,
                                         std::string primary,
                                         std::optional<cache::object_meta> stored,
                                         cache::site_policy policy, account::metrics& stats);
+  // Why a stored response answers: its Cache-Status (RFC 9211) and outcome follow from it.
+  enum class stored_answer { hit, stale, swr, revalidated, stale_if_error };
   asio::awaitable<void> serve_stored(http::exchange& ex, cache::lookup_result& found,
                                      const cache::reuse_decision& d, outcome& out,
-                                     std::string_view status_text);
+                                     stored_answer kind);
   asio::awaitable<void> serve_fill(http::exchange& ex, connection_context& ctx,
                                    const config::site& site, std::string_view path,
                                    std::shared_ptr<upstream::fill> f,
