@@ -31,11 +31,29 @@ std::string_view to_string(cache_outcome o) {
   return "local";
 }
 
+std::uint64_t metrics::next_id() {
+  static std::atomic<std::uint64_t> n{0};
+  return ++n;
+}
+
+// Twice a request on every worker: the lock is taken once per site and thread, then each thread
+// finds the counters in its own cache. Counters live as long as this object and are never
+// removed, so a cached pointer stays good; the cache belongs to one metrics object at a time.
 site_counters& metrics::site(std::string_view name) {
+  thread_local struct {
+    std::uint64_t owner = 0;
+    std::map<std::string, site_counters*, std::less<>> found;
+  } cache;
+  if (cache.owner != id_) {
+    cache.found.clear();
+    cache.owner = id_;
+  }
+  if (auto hit = cache.found.find(name); hit != cache.found.end()) return *hit->second;
   std::lock_guard lock(mutex_);
   auto it = sites_.find(name);
   if (it == sites_.end())
     it = sites_.emplace(std::string(name), std::make_unique<site_counters>()).first;
+  cache.found.emplace(std::string(name), it->second.get());
   return *it->second;
 }
 

@@ -115,10 +115,11 @@ class metrics {
  public:
   // Counts one answered request: requests, responses, response bytes (its site's counters),
   // the duration histograms and the device mix. On the request path: no allocation, and no
-  // lock other than site()'s.
+  // lock once this thread has looked the site up (site()).
   void record(const request_record& r);
 
-  // The counters of a site ("_unknown" for requests that matched none). Stable address.
+  // The counters of a site ("_unknown" for requests that matched none). Stable address. The
+  // first lookup of a site on a thread takes the lock; later ones hit the thread's cache.
   site_counters& site(std::string_view name);
 
   void connection_opened(http::protocol p) { open_connections_[index(p)].fetch_add(1, relaxed); }
@@ -181,6 +182,9 @@ class metrics {
     return code < h2_error_count - 1 ? code : h2_error_count - 1;
   }
 
+  // Tells this object's entries in a thread's lookup cache (site()) from an earlier one's.
+  const std::uint64_t id_ = next_id();
+  static std::uint64_t next_id();
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<site_counters>, std::less<>> sites_;
   std::array<std::atomic<std::int64_t>, 2> open_connections_{};

@@ -11,10 +11,12 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
 #include <catch2/catch.hpp>
+
 #include <cerrno>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "access/client_ledger.hpp"
 #include "account/metrics.hpp"
@@ -445,4 +447,29 @@ TEST_CASE("TLS failure labels", "[tls]") {
     seen.insert(label(static_cast<http::tls_failure>(k)));
   CHECK(seen == std::set<std::string_view>{"timeout", "closed", "version", "cipher", "certificate",
                                            "plain_http", "other"});
+}
+
+TEST_CASE("site() finds the same counters from every thread, and each metrics its own",
+          "[metrics]") {
+  // Each thread caches what it looked up: a second metrics object on the same thread (and at
+  // the same address, once the first is gone) must not get the first one's counters.
+  site_counters* first = nullptr;
+  {
+    account::metrics a;
+    first = &a.site("learn.example.com");
+    CHECK(&a.site("learn.example.com") == first);
+    site_counters* from_other_thread = nullptr;
+    std::thread([&] { from_other_thread = &a.site("learn.example.com"); }).join();
+    CHECK(from_other_thread == first);
+    CHECK(&a.site("other.example.com") != first);
+    a.site("learn.example.com").upstream_bytes += 5;
+  }
+  for (int i = 0; i < 3; ++i) {
+    account::metrics b;  // often where `a` was
+    auto& c = b.site("learn.example.com");
+    CHECK(c.upstream_bytes.load() == 0);
+    c.upstream_bytes += 7;
+    CHECK(&b.site("learn.example.com") == &c);
+    CHECK(b.site("learn.example.com").upstream_bytes.load() == 7);
+  }
 }
