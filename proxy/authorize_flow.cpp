@@ -102,4 +102,15 @@ asio::awaitable<proxy_handler::authorization> proxy_handler::authorize_with_upst
   co_return authorization::denied;
 }
 
+// Denied by the upstream: the device's own request goes to the upstream and its answer back,
+// unstored.
+asio::awaitable<void> proxy_handler::serve_denied(http::exchange& ex, connection_context& ctx,
+                                                  const config::site& site, std::string_view path,
+                                                  outcome& out) {
+  ctx.stats.access_denied(site.name(), access::denial::upstream);
+  co_await forward(ex, ctx, site, path, out, cache::forward_reason::request);
+  out.why = "denied: upstream";
+  out.denied = access::denial::upstream;
+}
+
 }  // namespace storecache::proxy

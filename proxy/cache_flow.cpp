@@ -36,28 +36,11 @@ constexpr std::size_t chunk_size = 64 * 1024;
 // upstream request rather than waiting for the fill to get there.
 constexpr std::uint64_t range_wait_window = 2 * 1024 * 1024;
 
-// 304 to a client whose validators match what we hold (RFC 9110 §13.1): the head without the
-// fields that describe a body.
-asio::awaitable<void> send_not_modified(http::exchange& ex, header_list headers,
-                                        proxy_handler::outcome& out) {
-  http::response_head nm;
-  nm.status = 304;
-  nm.headers = std::move(headers);
-  std::erase_if(nm.headers, [](const header& h) {
-    return h.name.starts_with("content-") || h.name == "last-modified";
-  });
-  out.status = 304;
-  co_await ex.send_head(nm, true);
-}
-
-// 416 with the length the client may ask within.
-asio::awaitable<void> send_unsatisfiable(http::exchange& ex, const cache::range_plan& plan,
-                                         proxy_handler::outcome& out) {
-  out.status = 416;
-  // (a named list: g++ 12 miscompiles an initializer list inside co_await)
-  header_list extra;
-  extra.push_back({"content-range", plan.content_range});
-  co_await respond_local(ex, 416, "range not satisfiable", std::move(extra));
+// The site, kept alive by its config for as long as a fill started here runs.
+// (made only off the hit path: copying the shared_ptr touches a count all workers share)
+std::shared_ptr<const config::site> site_ref(const connection_context& ctx,
+                                             const config::site& site) {
+  return std::shared_ptr<const config::site>(ctx.cfg, &site);
 }
 
 }  // namespace
@@ -67,40 +50,34 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
                                             outcome& out) {
   const http::request_head& req = ex.request();
   auto& svc = *cache_;
-  cache::site_policy policy = cache::policy_for(site, path);
+  cache_lookup c;
+  c.policy = cache::policy_for(site, path);
+  auto& policy = c.policy;
   if (policy.bypass)
     co_return co_await forward(ex, ctx, site, path, out, cache::forward_reason::bypass);
   const cache::key_rules rules{site.cache.ignore_query_params};
-  std::string primary = cache::primary_key("https", site.name(), path, rules);
+  auto& primary = c.primary;
+  primary = cache::primary_key("https", site.name(), path, rules);
   // Protected content: every use is authorized by the upstream first. A request carrying a
   // signature the key drops, on a site that cannot verify it, shares a copy only with other
   // signed requests (access/signed_requests.hpp).
-  bool authorize = policy.authorized_sharing;
+  bool& authorize = c.authorize;
+  authorize = policy.authorized_sharing;
   if (!authorize && site.signed_urls.scheme == config::signed_url_scheme::upstream &&
       access::any_signature_looking(cache::dropped_query_names(path, rules))) {
     primary = access::signed_variant(primary);
     authorize = true;
   }
   policy.store_success_only = authorize;
-  bool authorized = false;
-  // Denied: the device's own request goes to the upstream and its answer back, unstored.
-  auto denied = [&]() -> asio::awaitable<void> {
-    ctx.stats.access_denied(site.name(), access::denial::upstream);
-    co_await forward(ex, ctx, site, path, out, cache::forward_reason::request);
-    out.why = "denied: upstream";
-    out.denied = access::denial::upstream;
-  };
   const auto request_cc = cache::request_cache_control(req.headers);
-  // The site, kept alive by its config for as long as a fill started here runs.
-  // (made only off the hit path: copying the shared_ptr touches a count all workers share)
-  auto site_ref = [&] { return std::shared_ptr<const config::site>(ctx.cfg, &site); };
 
-  auto stored = cache::find_stored(svc.store(), primary, req.headers);
+  c.stored = cache::find_stored(svc.store(), primary, req.headers);
+  auto& stored = c.stored;
   if (authorize && stored) {
     auto a = co_await authorize_with_upstream(ex, ctx, site, path, &stored->meta, out);
     if (a == authorization::answered) co_return;
-    if (a == authorization::denied) co_return co_await denied();
-    authorized = true;
+    if (a == authorization::denied) co_return co_await serve_denied(ex, ctx, site, path, out);
+    c.authorized = true;
   }
   std::optional<cache::reuse_decision> decision;
   if (stored) {
@@ -118,11 +95,11 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
       case cache::reuse_action::stale_while_revalidate: {
         if (!svc.inflight().find(primary)) {
           svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
-          asio::co_spawn(
-              ex_,
-              shared_from_this()->background_fill(req, std::string(path), ctx.rt, site_ref(),
-                                                  primary, stored->meta, policy, ctx.stats),
-              asio::detached);
+          asio::co_spawn(ex_,
+                         shared_from_this()->background_fill(req, std::string(path), ctx.rt,
+                                                             site_ref(ctx, site), primary,
+                                                             stored->meta, policy, ctx.stats),
+                         asio::detached);
         }
         co_return co_await serve_stored(ex, *stored, *decision, out, stored_answer::swr);
       }
@@ -150,18 +127,27 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
     co_return co_await forward(
         ex, ctx, site, path, out,
         stored ? cache::forward_reason::stale : cache::forward_reason::uri_miss);
+  co_return co_await join_or_lead(ex, ctx, site, path, c, out);
+}
 
-  auto& counters = ctx.stats.site(site.name());
+// A fill in flight for the key is joined (after this device's own authorization, where the
+// content needs one); else this request leads one.
+asio::awaitable<void> proxy_handler::join_or_lead(http::exchange& ex, connection_context& ctx,
+                                                  const config::site& site, std::string_view path,
+                                                  cache_lookup& c, outcome& out) {
+  const http::request_head& req = ex.request();
+  auto& svc = *cache_;
+  const auto& stored = c.stored;
   const std::uint64_t start = cache::range_start(req.headers);
-  auto joined = svc.inflight().join_or_create(primary, req.client_address);
+  auto joined = svc.inflight().join_or_create(c.primary, req.client_address);
   auto& f = joined.f;
-  if (!joined.created && authorize && !authorized) {
+  if (!joined.created && c.authorize && !c.authorized) {
     // A fill led by another device's request: this one must be allowed its own copy.
     auto a = co_await authorize_with_upstream(ex, ctx, site, path, nullptr, out);
     if (a != authorization::allowed) {
       joined.reader.reset();
       if (a == authorization::answered) co_return;
-      co_return co_await denied();
+      co_return co_await serve_denied(ex, ctx, site, path, out);
     }
   }
   if (!joined.created) {
@@ -175,8 +161,23 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
     co_return co_await serve_fill(ex, ctx, site, path, f, joined.reader, false, stored.has_value(),
                                   out);
   }
+  co_return co_await lead_and_serve(ex, ctx, site, path, c, joined, out);
+}
 
-  // This request leads the fill: may it use the WAN?
+// This request leads the fill: may it use the WAN? Then the fill's upstream request, and this
+// client served from the fill (or, not storable, the response passed through to it alone).
+asio::awaitable<void> proxy_handler::lead_and_serve(http::exchange& ex, connection_context& ctx,
+                                                    const config::site& site, std::string_view path,
+                                                    cache_lookup& c,
+                                                    upstream::inflight_table::joined& joined,
+                                                    outcome& out) {
+  const http::request_head& req = ex.request();
+  auto& svc = *cache_;
+  const auto& stored = c.stored;
+  const auto& policy = c.policy;
+  auto& f = joined.f;
+  auto& counters = ctx.stats.site(site.name());
+  const std::uint64_t start = cache::range_start(req.headers);
   auto ticket = co_await admit_fetch(ex, ctx, site,
                                      stored ? fetch_kind::refresh : fetch_kind::cold_miss, out);
   if (!ticket) {
@@ -195,7 +196,7 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
     svc.counters().background_fills.fetch_add(1, std::memory_order_relaxed);
     asio::co_spawn(
         ex_,
-        [self = shared_from_this(), f, req, p = std::string(path), site = site_ref(), pool,
+        [self = shared_from_this(), f, req, p = std::string(path), site = site_ref(ctx, site), pool,
          &counters, policy, orphans, t = std::move(*ticket)]() mutable -> asio::awaitable<void> {
           auto r = co_await self->lead(f, req, p, site, pool, counters, std::nullopt, policy,
                                        orphans, std::move(t));
@@ -209,8 +210,8 @@ asio::awaitable<void> proxy_handler::cached(http::exchange& ex, connection_conte
   std::optional<cache::object_meta> stored_meta;
   if (stored) stored_meta = stored->meta;
   auto t0 = std::chrono::steady_clock::now();
-  auto led = co_await lead(f, req, std::string(path), site_ref(), pool, counters, stored_meta,
-                           policy, orphans, std::move(*ticket), &ex);
+  auto led = co_await lead(f, req, std::string(path), site_ref(ctx, site), pool, counters,
+                           stored_meta, policy, orphans, std::move(*ticket), &ex);
   out.upstream_time = std::chrono::steady_clock::now() - t0;
   out.upstream_status = led.status;
   switch (led.k) {
@@ -262,9 +263,9 @@ asio::awaitable<void> proxy_handler::serve_stored(http::exchange& ex, cache::loo
   auto headers = cache::client_headers(head.headers, d.age, cache::format_cache_status(cs));
 
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers))
-    co_return co_await send_not_modified(ex, std::move(headers), out);
+    co_return co_await send_not_modified(ex, std::move(headers), out.status);
   auto plan = cache::plan_range(req.headers, head.headers, head.status, size);
-  if (plan.status == 416) co_return co_await send_unsatisfiable(ex, plan, out);
+  if (plan.status == 416) co_return co_await send_unsatisfiable(ex, plan, out.status);
   http::response_head rh;
   rh.status = plan.status;
   rh.headers = std::move(headers);
@@ -394,10 +395,10 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
   if (head.status == 200 && cache::client_not_modified(req.headers, head.headers)) {
     auto headers = cache::client_headers(head.headers, age, cache::format_cache_status(cs));
     headers.insert(headers.end(), own_headers.begin(), own_headers.end());  // Set-Cookie only
-    co_return co_await send_not_modified(ex, std::move(headers), out);
+    co_return co_await send_not_modified(ex, std::move(headers), out.status);
   }
   auto plan = cache::plan_range(req.headers, head.headers, head.status, snap.length);
-  if (plan.status == 416) co_return co_await send_unsatisfiable(ex, plan, out);
+  if (plan.status == 416) co_return co_await send_unsatisfiable(ex, plan, out.status);
   // A client gone already (HTTP/1.1: its FIN is here) is not a reader: leaving now lets an
   // orphaned fill pause before it reads more.
   if (ex.client_gone()) {

@@ -4,6 +4,8 @@
 
 #include <ctime>
 
+#include "cache/serve_plan.hpp"
+
 namespace storecache::proxy {
 
 namespace {
@@ -77,6 +79,30 @@ asio::awaitable<void> respond_local(http::exchange& ex, unsigned status, std::st
   if (head_only) co_return;
   if (co_await ex.send_body(asio::buffer(body))) co_return;
   co_await ex.finish();
+}
+
+// 304 to a client whose validators match what we hold (RFC 9110 §13.1): the head without the
+// fields that describe a body.
+asio::awaitable<void> send_not_modified(http::exchange& ex, header_list headers,
+                                        unsigned& status_sent) {
+  http::response_head nm;
+  nm.status = 304;
+  nm.headers = std::move(headers);
+  std::erase_if(nm.headers, [](const header& h) {
+    return h.name.starts_with("content-") || h.name == "last-modified";
+  });
+  status_sent = 304;
+  co_await ex.send_head(nm, true);
+}
+
+// 416 with the length the client may ask within.
+asio::awaitable<void> send_unsatisfiable(http::exchange& ex, const cache::range_plan& plan,
+                                         unsigned& status_sent) {
+  status_sent = 416;
+  // (a named list: g++ 12 miscompiles an initializer list inside co_await)
+  header_list extra;
+  extra.push_back({"content-range", plan.content_range});
+  co_await respond_local(ex, 416, "range not satisfiable", std::move(extra));
 }
 
 }  // namespace storecache::proxy

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "cache/serve_plan.hpp"
 #include "proxy/http_names.hpp"
 
 namespace storecache::proxy {
@@ -13,6 +14,14 @@ namespace storecache::proxy {
 // the head went out, the exchange is aborted instead.
 asio::awaitable<void> respond_local(http::exchange& ex, unsigned status, std::string_view message,
                                     header_list extra = {});
+
+// 304 to a client whose validators match what we hold (RFC 9110 §13.1): `headers` without the
+// fields that describe a body. status_sent becomes 304.
+asio::awaitable<void> send_not_modified(http::exchange& ex, header_list headers,
+                                        unsigned& status_sent);
+// 416 with the length the client may ask within. status_sent becomes 416.
+asio::awaitable<void> send_unsatisfiable(http::exchange& ex, const cache::range_plan& plan,
+                                         unsigned& status_sent);
 
 // IMF-fixdate for "now", cached per second.
 std::string http_date_now();

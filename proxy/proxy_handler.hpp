@@ -151,6 +151,23 @@ class proxy_handler final : public request_handler,
   // cache_flow.cpp
   asio::awaitable<void> cached(http::exchange& ex, connection_context& ctx,
                                const config::site& site, std::string_view path, outcome& out);
+  // What cached() found and decided, for the fill path after it.
+  struct cache_lookup {
+    std::string primary;
+    cache::site_policy policy;
+    std::optional<cache::lookup_result> stored;
+    bool authorize = false;   // every use must be authorized by the upstream first
+    bool authorized = false;  // ... and this request was
+  };
+  asio::awaitable<void> join_or_lead(http::exchange& ex, connection_context& ctx,
+                                     const config::site& site, std::string_view path,
+                                     cache_lookup& c, outcome& out);
+  asio::awaitable<void> lead_and_serve(http::exchange& ex, connection_context& ctx,
+                                       const config::site& site, std::string_view path,
+                                       cache_lookup& c, upstream::inflight_table::joined& joined,
+                                       outcome& out);
+  asio::awaitable<void> serve_denied(http::exchange& ex, connection_context& ctx,
+                                     const config::site& site, std::string_view path, outcome& out);
   using lead_result = upstream::lead_result;
 
   // fill_flow.cpp: leads the fill through upstream::lead_fill, which owns everything it needs
