@@ -415,14 +415,25 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
   out.status = rh.status;
   if (co_await ex.send_head(rh, rh.content_length == 0)) co_return;
   if (rh.content_length == 0) co_return;
+  co_await send_fill_body(ex, *f, reader, plan.first, plan.end, ctx.cfg->timeout.upstream_idle,
+                          out);
+}
 
+// The body from `first` to `end` (nullopt: the fill's end) as the fill has it: never a short
+// body presented as complete. A client that falls behind an unstored fill, or a fill that fails
+// or stalls for twice upstream_idle, ends in abort().
+asio::awaitable<void> proxy_handler::send_fill_body(http::exchange& ex, fill& f,
+                                                    fill::reader& reader, std::uint64_t first,
+                                                    std::optional<std::uint64_t> end,
+                                                    std::chrono::milliseconds upstream_idle,
+                                                    outcome& out) {
   std::vector<char> buf(chunk_size);
-  std::uint64_t pos = plan.first;
+  std::uint64_t pos = first;
   auto last_progress = std::chrono::steady_clock::now();
   for (;;) {
-    if (plan.end && pos >= *plan.end) break;
+    if (end && pos >= *end) break;
     std::size_t want = buf.size();
-    if (plan.end) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *plan.end - pos));
+    if (end) want = static_cast<std::size_t>(std::min<std::uint64_t>(want, *end - pos));
     const auto got = reader.read(pos, std::span<char>(buf.data(), want));
     if (got.lost) {
       // An unstored fill could not keep the bytes for this client any longer.
@@ -444,17 +455,17 @@ asio::awaitable<void> proxy_handler::serve_fill(http::exchange& ex, connection_c
       last_progress = std::chrono::steady_clock::now();
       continue;
     }
-    snap = f->snapshot();
+    const auto snap = f.snapshot();
     if ((snap.st == fill::state::complete || snap.st == fill::state::body_done) &&
         pos >= snap.available)
       break;
     if (snap.st == fill::state::failed ||
-        std::chrono::steady_clock::now() - last_progress > 2 * t.upstream_idle) {
+        std::chrono::steady_clock::now() - last_progress > 2 * upstream_idle) {
       out.why = "upstream failed mid-body";
       ex.abort();
       co_return;
     }
-    co_await f->wait(pos, t.upstream_idle);
+    co_await f.wait(pos, upstream_idle);
   }
   co_await ex.finish();
 }

@@ -196,6 +196,10 @@ class proxy_handler final : public request_handler,
                                    std::shared_ptr<upstream::fill> f,
                                    upstream::fill::reader& reader, bool owner, bool revalidating,
                                    outcome& out, header_list own_headers = {});
+  asio::awaitable<void> send_fill_body(http::exchange& ex, upstream::fill& f,
+                                       upstream::fill::reader& reader, std::uint64_t first,
+                                       std::optional<std::uint64_t> end,
+                                       std::chrono::milliseconds upstream_idle, outcome& out);
   // authorize_flow.cpp: asks the upstream, with the device's own URL and credentials (a HEAD,
   // headers only), whether this device may have the stored copy. `stored` adds its validators.
   // answered: refused by admit_fetch or failed (502/504 sent); the caller only returns.
