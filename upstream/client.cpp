@@ -90,7 +90,6 @@ asio::awaitable<std::unique_ptr<upstream_connection>> upstream_pool::connect(ups
   if (resolved_.empty() || now - resolved_at_ > std::chrono::seconds(30)) {
     asio::ip::tcp::resolver resolver(ex_);
     asio::steady_timer timer(ex_, timeouts_.upstream_connect);
-    error_code ec;
     auto result = co_await (resolver.async_resolve(host_, port_, asio::as_tuple(use_awaitable)) ||
                             timer.async_wait(asio::as_tuple(use_awaitable)));
     if (result.index() == 1) {
