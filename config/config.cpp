@@ -194,6 +194,22 @@ std::string_view to_string(signed_url_scheme s) {
   return "?";
 }
 
+std::string_view to_string(prefetch_kind k) {
+  switch (k) {
+    case prefetch_kind::detect:
+      return "detect";
+    case prefetch_kind::url_list:
+      return "url_list";
+    case prefetch_kind::ims_manifest:
+      return "ims_manifest";
+    case prefetch_kind::hls:
+      return "hls";
+    case prefetch_kind::cmi5:
+      return "cmi5";
+  }
+  return "?";
+}
+
 std::vector<std::string> site_signed_urls::parameters() const {
   switch (scheme) {
     case signed_url_scheme::cloudfront:

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/time_window.hpp"
+
 namespace storecache::config {
 
 // A client network of allow_clients: "10.0.0.0/8", "fd00::/8", or a bare address "127.0.0.2"
@@ -178,6 +180,22 @@ struct site_access {
   std::vector<access_rule> rules;
 };
 
+// What prefetch reads a listing as ([[site.prefetch]] kind); detect: from its content.
+enum class prefetch_kind { detect, url_list, ims_manifest, hls, cmi5 };
+std::string_view to_string(prefetch_kind k);
+
+// One [[site.prefetch]]: a listing on the site's upstream (a URL list, an IMS/SCORM manifest,
+// an HLS playlist, a cmi5 course structure) whose objects are fetched into the cache ahead of
+// the devices, inside its time windows, re-read every interval.
+struct prefetch_source {
+  std::string name;  // the metrics label; unwritten: the path
+  std::string path;  // on the site: "/courses/safety/imsmanifest.xml"
+  prefetch_kind kind = prefetch_kind::detect;
+  std::vector<time_window> windows;  // local time; empty: always
+  std::chrono::seconds interval{std::chrono::hours(1)};
+  bool hls_lowest_and_highest = false;  // hls_variants: "all" (default) or "lowest_and_highest"
+};
+
 struct site {
   std::vector<std::string> hosts;  // lower-case names devices use (SNI and Host); first = name
   std::string upstream;            // as written: "https://lms.example.com:8443"
@@ -188,11 +206,12 @@ struct site {
   std::string upstream_host_header;   // Host sent upstream; default upstream host[:port]
   std::filesystem::path upstream_ca;  // empty: the system trust store
   bool allow_http_upstream = false;
-  tls_files tls;                       // empty: the server's default certificate
-  std::size_t upstream_max_idle = 16;  // idle keep-alive connections kept per worker
-  site_cache_policy cache;             // [site.cache]
-  site_access access;                  // [site.access]
-  site_signed_urls signed_urls;        // [site.signed_urls]
+  tls_files tls;                          // empty: the server's default certificate
+  std::size_t upstream_max_idle = 16;     // idle keep-alive connections kept per worker
+  site_cache_policy cache;                // [site.cache]
+  site_access access;                     // [site.access]
+  site_signed_urls signed_urls;           // [site.signed_urls]
+  std::vector<prefetch_source> prefetch;  // [[site.prefetch]]
 
   const std::string& name() const { return hosts.front(); }
 };
@@ -212,6 +231,14 @@ struct cache_settings {
   // slot) this long for a client to come back: players probe, fetch range by range, cancel
   // and re-request.
   std::chrono::milliseconds orphan_grace{std::chrono::seconds(5)};
+};
+
+// [prefetch]: what every site's prefetch shares.
+struct prefetch_settings {
+  unsigned connections = 2;                     // upstream fetches at once, all sites together
+  std::uint64_t max_listing_size = 8ull << 20;  // a bigger listing is refused
+  std::uint64_t max_entries = 100000;           // per source, nested listings included
+  unsigned max_depth = 3;                       // listings that list listings
 };
 
 struct server_settings {
@@ -256,6 +283,7 @@ struct config {
   timeouts timeout;
   limits limit;
   cache_settings cache;
+  prefetch_settings prefetch;
   std::vector<site> sites;
 
   // The site a client-facing name belongs to (case-insensitive, port and a trailing dot

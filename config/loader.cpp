@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "config/site_access_reader.hpp"
 #include "config/site_cache_reader.hpp"
+#include "config/site_prefetch_reader.hpp"
 #include "config/site_signed_reader.hpp"
 #include "config/toml_reader.hpp"
 #include "config/values.hpp"
@@ -27,8 +28,8 @@ namespace {
 
 using namespace std::string_view_literals;
 
-constexpr std::array root_keys{"server"sv, "admin"sv, "log"sv, "timeouts"sv,
-                               "limits"sv, "cache"sv, "site"sv};
+constexpr std::array root_keys{"server"sv, "admin"sv, "log"sv,      "timeouts"sv,
+                               "limits"sv, "cache"sv, "prefetch"sv, "site"sv};
 constexpr std::array server_keys{"listen"sv,    "workers"sv,       "tls_cert"sv,
                                  "tls_key"sv,   "allow_clients"sv, "client_certs"sv,
                                  "client_ca"sv, "client_crl"sv,    "log_client_cert"sv};
@@ -53,25 +54,36 @@ constexpr std::array cache_keys{"dir"sv,
                                 "finish_orphans_after"sv,
                                 "finish_orphans_wanted_by"sv,
                                 "orphan_grace"sv};
-constexpr std::array site_keys{
-    "hosts"sv,       "upstream"sv,     "allow_http_upstream"sv,  "tls_cert"sv,          "tls_key"sv,
-    "upstream_ca"sv, "upstream_sni"sv, "upstream_host_header"sv, "upstream_max_idle"sv, "cache"sv,
-    "access"sv,      "signed_urls"sv};
+constexpr std::array site_keys{"hosts"sv,
+                               "upstream"sv,
+                               "allow_http_upstream"sv,
+                               "tls_cert"sv,
+                               "tls_key"sv,
+                               "upstream_ca"sv,
+                               "upstream_sni"sv,
+                               "upstream_host_header"sv,
+                               "upstream_max_idle"sv,
+                               "cache"sv,
+                               "access"sv,
+                               "signed_urls"sv,
+                               "prefetch"sv};
 
-constexpr std::array<table_schema, 14> schema{{{"[server]", server_keys},
+constexpr std::array<table_schema, 16> schema{{{"[server]", server_keys},
                                                {"server.listen entry", listener_keys},
                                                {"[admin]", admin_keys},
                                                {"[log]", log_keys},
                                                {"[timeouts]", timeout_keys},
                                                {"[limits]", limit_keys},
                                                {"[cache]", cache_keys},
+                                               {"[prefetch]", prefetch_keys},
                                                {"[[site]]", site_keys},
                                                {"[site.cache]", site_cache_keys},
                                                {"[[site.cache.rule]]", path_rule_keys},
                                                {"[site.access]", site_access_keys},
                                                {"[[site.access.rule]]", access_rule_keys},
                                                {"[site.signed_urls]", site_signed_keys},
-                                               {"[[site.signed_urls.key]]", signed_key_keys}}};
+                                               {"[[site.signed_urls.key]]", signed_key_keys},
+                                               {"[[site.prefetch]]", site_prefetch_keys}}};
 
 // The schema's tables and the checks that span keys (pairs, overlaps, defaults); the typed
 // reads and the error list are toml_reader's.
@@ -137,6 +149,7 @@ void loader::run(const toml::table& root, config& cfg) {
   read_timeouts(root, cfg);
   read_limits(root, cfg);
   read_cache(root, cfg);
+  read_prefetch(*this, root, schema, cfg.prefetch);
   read_sites(root, cfg);
 
   // The default certificate answers clients without SNI or with an unknown name.
@@ -581,6 +594,7 @@ void loader::read_site(const toml::table& t, std::size_t index, site& out) {
   read_site_cache(*this, t, prefix, schema, out.cache);
   read_site_access(*this, t, prefix, schema, out.access);
   read_site_signed_urls(*this, t, prefix, schema, out.signed_urls);
+  read_site_prefetch(*this, t, prefix, schema, out.prefetch);
   auto& dropped = out.cache.ignore_query_params;
   for (auto& name : out.signed_urls.parameters())
     if (std::find(dropped.begin(), dropped.end(), name) == dropped.end())
