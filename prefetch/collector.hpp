@@ -33,6 +33,7 @@ class collector {
 
   bool full() const { return out_.truncated; }
   const std::string& source_path() const { return options_.source_path; }
+  const std::string& site_name() const { return options_.site_name; }
   void fail(std::string error) { out_.error = std::move(error); }
   bool failed() const { return !out_.error.empty(); }
   listing take() { return std::move(out_); }
