@@ -33,6 +33,12 @@ std::string_view local_name(std::string_view name) {
   return colon == std::string_view::npos ? name : name.substr(colon + 1);
 }
 
+// expat may still report the end of the element whose start stopped it (<a/>): after a stop,
+// nothing more reaches the events, whose stacks saw no start.
+bool halted(const parse_state& s) {
+  return !s.error.empty() || s.events.stopped();
+}
+
 void fail(parse_state& s, std::string message) {
   s.error = "line " + std::to_string(XML_GetCurrentLineNumber(s.parser)) + ": " + message;
   XML_StopParser(s.parser, XML_FALSE);
@@ -40,6 +46,7 @@ void fail(parse_state& s, std::string message) {
 
 void on_start(void* data, const XML_Char* name, const XML_Char** attributes) {
   auto& s = *static_cast<parse_state*>(data);
+  if (halted(s)) return;
   const auto local = local_name(name);
   if (s.depth == 0 && local != s.root)
     return fail(s,
@@ -52,6 +59,7 @@ void on_start(void* data, const XML_Char* name, const XML_Char** attributes) {
 
 void on_end(void* data, const XML_Char* name) {
   auto& s = *static_cast<parse_state*>(data);
+  if (halted(s)) return;
   --s.depth;
   s.events.end(local_name(name));
   if (s.events.stopped()) XML_StopParser(s.parser, XML_FALSE);
@@ -59,6 +67,7 @@ void on_end(void* data, const XML_Char* name) {
 
 void on_text(void* data, const XML_Char* text, int length) {
   auto& s = *static_cast<parse_state*>(data);
+  if (halted(s)) return;
   s.events.text({text, static_cast<std::size_t>(length)});
 }
 
