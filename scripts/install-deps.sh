@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake pkg-config clang-format ccache
   libboost1.81-dev libnghttp2-dev libssl-dev liblmdb-dev
-  libtomlplusplus-dev libsystemd-dev libspdlog-dev libfmt-dev catch2
+  libtomlplusplus-dev libsystemd-dev libspdlog-dev libfmt-dev libexpat1-dev catch2
 )
 # The fuzz build (scripts/fuzz.sh): clang-14, its libFuzzer and sanitizer runtimes, and
 # llvm-symbolizer for readable stack traces.
