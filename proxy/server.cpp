@@ -35,6 +35,7 @@
 #include "admin/listener.hpp"
 #include "http/tls_failure.hpp"
 #include "log/log.hpp"
+#include "prefetch/runner.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/proxy_handler.hpp"
 #include "proxy/sessions.hpp"
@@ -160,6 +161,7 @@ int server::run() {
   asio::io_context control{1};
   auto admin_acceptor = open_acceptor(control, cfg.admin.listen, false);
   start_workers();
+  prefetch_->start(rt_->cfg, rt_->upstream_tls);
   // Liveness: systemd's watchdog is pinged only while every worker's loop turns.
   std::vector<asio::io_context*> loops;
   for (auto& w : workers_)
@@ -216,9 +218,10 @@ void server::open_services() {
   cache_ = std::make_unique<upstream::cache_service>(cfg.cache, gate_);
   usage_ = std::make_unique<account::usage_service>(cache_->store());
   access_ = account::access_log::open(cfg.log);
+  prefetch_ = std::make_unique<prefetch::runner>(*cache_, *limiter_, stats_, &usage_->recorder());
   stats_.set_extra([this] {
     return cache_->render_metrics() + upstream_metrics() + own_failure_metrics() +
-           (watchdog_ ? watchdog_->render_metrics() : std::string());
+           (watchdog_ ? watchdog_->render_metrics() : std::string()) + prefetch_->render_metrics();
   });
 }
 
@@ -337,6 +340,7 @@ void server::start_drain(asio::io_context& control, asio::steady_timer& drain_ti
                     stats_.in_flight());
         for (auto& w : workers_)
           w->io.stop();
+        prefetch_->stop();
         control.stop();
       },
       log_exception);
@@ -349,14 +353,16 @@ void server::stop_services() {
     w->acceptors.clear();
     w->handler.reset();
   }
+  prefetch_->stop();  // joined like a worker (a no-op after a drain)
   // Disk work (commits) still running posts its completion to a worker's executor: let it
   // finish while the io_contexts still exist (stopped, they only queue it).
   cache_->finish_disk_work();
   // Frames destroyed below (fills, queued requests) release permits and leave fills: from
   // now on nothing may post to another worker, whose io_context may already be gone.
   gate_->close();
-  workers_.clear();  // destroys each io_context, and with it every connection's frame
-  usage_->flush();   // the last seconds of usage
+  prefetch_->destroy();  // its loop, and the prefetch fills' pumps in it
+  workers_.clear();      // destroys each io_context, and with it every connection's frame
+  usage_->flush();       // the last seconds of usage
   usage_.reset();
   cache_.reset();  // waits for disk work, flushes access recency
 }
@@ -426,6 +432,22 @@ std::string server::status_page() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "this server");
   const std::time_t now = std::time(nullptr);
+  auto unix_of = [](const std::optional<prefetch::clock_time>& t) -> std::int64_t {
+    return t ? std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count() : 0;
+  };
+  std::vector<usage::prefetch_row> prefetch;
+  for (const auto& r : prefetch_->snapshot())
+    prefetch.push_back({.site = r.site,
+                        .source = r.source,
+                        .listed = r.listed,
+                        .fresh = r.fresh,
+                        .failed = r.failed,
+                        .bytes = r.bytes,
+                        .listing_ok = r.listing == prefetch::listing_problem::none,
+                        .running = r.running,
+                        .last_error = r.last_error,
+                        .last_end_unix = unix_of(r.last_end),
+                        .next_run_unix = r.running ? 0 : unix_of(r.next_run)});
   return usage::render_status_page({.day = *day,
                                     .week = *week,
                                     .cache_bytes = sc.bytes,
@@ -435,7 +457,8 @@ std::string server::status_page() {
                                     .utc_offset_seconds = usage::local_utc_offset(now),
                                     .host_name = host,
                                     .version = STORECACHE_VERSION,
-                                    .refresh_seconds = 30});
+                                    .refresh_seconds = 30,
+                                    .prefetch = std::move(prefetch)});
 }
 
 void server::reload_failed() {
@@ -474,6 +497,7 @@ void server::reload() {
     log::warn("reload: listen addresses and workers change only on restart");
   rt_ = next;
   limiter_->set_limits(upstream::fetch_limiter::from_config(next->cfg->limit));
+  prefetch_->reconfigure(next->cfg, next->upstream_tls);
   ledger_->set_limits(access::client_ledger::from_config(next->cfg->limit));
   access_->reconfigure(next->cfg->log);
   log::apply_config_level(static_cast<int>(next->cfg->log.level));

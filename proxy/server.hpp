@@ -34,6 +34,10 @@ class access_log;
 class usage_service;
 }  // namespace storecache::account
 
+namespace storecache::prefetch {
+class runner;
+}
+
 namespace storecache::proxy {
 
 struct server_worker;
@@ -77,6 +81,8 @@ class server {
   std::unique_ptr<account::access_log> access_;
   std::unique_ptr<account::usage_service>
       usage_;  // in the cache's LMDB env: destroyed before cache_
+  // Its thread is stopped with the workers' and its loop destroyed with theirs (stop_services).
+  std::unique_ptr<prefetch::runner> prefetch_;
   std::atomic<std::uint64_t> reloads_applied_{0}, reloads_failed_{0};
   std::atomic<bool> last_reload_failed_{false};
   std::atomic<std::size_t> connections_{0};

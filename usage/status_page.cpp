@@ -214,7 +214,52 @@ footer{color:var(--muted);font-size:12px;padding:0 24px 24px}
 .scroll{overflow-x:auto}
 @media (max-width:600px){main{padding:10px}section{padding:10px 12px}header{padding:12px}
 .card b{font-size:18px}.chart .axis{font-size:24px}th,td{padding:4px 5px}}
+tr.problem td{background:#fff4f2}
 )";
+
+// Prefetch: is the content there before the shift? The whole as one figure, then each source
+// with what is missing or failed and why.
+void prefetch_section(std::string& out, const status_inputs& in) {
+  if (in.prefetch.empty()) return;
+  auto it = std::back_inserter(out);
+  std::uint64_t listed = 0, fresh = 0;
+  for (const auto& r : in.prefetch) {
+    listed += r.listed;
+    fresh += r.fresh;
+  }
+  const double ready = listed ? static_cast<double>(fresh) / static_cast<double>(listed) : 0.0;
+  auto when = [&](std::int64_t t) {
+    if (t == 0) return std::string("—");
+    std::tm tm = local_tm(t, in.utc_offset_seconds);
+    char buf[32];
+    std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+    return std::string(buf, n);
+  };
+  fmt::format_to(it,
+                 "<section id=\"prefetch\"><h2>Prefetch</h2><div class=\"cards\">\n"
+                 "<div class=\"card\"><b id=\"prefetch-ready\">{}</b><span>of {} listed "
+                 "objects in the cache and fresh</span></div></div>\n<div class=\"scroll\"><table "
+                 "id=\"prefetch-sources\"><thead><tr><th>source</th><th>ready</th><th>listed</th>"
+                 "<th>fresh</th><th>missing</th><th>failed</th><th>size</th><th>last run</th>"
+                 "<th>next run</th><th>last error</th></tr></thead><tbody>\n",
+                 listed ? percent(ready) : std::string("—"), listed);
+  for (const auto& r : in.prefetch) {
+    const double rr = r.listed ? static_cast<double>(r.fresh) / static_cast<double>(r.listed) : 0.0;
+    const std::uint64_t missing = r.listed - std::min(r.listed, r.fresh + r.failed);
+    std::string error = r.last_error;
+    if (!r.listing_ok && error.empty()) error = "the listing cannot be read";
+    fmt::format_to(it,
+                   "<tr{}><td class=\"asset\">{} · {}</td><td class=\"num\">{}</td><td "
+                   "class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
+                   "class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td>"
+                   "<td class=\"asset\">{}</td></tr>\n",
+                   r.listing_ok && r.failed == 0 ? "" : " class=\"problem\"", html_escape(r.site),
+                   html_escape(r.source), r.listed ? percent(rr) : std::string("—"), r.listed,
+                   r.fresh, missing, r.failed, human_bytes(r.bytes), when(r.last_end_unix),
+                   r.running ? std::string("running") : when(r.next_run_unix), html_escape(error));
+  }
+  out += "</tbody></table></div></section>\n";
+}
 
 }  // namespace
 
@@ -267,6 +312,8 @@ std::string render_status_page(const status_inputs& in) {
                  "stored</p></section>\n",
                  std::min(fill, 1.0) * 100.0, human_bytes(in.cache_bytes),
                  human_bytes(in.cache_max_bytes), percent(fill), in.cache_objects);
+
+  prefetch_section(out, in);
 
   const char* legend =
       "<p class=\"legend\"><i style=\"background:var(--served)\"></i>served to devices"

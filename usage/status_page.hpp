@@ -6,10 +6,26 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "usage/history.hpp"
 
 namespace storecache::usage {
+
+// One prefetch source as the page shows it (the daemon copies it from prefetch::readiness).
+struct prefetch_row {
+  std::string site{};
+  std::string source{};
+  std::uint64_t listed = 0;
+  std::uint64_t fresh = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t bytes = 0;
+  bool listing_ok = true;
+  bool running = false;
+  std::string last_error{};        // "" when none
+  std::int64_t last_end_unix = 0;  // 0: not run yet
+  std::int64_t next_run_unix = 0;  // 0: running now
+};
 
 struct status_inputs {
   const usage_summary& day;   // the last 24 hours
@@ -22,6 +38,7 @@ struct status_inputs {
   std::string_view host_name;
   std::string_view version;
   int refresh_seconds = 30;
+  std::vector<prefetch_row> prefetch{};  // [[site.prefetch]] sources; no section when none
 };
 
 std::string render_status_page(const status_inputs& in);

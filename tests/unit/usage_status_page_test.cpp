@@ -141,3 +141,37 @@ TEST_CASE("status page: access denials by reason, 24 hours and 7 days") {
   CHECK(quiet.find("<tr class=\"sum\"><td>all</td><td></td><td class=\"num\">0</td><td "
                    "class=\"num\">0</td></tr>") != std::string::npos);
 }
+
+TEST_CASE("status page: prefetch readiness, per source, with failures") {
+  auto day = hours(h0, 24);
+  auto week = hours(h0 - 144, 168);
+  status_inputs in{.day = day, .week = week, .host_name = "h", .version = "x"};
+  const std::string none = render_status_page(in);
+  CHECK(none.find("id=\"prefetch\"") == std::string::npos);  // no sources: no section
+
+  in.prefetch.push_back({.site = "learn.example.com",
+                         .source = "safety",
+                         .listed = 40,
+                         .fresh = 40,
+                         .bytes = 3 << 20,
+                         .last_end_unix = 1796367600,
+                         .next_run_unix = 1796371200});
+  in.prefetch.push_back({.site = "learn.example.com",
+                         .source = "week<49>",
+                         .listed = 10,
+                         .fresh = 6,
+                         .failed = 1,
+                         .last_error = "GET /a.mp4: the upstream answered 404"});
+  in.prefetch.push_back({.site = "learn.example.com", .source = "gone", .listing_ok = false});
+  const std::string page = render_status_page(in);
+  // 46 of 50 objects: 92 %
+  CHECK(page.find("<b id=\"prefetch-ready\">92") != std::string::npos);
+  CHECK(page.find("of 50 listed objects") != std::string::npos);
+  CHECK(count(page, "<tr class=\"problem\">") == 2);
+  CHECK(page.find("week&lt;49&gt;") != std::string::npos);
+  CHECK(page.find("GET /a.mp4: the upstream answered 404") != std::string::npos);
+  CHECK(page.find("the listing cannot be read") != std::string::npos);
+  // the second source: 10 listed, 6 fresh, 3 missing, 1 failed
+  CHECK(page.find("<td class=\"num\">10</td><td class=\"num\">6</td><td class=\"num\">3</td><td "
+                  "class=\"num\">1</td>") != std::string::npos);
+}

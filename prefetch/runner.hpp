@@ -1,0 +1,125 @@
+// Prefetch: each [[site.prefetch]] source's listing is read inside its time windows, every
+// interval, and every object it names is brought into the cache before a device asks for it.
+//
+// One thread of its own (an io_context the server starts and stops like a worker's), so
+// prefetch never runs on a device's event loop. Per source, one loop:
+//   outside its windows -> wait (checked every minute: the local clock may move)
+//   due -> read the listing (conditional: an unchanged listing costs a 304) and the listings
+//          it names, up to max_depth -> for each object, at most [prefetch] connections at once
+//          over all sources:
+//            stored and fresh           -> counted, not touched
+//            a device's fetch in flight -> waited for, never fetched twice
+//            missing or stale           -> a background fill through upstream::lead_fill, the
+//                                          same fill a device's miss leads (same key, same RFC
+//                                          9111 rules, validators sent), which devices join
+//   -> readiness updated; the next run after `interval` (sooner after failures).
+// Device misses go first: a prefetch fetch takes a slot of the upstream fetch limiter only if
+// one is free now, never queueing; otherwise it waits and tries again. A window that closes
+// stops the run between objects; the next run resumes where it stopped, since what is fresh
+// is skipped (so does a restart).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "prefetch/listing.hpp"
+#include "prefetch/readiness.hpp"
+
+namespace storecache::upstream {
+class cache_service;
+class fetch_limiter;
+class upstream_pool;
+}  // namespace storecache::upstream
+namespace storecache::account {
+class metrics;
+}
+namespace storecache::usage {
+class recorder;
+}
+
+namespace storecache::prefetch {
+
+// By site name: the TLS context for the site's upstream (null: plain http).
+using upstream_tls_map =
+    std::map<std::string, std::shared_ptr<boost::asio::ssl::context>, std::less<>>;
+
+class runner {
+ public:
+  // The services outlive the runner's thread (the server stops it with its workers); usage may
+  // be null.
+  runner(upstream::cache_service& cache, upstream::fetch_limiter& limiter, account::metrics& stats,
+         usage::recorder* usage);
+  ~runner();
+  runner(const runner&) = delete;
+  runner& operator=(const runner&) = delete;
+
+  // Starts the thread with this configuration (sources of every site).
+  void start(std::shared_ptr<const config::config> cfg, upstream_tls_map tls);
+  // On reload: new sources start, removed ones stop, changed ones apply from their next run.
+  void reconfigure(std::shared_ptr<const config::config> cfg, upstream_tls_map tls);
+  // Stops the event loop and joins the thread; what runs is cut between two steps. The
+  // io_context stays until destroy(): completions of disk work may still be queued to it.
+  void stop();
+  // After the server closed the wake gate: destroys the loop, and with it every frame.
+  void destroy();
+
+  std::vector<readiness> snapshot() const;
+  std::string render_metrics() const { return prefetch::render_metrics(snapshot()); }
+
+  struct source_run;  // one source's loop state (runner.cpp)
+
+ private:
+  void spawn_missing_loops();  // on the runner's thread
+  boost::asio::awaitable<void> source_loop(std::shared_ptr<source_run> s);
+  boost::asio::awaitable<bool> run_once(source_run& s, std::shared_ptr<const config::config> cfg,
+                                        const config::site& site,
+                                        const config::prefetch_source& src);
+  struct listing_read;
+  boost::asio::awaitable<listing_read> read_listing(source_run& s, const config::site& site,
+                                                    const std::string& path,
+                                                    std::optional<source_kind> kind,
+                                                    const config::prefetch_source& src,
+                                                    const config::prefetch_settings& limits);
+  struct object_result;
+  boost::asio::awaitable<object_result> ensure_object(source_run& s, const config::site& site,
+                                                      std::shared_ptr<const config::config> cfg,
+                                                      const std::string& path);
+  std::shared_ptr<upstream::upstream_pool> pool_for(const config::site& site);
+  // Applies f to the source's readiness, under the lock.
+  template <typename F>
+  void update(const source_run& s, F f);
+  void log_once(source_run& s, const std::string& cause, const std::string& text);
+  void clear_cause(source_run& s, const std::string& prefix);
+
+  // Shared by every loop: at most [prefetch] connections objects in flight at once.
+  class slots;
+
+  upstream::cache_service& cache_;
+  upstream::fetch_limiter& limiter_;
+  account::metrics& stats_;
+  usage::recorder* usage_;
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  // Runner thread only:
+  std::shared_ptr<const config::config> cfg_;
+  upstream_tls_map tls_;
+  std::map<std::string, std::shared_ptr<upstream::upstream_pool>, std::less<>> pools_;
+  std::unique_ptr<slots> slots_;
+  std::map<std::string, std::shared_ptr<source_run>> runs_;  // "site\nsource"
+  // The readiness of every source, read by /metrics from the control thread.
+  mutable std::mutex mu_;
+  std::map<std::string, readiness> status_;  // same keys as runs_
+};
+
+}  // namespace storecache::prefetch
