@@ -8,6 +8,7 @@
 #                 quiz.json
 #                 handbook.pdf hand-written minimal PDF
 #                 video/intro.mp4  H.264/AAC, 1280x720, 60 s, >= 20 MB, faststart
+#                 imsmanifest.xml  the SCORM 1.2 package manifest naming every file (prefetch)
 #
 # Idempotent: a file that exists and is valid is left alone (so its mtime, and the origin's
 # Last-Modified/ETag, stay stable across runs); anything missing, truncated or different is
@@ -297,6 +298,36 @@ write_text "$course/index.html" <<'EOF'
   </main>
 </body>
 </html>
+EOF
+
+# The package manifest (SCORM 1.2) an LMS publishes with a course: what storecache's prefetch
+# reads to have every file on the store server before the first learner opens it.
+write_text "$course/imsmanifest.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<manifest identifier="receiving-deliveries" version="1.0"
+    xmlns="http://www.imsproject.org/xsd/imscp_rootv1p1p2"
+    xmlns:adlcp="http://www.adlnet.org/xsd/adlcp_rootv1p2">
+  <metadata><schema>ADL SCORM</schema><schemaversion>1.2</schemaversion></metadata>
+  <organizations default="org">
+    <organization identifier="org">
+      <title>Receiving deliveries</title>
+      <item identifier="lesson" identifierref="module"><title>Receiving deliveries</title></item>
+    </organization>
+  </organizations>
+  <resources>
+    <resource identifier="module" type="webcontent" adlcp:scormtype="sco" href="index.html">
+      <file href="index.html"/>
+      <file href="style.css"/>
+      <file href="app.js"/>
+      <file href="quiz.json"/>
+      <file href="handbook.pdf"/>
+      <file href="img/cover.png"/>
+      <file href="img/colours.png"/>
+      <file href="img/pattern.png"/>
+      <file href="video/intro.mp4"/>
+    </resource>
+  </resources>
+</manifest>
 EOF
 
 log "course ready in $course"
