@@ -88,6 +88,8 @@ for rung in ("low", "high"):
 OTHER_FILES = {
     "/course2/imsmanifest.xml": MANIFEST.encode(),
     "/bad/imsmanifest.xml": b"<manifest><resources><resource href='a.html'></resources>",
+    # over [prefetch] max_listing_size (4 KiB in this test): refused, nothing of it fetched
+    "/lists/huge.txt": b"".join(b"/huge/%05d.png\n" % i for i in range(1000)),
 }
 
 
@@ -122,8 +124,10 @@ class PrefetchTest(unittest.TestCase):
             {"url": "/course2/imsmanifest.xml", "name": "later", "windows": [cls.later]},
             {"url": "/lists/missing.txt", "name": "missing", "interval": "10s"},
             {"url": "/bad/imsmanifest.xml", "name": "bad", "kind": "ims_manifest"},
+            {"url": "/lists/huge.txt", "name": "huge"},
         ]
-        cls.stack = harness.Stack(overrides={"site": [{"prefetch": prefetch}]})
+        cls.stack = harness.Stack(overrides={"prefetch": {"max_listing_size": "4KiB"},
+                                             "site": [{"prefetch": prefetch}]})
         try:
             root = os.path.join(cls.stack.tmp, "www")
             write_tree(root, FILES)
@@ -269,7 +273,7 @@ class PrefetchTest(unittest.TestCase):
         self.wait_for("storecache_prefetch_runs_total", lambda v: v >= 2, 40, site=SITE,
                       source="missing")
         m = self.stack.metrics()
-        for source in ("missing", "bad"):
+        for source in ("missing", "bad", "huge"):
             self.assertEqual(harness.metric_sum(m, "storecache_prefetch_listing_ok", site=SITE,
                                                 source=source), 0, source)
             self.assertEqual(harness.metric_sum(m, "storecache_prefetch_listed_objects",
@@ -281,6 +285,10 @@ class PrefetchTest(unittest.TestCase):
         bad = [l for l in err.splitlines() if "listing /bad/imsmanifest.xml" in l]
         self.assertEqual(len(bad), 1, err[-3000:])
         self.assertIn("not a valid ims_manifest", bad[0])
+        huge = [l for l in err.splitlines() if "listing /lists/huge.txt" in l]
+        self.assertEqual(len(huge), 1, err[-3000:])
+        self.assertIn("over [prefetch] max_listing_size", huge[0])
+        self.assertEqual(self.stack.origin.count("/huge/"), 0)
         # and the good source is still whole
         self.assertEqual(harness.metric_sum(m, "storecache_prefetch_ready_ratio", site=SITE,
                                             source="week"), 1.0)
@@ -296,6 +304,7 @@ class PrefetchTest(unittest.TestCase):
         self.assertEqual(by_source["week"], (False, "100.0 %"))
         self.assertEqual(by_source["missing"], (True, "—"))
         self.assertEqual(by_source["bad"], (True, "—"))
+        self.assertEqual(by_source["huge"], (True, "—"))
         self.assertIn("listing /lists/missing.txt: the upstream answered 404", page)
 
 
