@@ -1,40 +1,17 @@
 #include "prefetch/runner.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <ctime>
-#include <deque>
-#include <set>
 #include <unordered_set>
 
-#include "account/metrics.hpp"
-#include "account/upstream_report.hpp"
-#include "cache/cache_key.hpp"
-#include "cache/serve_plan.hpp"
 #include "log/log.hpp"
-#include "prefetch/listing.hpp"
-#include "upstream/cache_service.hpp"
+#include "prefetch/runner_parts.hpp"
 #include "upstream/client.hpp"
-#include "upstream/fetch_limiter.hpp"
-#include "upstream/fill_job.hpp"
-#include "upstream/request_head.hpp"
 
 namespace storecache::prefetch {
-
-namespace asio = boost::asio;
-using asio::use_awaitable;
-using std::chrono::minutes;
-using std::chrono::seconds;
-using std::chrono::system_clock;
-using steady = std::chrono::steady_clock;
-
-namespace {
 
 int local_minute(system_clock::time_point t) {
   std::time_t tt = system_clock::to_time_t(t);
@@ -57,6 +34,18 @@ asio::awaitable<void> sleep_for(steady::duration d) {
   co_await t.async_wait(asio::as_tuple(use_awaitable));
 }
 
+http::request_head request_for(const config::site& site, const std::string& path) {
+  http::request_head req;
+  req.method = "GET";
+  req.scheme = "https";
+  req.authority = site.name();
+  req.target = path;
+  req.client_address = asio::ip::address_v4::loopback();
+  return req;
+}
+
+namespace {
+
 std::optional<source_kind> configured_kind(config::prefetch_kind k) {
   switch (k) {
     case config::prefetch_kind::detect:
@@ -73,124 +62,7 @@ std::optional<source_kind> configured_kind(config::prefetch_kind k) {
   return std::nullopt;
 }
 
-// The request prefetch makes for a path, as a device without any request fields would: an
-// object that varies on request fields is fetched (and stored) as that request's variant.
-http::request_head request_for(const config::site& site, const std::string& path) {
-  http::request_head req;
-  req.method = "GET";
-  req.scheme = "https";
-  req.authority = site.name();
-  req.target = path;
-  req.client_address = asio::ip::address_v4::loopback();
-  return req;
-}
-
-bool terminal(upstream::fill::state s) {
-  using st = upstream::fill::state;
-  return s != st::head_pending && s != st::streaming && s != st::body_done;
-}
-
-const cache::header_list no_request_fields;
-
 }  // namespace
-
-// One source's loop state; the runner's thread only.
-struct runner::source_run {
-  std::string site;
-  std::string source;
-  std::string key;
-  steady::time_point next_due{};  // epoch: due now
-  // A listing as last read: its validators (the next read is conditional) and what it named.
-  struct memo {
-    bool valid = false;
-    std::string etag;
-    std::string last_modified;
-    source_kind kind = source_kind::url_list;
-    std::vector<std::string> objects;
-    std::vector<std::string> sources;
-    std::size_t rejected = 0;
-    bool truncated = false;
-  };
-  std::map<std::string, memo> listings;
-  std::set<std::string> logged;  // causes logged already; a cause that clears is logged again
-  bool published = false;        // a whole run's figures are in the readiness
-};
-
-// At most n holders at once; the others wait in order. The runner's thread only.
-class runner::slots {
- public:
-  explicit slots(unsigned n) : free_(static_cast<int>(n)), total_(n) {}
-  void resize(unsigned n) {
-    free_ += static_cast<int>(n) - static_cast<int>(total_);
-    total_ = n;
-    wake();
-  }
-  asio::awaitable<void> acquire() {
-    while (free_ <= 0) {
-      auto t = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
-                                                    steady::time_point::max());
-      waiters_.push_back(t);
-      co_await t->async_wait(asio::as_tuple(use_awaitable));
-    }
-    --free_;
-  }
-  void release() {
-    ++free_;
-    wake();
-  }
-
- private:
-  void wake() {
-    for (int i = 0; i < free_ && !waiters_.empty(); ++i) {
-      waiters_.front()->cancel();
-      waiters_.pop_front();
-    }
-  }
-  int free_;
-  unsigned total_;
-  std::deque<std::shared_ptr<asio::steady_timer>> waiters_;
-};
-
-namespace {
-
-// The fill's upstream body bytes counted for the source too (prefetch's own WAN use), on top
-// of the site's upstream counters and the usage history (account::upstream_report).
-class counted_report final : public upstream::fetch_report {
- public:
-  counted_report(std::shared_ptr<upstream::fetch_report> inner,
-                 std::function<void(std::size_t)> on_body)
-      : inner_(std::move(inner)), on_body_(std::move(on_body)) {}
-  void response(unsigned status) override { inner_->response(status); }
-  void no_response(upstream::upstream_error e) override { inner_->no_response(e); }
-  void failed(upstream::upstream_error e) override { inner_->failed(e); }
-  void body(std::size_t n) override {
-    inner_->body(n);
-    on_body_(n);
-  }
-  void exchange_done(const cache::header_list& h, std::uint64_t bytes) override {
-    inner_->exchange_done(h, bytes);
-  }
-
- private:
-  std::shared_ptr<upstream::fetch_report> inner_;
-  std::function<void(std::size_t)> on_body_;
-};
-
-}  // namespace
-
-// What one object's check came to.
-struct runner::object_result {
-  enum kind { fresh, fetched, revalidated, failed, cut } k = failed;
-  std::uint64_t bytes = 0;
-  std::string error;  // failed: why
-};
-
-// What reading one listing came to; the listing itself is in the source's memo.
-struct runner::listing_read {
-  listing_problem problem = listing_problem::none;
-  std::string error;
-  bool not_modified = false;
-};
 
 runner::runner(upstream::cache_service& cache, upstream::fetch_limiter& limiter,
                account::metrics& stats, usage::recorder* usage)
@@ -335,12 +207,6 @@ asio::awaitable<void> runner::source_loop(std::shared_ptr<source_run> s) {
     // the windows.
     co_await sleep_for(std::clamp<steady::duration>(next - now, seconds(1), seconds(60)));
   }
-}
-
-template <typename F>
-void runner::update(const source_run& s, F f) {
-  std::lock_guard lock(mu_);
-  f(status_[s.key]);
 }
 
 void runner::log_once(source_run& s, const std::string& cause, const std::string& text) {
@@ -510,237 +376,6 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
   });
   if (!cut) s.published = true;
   co_return !cut;
-}
-
-asio::awaitable<runner::listing_read> runner::read_listing(
-    source_run& s, const config::site& site, const std::string& path,
-    std::optional<source_kind> kind, const config::prefetch_source& src,
-    const config::prefetch_settings& limits) {
-  listing_read out;
-  auto& memo = s.listings[path];
-  auto pool = pool_for(site);
-  auto report = std::make_shared<account::upstream_report>(stats_.site(site.name()), usage_,
-                                                           site.name(), path);
-  cache::header_list validators;
-  if (memo.valid && !memo.etag.empty()) validators.push_back({"if-none-match", memo.etag});
-  if (memo.valid && !memo.last_modified.empty())
-    validators.push_back({"if-modified-since", memo.last_modified});
-  auto head = upstream::build_upstream_head(request_for(site, path), "GET", path,
-                                            pool->host_header(), true, validators);
-  upstream::upstream_call call(*pool);
-  const std::string cause = "listing " + path;
-  auto fail = [&](listing_problem p, std::string text) {
-    out.problem = p;
-    out.error = "listing " + path + ": " + text;
-    log_once(s, cause + " " + std::string(to_string(p)), out.error);
-  };
-  auto err = co_await call.start(std::move(head.text), nullptr, false, false);
-  if (err != upstream::upstream_error::none) {
-    report->no_response(err);
-    fail(listing_problem::unreachable,
-         fmt::format("upstream {}: {}", upstream::to_string(err), call.error_detail()));
-    co_return out;
-  }
-  const unsigned status = call.status();
-  report->response(status);
-  const auto headers = call.response_headers();
-  if (status == 304 && memo.valid) {
-    call.done();
-    report->exchange_done(headers, 0);
-    out.not_modified = true;
-    update(s, [](readiness& r) { ++r.listing_not_modified; });
-    clear_cause(s, cause);
-    co_return out;
-  }
-  if (status != 200) {
-    report->exchange_done(headers, 0);
-    fail(listing_problem::status, fmt::format("the upstream answered {}", status));
-    co_return out;
-  }
-  if (auto len = call.content_length(); len && *len > limits.max_listing_size) {
-    report->exchange_done(headers, 0);
-    fail(listing_problem::too_large,
-         fmt::format("{} bytes, over [prefetch] max_listing_size ({} bytes)", *len,
-                     limits.max_listing_size));
-    co_return out;
-  }
-  std::string body;
-  std::array<char, 16384> buf;
-  for (;;) {
-    upstream::upstream_error e = upstream::upstream_error::none;
-    std::size_t n = co_await call.read_body(asio::buffer(buf), e);
-    if (e != upstream::upstream_error::none) {
-      report->failed(e);
-      report->exchange_done(headers, body.size());
-      fail(listing_problem::unreachable,
-           fmt::format("upstream {} mid-body: {}", upstream::to_string(e), call.error_detail()));
-      co_return out;
-    }
-    if (n == 0) break;
-    report->body(n);
-    update(s, [n](readiness& r) { r.fetched_bytes += n; });
-    if (body.size() + n > limits.max_listing_size) {
-      report->exchange_done(headers, body.size() + n);
-      fail(listing_problem::too_large,
-           fmt::format("over [prefetch] max_listing_size ({} bytes)", limits.max_listing_size));
-      co_return out;
-    }
-    body.append(buf.data(), n);
-  }
-  call.done();
-  report->exchange_done(headers, body.size());
-
-  const auto content_type = cache::find_header(headers, "content-type").value_or("");
-  const source_kind k = kind ? *kind : detect_kind(body, content_type, path);
-  parse_options options;
-  options.source_path = path;
-  options.site_name = site.name();
-  options.max_entries = limits.max_entries;
-  options.variants =
-      src.hls_lowest_and_highest ? hls_variants::lowest_and_highest : hls_variants::all;
-  listing l = parse(k, body, options);
-  if (!l.error.empty()) {
-    memo.valid = false;
-    fail(listing_problem::malformed, fmt::format("not a valid {}: {}", to_string(k), l.error));
-    co_return out;
-  }
-  if (l.rejected_count > 0 && !l.rejected.empty())
-    log_once(s, cause + " rejected",
-             fmt::format("listing {}: {} reference(s) not fetched, e.g. {}", path, l.rejected_count,
-                         l.rejected.front()));
-  clear_cause(s, cause + " ");
-  memo.valid = true;
-  memo.etag = std::string(cache::find_header(headers, "etag").value_or(""));
-  memo.last_modified = std::string(cache::find_header(headers, "last-modified").value_or(""));
-  memo.kind = k;
-  memo.objects = std::move(l.objects);
-  memo.sources = std::move(l.sources);
-  memo.rejected = l.rejected_count;
-  memo.truncated = l.truncated;
-  co_return out;
-}
-
-asio::awaitable<runner::object_result> runner::ensure_object(
-    source_run& s, const config::site& site, std::shared_ptr<const config::config> cfg,
-    const std::string& path) {
-  object_result out;
-  auto policy = cache::policy_for(site, path);
-  if (policy.bypass) {
-    out.error = "the site's cache rules never store it";
-    co_return out;
-  }
-  policy.store_success_only = policy.authorized_sharing;
-  const cache::key_rules rules{site.cache.ignore_query_params};
-  const std::string primary = cache::primary_key("https", site.name(), path, rules);
-  auto ex = co_await asio::this_coro::executor;
-
-  // Waits for a fill someone else leads (a device, another source) to end.
-  auto wait_for = [this](std::shared_ptr<upstream::fill> f) -> asio::awaitable<void> {
-    while (!stopping_) {
-      auto v = f->snapshot();
-      if (terminal(v.st)) break;
-      if (v.st == upstream::fill::state::body_done)  // the commit is under way: no wake-up
-        co_await sleep_for(std::chrono::milliseconds(10));
-      else
-        co_await f->wait(v.available, std::chrono::seconds(1));
-    }
-  };
-  bool fetched = false, revalidated = false;
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    if (stopping_) {
-      out.k = object_result::cut;
-      co_return out;
-    }
-    auto stored = cache::find_stored(cache_.store(), primary, no_request_fields);
-    std::optional<cache::object_meta> meta;
-    if (stored) {
-      const auto& h = stored->meta.head;
-      auto d = cache::decide_reuse(static_cast<int>(h.status), h.headers,
-                                   {h.request_time, h.response_time}, no_request_fields,
-                                   system_clock::now(), policy);
-      if (d.action == cache::reuse_action::fresh) {
-        if (h.status != 200) {
-          out.error = fmt::format("the upstream answered {}", h.status);
-          co_return out;
-        }
-        out.k = fetched       ? object_result::fetched
-                : revalidated ? object_result::revalidated
-                              : object_result::fresh;
-        out.bytes = stored->meta.body_size;
-        co_return out;
-      }
-      meta = stored->meta;
-    }
-    if (fetched || revalidated) {  // stored, yet not fresh (or not stored at all)
-      out.error = "fetched, but not stored fresh (its Cache-Control, or storing is paused)";
-      co_return out;
-    }
-    // Never fetch what a device's request is fetching: wait for it, then look again.
-    if (auto f = cache_.inflight().find(primary)) {
-      co_await wait_for(f);
-      continue;
-    }
-    auto joined = cache_.inflight().join_or_create(primary, asio::ip::address_v4::loopback(), true);
-    if (!joined.created) {
-      co_await wait_for(joined.f);
-      continue;
-    }
-    // Device misses first: a slot only if one is free now, never queued before them.
-    auto permit = limiter_.try_acquire(site.name());
-    if (!permit) {
-      joined.f->finish(upstream::fill::state::abandoned);
-      cache_.inflight().remove(joined.f);
-      co_await sleep_for(std::chrono::milliseconds(500));
-      --attempt;  // waiting for room is not a failed attempt
-      continue;
-    }
-    auto on_body = [this, key = s.key](std::size_t n) {
-      std::lock_guard lock(mu_);
-      status_[key].fetched_bytes += n;
-    };
-    auto report =
-        std::make_shared<counted_report>(std::make_shared<account::upstream_report>(
-                                             stats_.site(site.name()), usage_, site.name(), path),
-                                         std::move(on_body));
-    const auto req = request_for(site, path);
-    // Built before the co_await, not as a temporary inside it (GCC 12, see proxy/fill_flow.cpp).
-    upstream::fill_request request{
-        .f = joined.f,
-        .path = path,
-        .site = std::shared_ptr<const config::site>(cfg, &site),
-        .pool = pool_for(site),
-        .report = std::move(report),
-        .stored = std::move(meta),
-        .policy = policy,
-        .orphans = upstream::orphan_policy::from_config(cfg->cache),
-        .hold = std::make_shared<upstream::fetch_limiter::permit>(std::move(permit)),
-        .interim_to = nullptr};
-    auto r = co_await upstream::lead_fill(cache_, ex, req, std::move(request));
-    switch (r.k) {
-      case upstream::lead_result::streaming:
-        co_await wait_for(joined.f);
-        if (joined.f->snapshot().st != upstream::fill::state::complete) {
-          out.error = fmt::format("the upstream failed mid-body ({})",
-                                  upstream::to_string(joined.f->error()));
-          co_return out;
-        }
-        fetched = true;
-        break;
-      case upstream::lead_result::not_modified:
-        revalidated = true;
-        break;
-      case upstream::lead_result::not_shared:
-        out.error =
-            fmt::format("not storable (the upstream answered {} that may not be stored)", r.status);
-        co_return out;
-      case upstream::lead_result::failed:
-        out.error = r.status != 0 ? fmt::format("the upstream answered {}", r.status)
-                                  : fmt::format("upstream {}", upstream::to_string(r.err));
-        co_return out;
-    }
-  }
-  out.error = "other fetches of it kept failing";
-  co_return out;
 }
 
 }  // namespace storecache::prefetch

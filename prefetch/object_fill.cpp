@@ -1,0 +1,177 @@
+// One listed object into the cache, exactly as a device's miss would bring it: the same key
+// and policy, a fresh copy left alone, a fill in flight waited for (never a second fetch), else
+// a background fill through upstream::lead_fill holding a fetch-limiter permit taken only if
+// one is free (device misses first).
+#include <fmt/format.h>
+
+#include <functional>
+
+#include "account/metrics.hpp"
+#include "account/upstream_report.hpp"
+#include "cache/cache_key.hpp"
+#include "cache/serve_plan.hpp"
+#include "prefetch/runner_parts.hpp"
+#include "upstream/cache_service.hpp"
+#include "upstream/fetch_limiter.hpp"
+#include "upstream/fill_job.hpp"
+
+namespace storecache::prefetch {
+
+namespace {
+
+bool terminal(upstream::fill::state s) {
+  using st = upstream::fill::state;
+  return s != st::head_pending && s != st::streaming && s != st::body_done;
+}
+
+const cache::header_list no_request_fields;
+
+// The fill's upstream body bytes counted for the source too (prefetch's own WAN use), on top
+// of the site's upstream counters and the usage history (account::upstream_report).
+class counted_report final : public upstream::fetch_report {
+ public:
+  counted_report(std::shared_ptr<upstream::fetch_report> inner,
+                 std::function<void(std::size_t)> on_body)
+      : inner_(std::move(inner)), on_body_(std::move(on_body)) {}
+  void response(unsigned status) override { inner_->response(status); }
+  void no_response(upstream::upstream_error e) override { inner_->no_response(e); }
+  void failed(upstream::upstream_error e) override { inner_->failed(e); }
+  void body(std::size_t n) override {
+    inner_->body(n);
+    on_body_(n);
+  }
+  void exchange_done(const cache::header_list& h, std::uint64_t bytes) override {
+    inner_->exchange_done(h, bytes);
+  }
+
+ private:
+  std::shared_ptr<upstream::fetch_report> inner_;
+  std::function<void(std::size_t)> on_body_;
+};
+
+}  // namespace
+
+asio::awaitable<runner::object_result> runner::ensure_object(
+    source_run& s, const config::site& site, std::shared_ptr<const config::config> cfg,
+    const std::string& path) {
+  object_result out;
+  auto policy = cache::policy_for(site, path);
+  if (policy.bypass) {
+    out.error = "the site's cache rules never store it";
+    co_return out;
+  }
+  policy.store_success_only = policy.authorized_sharing;
+  const cache::key_rules rules{site.cache.ignore_query_params};
+  const std::string primary = cache::primary_key("https", site.name(), path, rules);
+  auto ex = co_await asio::this_coro::executor;
+
+  // Waits for a fill someone else leads (a device, another source) to end.
+  auto wait_for = [this](std::shared_ptr<upstream::fill> f) -> asio::awaitable<void> {
+    while (!stopping_) {
+      auto v = f->snapshot();
+      if (terminal(v.st)) break;
+      if (v.st == upstream::fill::state::body_done)  // the commit is under way: no wake-up
+        co_await sleep_for(std::chrono::milliseconds(10));
+      else
+        co_await f->wait(v.available, std::chrono::seconds(1));
+    }
+  };
+  bool fetched = false, revalidated = false;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    if (stopping_) {
+      out.k = object_result::cut;
+      co_return out;
+    }
+    auto stored = cache::find_stored(cache_.store(), primary, no_request_fields);
+    std::optional<cache::object_meta> meta;
+    if (stored) {
+      const auto& h = stored->meta.head;
+      auto d = cache::decide_reuse(static_cast<int>(h.status), h.headers,
+                                   {h.request_time, h.response_time}, no_request_fields,
+                                   system_clock::now(), policy);
+      if (d.action == cache::reuse_action::fresh) {
+        if (h.status != 200) {
+          out.error = fmt::format("the upstream answered {}", h.status);
+          co_return out;
+        }
+        out.k = fetched       ? object_result::fetched
+                : revalidated ? object_result::revalidated
+                              : object_result::fresh;
+        out.bytes = stored->meta.body_size;
+        co_return out;
+      }
+      meta = stored->meta;
+    }
+    if (fetched || revalidated) {  // stored, yet not fresh (or not stored at all)
+      out.error = "fetched, but not stored fresh (its Cache-Control, or storing is paused)";
+      co_return out;
+    }
+    // Never fetch what a device's request is fetching: wait for it, then look again.
+    if (auto f = cache_.inflight().find(primary)) {
+      co_await wait_for(f);
+      continue;
+    }
+    auto joined = cache_.inflight().join_or_create(primary, asio::ip::address_v4::loopback(), true);
+    if (!joined.created) {
+      co_await wait_for(joined.f);
+      continue;
+    }
+    // Device misses first: a slot only if one is free now, never queued before them.
+    auto permit = limiter_.try_acquire(site.name());
+    if (!permit) {
+      joined.f->finish(upstream::fill::state::abandoned);
+      cache_.inflight().remove(joined.f);
+      co_await sleep_for(std::chrono::milliseconds(500));
+      --attempt;  // waiting for room is not a failed attempt
+      continue;
+    }
+    auto on_body = [this, key = s.key](std::size_t n) {
+      std::lock_guard lock(mu_);
+      status_[key].fetched_bytes += n;
+    };
+    auto report =
+        std::make_shared<counted_report>(std::make_shared<account::upstream_report>(
+                                             stats_.site(site.name()), usage_, site.name(), path),
+                                         std::move(on_body));
+    const auto req = request_for(site, path);
+    // Built before the co_await, not as a temporary inside it (GCC 12, see proxy/fill_flow.cpp).
+    upstream::fill_request request{
+        .f = joined.f,
+        .path = path,
+        .site = std::shared_ptr<const config::site>(cfg, &site),
+        .pool = pool_for(site),
+        .report = std::move(report),
+        .stored = std::move(meta),
+        .policy = policy,
+        .orphans = upstream::orphan_policy::from_config(cfg->cache),
+        .hold = std::make_shared<upstream::fetch_limiter::permit>(std::move(permit)),
+        .interim_to = nullptr};
+    auto r = co_await upstream::lead_fill(cache_, ex, req, std::move(request));
+    switch (r.k) {
+      case upstream::lead_result::streaming:
+        co_await wait_for(joined.f);
+        if (joined.f->snapshot().st != upstream::fill::state::complete) {
+          out.error = fmt::format("the upstream failed mid-body ({})",
+                                  upstream::to_string(joined.f->error()));
+          co_return out;
+        }
+        fetched = true;
+        break;
+      case upstream::lead_result::not_modified:
+        revalidated = true;
+        break;
+      case upstream::lead_result::not_shared:
+        out.error =
+            fmt::format("not storable (the upstream answered {} that may not be stored)", r.status);
+        co_return out;
+      case upstream::lead_result::failed:
+        out.error = r.status != 0 ? fmt::format("the upstream answered {}", r.status)
+                                  : fmt::format("upstream {}", upstream::to_string(r.err));
+        co_return out;
+    }
+  }
+  out.error = "other fetches of it kept failing";
+  co_return out;
+}
+
+}  // namespace storecache::prefetch
