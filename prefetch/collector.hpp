@@ -42,6 +42,7 @@ class collector {
   const parse_options& options_;
   std::string self_;  // the listing's own path, resolved like its references
   listing out_;
+  std::size_t bytes_ = 0;  // of the paths kept
   // Hash of every path kept → its place (index * 2 + role), so duplicates are found without a
   // second copy of the strings: memory stays at max_entries strings.
   std::unordered_multimap<std::size_t, std::size_t> seen_;

@@ -182,10 +182,12 @@ bool collector::add_path(std::string path, entry_role role) {
     const auto& list = it->second % 2 == 0 ? out_.objects : out_.sources;
     if (list[it->second / 2] == path) return true;
   }
-  if (out_.objects.size() + out_.sources.size() >= options_.max_entries) {
+  if (out_.objects.size() + out_.sources.size() >= options_.max_entries ||
+      bytes_ + path.size() > options_.max_bytes) {
     out_.truncated = true;
     return false;
   }
+  bytes_ += path.size();
   auto& list = role == entry_role::object ? out_.objects : out_.sources;
   seen_.emplace(hash, list.size() * 2 + (role == entry_role::object ? 0 : 1));
   list.push_back(std::move(path));

@@ -38,6 +38,9 @@ struct parse_options {
   std::string site_name;
   // Objects + sources; more → truncated = true, the rest ignored.
   std::size_t max_entries = 100000;
+  // Bytes of the paths kept (objects + sources); more → truncated. Bounds what a listing can
+  // make of its size: short relative references under a long xml:base resolve to long paths.
+  std::size_t max_bytes = std::size_t{64} << 20;
   hls_variants variants = hls_variants::all;
 };
 

@@ -98,6 +98,7 @@ asio::awaitable<runner::listing_read> runner::read_listing(
   options.source_path = path;
   options.site_name = site.name();
   options.max_entries = limits.max_entries;
+  options.max_bytes = 4 * limits.max_listing_size;
   options.variants =
       src.hls_lowest_and_highest ? hls_variants::lowest_and_highest : hls_variants::all;
   listing l = parse(k, body, options);

@@ -107,6 +107,31 @@ TEST_CASE("200,000 lines stop at max_entries", "[prefetch][url_list]") {
   CHECK(small.sources == strings{"/x.m3u8"});
 }
 
+TEST_CASE("the bytes of the paths kept stop at max_bytes", "[prefetch][url_list]") {
+  auto o = options();
+  o.max_bytes = 10;
+  const auto l = parse(source_kind::url_list, "/abcd\n/efgh\n/ijkl\n", o);
+  CHECK(l.truncated);
+  CHECK(l.objects == strings{"/abcd", "/efgh"});  // 10 bytes; the third would make 15
+
+  // A manifest's xml:base makes long paths of short hrefs: the cap holds the result, not the
+  // body, to its size.
+  std::string manifest =
+      "<manifest><resources xml:base=\"" + std::string(3000, 'd') + "/\"><resource href=\"a\">";
+  for (int i = 0; i < 1000; ++i)
+    manifest += "<file href=\"" + std::to_string(i) + "\"/>";
+  manifest += "</resource></resources></manifest>";
+  o.source_path = "/c/imsmanifest.xml";
+  o.max_bytes = 100000;
+  const auto m = parse(source_kind::ims_manifest, manifest, o);
+  CHECK(m.truncated);
+  std::size_t bytes = 0;
+  for (const auto& p : m.objects)
+    bytes += p.size();
+  CHECK(bytes <= o.max_bytes);
+  CHECK(m.objects.size() < 1000);
+}
+
 TEST_CASE("duplicates do not count against max_entries", "[prefetch][url_list]") {
   auto o = options();
   o.max_entries = 2;
