@@ -52,8 +52,8 @@ class counted_report final : public upstream::fetch_report {
 }  // namespace
 
 asio::awaitable<runner::object_result> runner::ensure_object(
-    source_run& s, const config::site& site, std::shared_ptr<const config::config> cfg,
-    const std::string& path) {
+    source_run& s, const config::site& site, const config::prefetch_source& src,
+    std::shared_ptr<const config::config> cfg, std::string_view path) {
   object_result out;
   auto policy = cache::policy_for(site, path);
   if (policy.bypass) {
@@ -121,6 +121,10 @@ asio::awaitable<runner::object_result> runner::ensure_object(
     if (!permit) {
       joined.f->finish(upstream::fill::state::abandoned);
       cache_.inflight().remove(joined.f);
+      if (!window_open(src)) {  // devices kept every slot until the window closed
+        out.k = object_result::cut;
+        co_return out;
+      }
       co_await sleep_for(std::chrono::milliseconds(500));
       --attempt;  // waiting for room is not a failed attempt
       continue;
@@ -129,15 +133,15 @@ asio::awaitable<runner::object_result> runner::ensure_object(
       std::lock_guard lock(mu_);
       status_[key].fetched_bytes += n;
     };
-    auto report =
-        std::make_shared<counted_report>(std::make_shared<account::upstream_report>(
-                                             stats_.site(site.name()), usage_, site.name(), path),
-                                         std::move(on_body));
+    auto report = std::make_shared<counted_report>(
+        std::make_shared<account::upstream_report>(stats_.site(site.name()), usage_, site.name(),
+                                                   std::string(path)),
+        std::move(on_body));
     const auto req = request_for(site, path);
     // Built before the co_await, not as a temporary inside it (GCC 12, see proxy/fill_flow.cpp).
     upstream::fill_request request{
         .f = joined.f,
-        .path = path,
+        .path = std::string(path),
         .site = std::shared_ptr<const config::site>(cfg, &site),
         .pool = pool_for(site),
         .report = std::move(report),

@@ -34,14 +34,18 @@ asio::awaitable<void> sleep_for(steady::duration d) {
   co_await t.async_wait(asio::as_tuple(use_awaitable));
 }
 
-http::request_head request_for(const config::site& site, const std::string& path) {
+http::request_head request_for(const config::site& site, std::string_view path) {
   http::request_head req;
   req.method = "GET";
   req.scheme = "https";
   req.authority = site.name();
-  req.target = path;
+  req.target = std::string(path);
   req.client_address = asio::ip::address_v4::loopback();
   return req;
+}
+
+bool window_open(const config::prefetch_source& src) {
+  return config::inside(src.windows, local_minute(system_clock::now()));
 }
 
 namespace {
@@ -94,7 +98,9 @@ void runner::reconfigure(std::shared_ptr<const config::config> cfg, upstream_tls
     pools_.clear();  // calls in flight hold their pool
     slots_->resize(cfg_->prefetch.connections);
     for (auto& [key, run] : runs_) {
-      run->listings.clear();  // a changed kind or site reads afresh
+      // A changed kind or site reads afresh, from the next run on: a run under way holds
+      // views of its listings.
+      run->forget_listings = true;
       run->next_due = {};
     }
     spawn_missing_loops();
@@ -217,39 +223,62 @@ void runner::clear_cause(source_run& s, const std::string& prefix) {
   std::erase_if(s.logged, [&](const std::string& c) { return c.starts_with(prefix); });
 }
 
+void runner::forget_unlisted(source_run& s, const std::set<std::string>& visited) {
+  // A weekly list names new manifests: the old ones' memos and log causes go with them, so
+  // that a source's memory follows what it lists now, not everything it ever listed.
+  for (auto it = s.listings.begin(); it != s.listings.end();) {
+    if (visited.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    clear_cause(s, "listing " + it->first + " ");
+    it = s.listings.erase(it);
+  }
+}
+
 asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const config::config> cfg,
                                        const config::site& site,
                                        const config::prefetch_source& src) {
   const auto& limits = cfg->prefetch;
+  if (s.forget_listings) {
+    s.listings.clear();
+    s.forget_listings = false;
+  }
   update(s, [](readiness& r) {
     r.running = true;
     r.last_start = system_clock::now();
     r.next_run.reset();
   });
-  auto window_open = [&] {
-    return !stopping_ && config::inside(src.windows, local_minute(system_clock::now()));
-  };
+  auto may_go_on = [&] { return !stopping_ && window_open(src); };
 
   // The listings, breadth first from the source's own, each read once per run. The listings
-  // themselves are objects too: a player asks for its playlist or manifest first.
-  std::vector<std::string> objects{src.path};
-  std::unordered_set<std::string> seen{src.path};
+  // themselves are objects too: a player asks for its playlist or manifest first. The paths are
+  // views of the listings' memos (and of the config for the source's own), which stay put
+  // until the run ends: one copy of each path, however many objects a source lists.
+  std::vector<std::string_view> objects{src.path};
+  std::unordered_set<std::string_view> seen{src.path};
   std::set<std::string> visited{src.path};
   std::deque<std::pair<std::string, unsigned>> todo{{src.path, 0}};
   std::uint64_t rejected = 0;
   bool truncated = false;
   listing_problem problem = listing_problem::none;
   std::string error, kind;
-  auto add = [&](const std::string& path) {
-    if (seen.contains(path)) return;
+  // What the listings' memos may hold in all, at most four times the largest listing: a
+  // master that names a thousand playlists cannot make a run hold a thousand listings' worth.
+  const std::uint64_t budget = 4 * limits.max_listing_size;
+  std::uint64_t held = 0;
+  // True when the path is (or already was) one of the run's objects.
+  auto add = [&](std::string_view path) {
+    if (seen.contains(path)) return true;
     if (seen.size() >= limits.max_entries) {
       truncated = true;
-      return;
+      return false;
     }
     seen.insert(path);
     objects.push_back(path);
+    return true;
   };
-  while (!todo.empty() && window_open()) {
+  while (!todo.empty() && may_go_on()) {
     auto [path, depth] = todo.front();
     todo.pop_front();
     const std::optional<source_kind> as = depth == 0 ? configured_kind(src.kind) : std::nullopt;
@@ -261,20 +290,25 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
     // A listing that cannot be read now is taken as it was last read, if it was.
     const auto& memo = s.listings[path];
     if (!memo.valid) continue;
+    for (const auto& p : memo.objects)
+      held += p.size();
+    for (const auto& p : memo.sources)
+      held += p.size();
     if (depth == 0) kind = std::string(to_string(memo.kind));
     rejected += memo.rejected;
     truncated = truncated || memo.truncated;
     for (const auto& o : memo.objects)
       add(o);
     for (const auto& nested : memo.sources) {
-      add(nested);
+      if (!add(nested)) continue;                    // past max_entries: not read either
       if (!visited.insert(nested).second) continue;  // read already: a loop, or listed twice
-      if (depth + 1 > limits.max_depth)
+      if (depth + 1 > limits.max_depth || held > budget)
         truncated = true;
       else
         todo.emplace_back(nested, depth + 1);
     }
   }
+  if (todo.empty()) forget_unlisted(s, visited);
   if (!todo.empty()) {  // the window closed while listings were read
     update(s, [](readiness& r) {
       r.running = false;
@@ -318,13 +352,13 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
   asio::steady_timer all_done(co_await asio::this_coro::executor, steady::time_point::max());
   auto worker = [&]() -> asio::awaitable<void> {
     while (next < objects.size()) {
-      if (!window_open()) {
+      if (!may_go_on()) {
         cut = true;
         break;
       }
-      const std::string& path = objects[next++];
+      const std::string_view path = objects[next++];
       co_await slots_->acquire();
-      auto res = co_await ensure_object(s, site, cfg, path);
+      auto res = co_await ensure_object(s, site, src, cfg, path);
       slots_->release();
       const bool is_fresh = res.k == object_result::fresh || res.k == object_result::fetched ||
                             res.k == object_result::revalidated;
@@ -333,7 +367,7 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
         bytes += res.bytes;
       } else if (res.k == object_result::failed) {
         ++failed;
-        last_failure = "GET " + path + ": " + res.error;
+        last_failure = fmt::format("GET {}: {}", path, res.error);
       } else {
         cut = true;
       }

@@ -27,7 +27,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -92,14 +94,17 @@ class runner {
                                                     const config::prefetch_settings& limits);
   struct object_result;
   boost::asio::awaitable<object_result> ensure_object(source_run& s, const config::site& site,
+                                                      const config::prefetch_source& src,
                                                       std::shared_ptr<const config::config> cfg,
-                                                      const std::string& path);
+                                                      std::string_view path);
   std::shared_ptr<upstream::upstream_pool> pool_for(const config::site& site);
   // Applies f to the source's readiness, under the lock.
   template <typename F>
   void update(const source_run& s, F f);
   void log_once(source_run& s, const std::string& cause, const std::string& text);
   void clear_cause(source_run& s, const std::string& prefix);
+  // Drops what the source remembers of listings this run did not reach.
+  void forget_unlisted(source_run& s, const std::set<std::string>& visited);
 
   // Shared by every loop: at most [prefetch] connections objects in flight at once.
   class slots;

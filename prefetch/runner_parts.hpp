@@ -36,7 +36,9 @@ system_clock::time_point minute_start(system_clock::time_point t);
 asio::awaitable<void> sleep_for(steady::duration d);
 // The request prefetch makes for a path, as a device without any request fields would: an
 // object that varies on request fields is fetched (and stored) as that request's variant.
-http::request_head request_for(const config::site& site, const std::string& path);
+http::request_head request_for(const config::site& site, std::string_view path);
+// Whether the source may run now: inside one of its windows (local time), or it has none.
+bool window_open(const config::prefetch_source& src);
 
 // One source's loop state; the runner's thread only.
 struct runner::source_run {
@@ -57,6 +59,7 @@ struct runner::source_run {
   };
   std::map<std::string, memo> listings;
   std::set<std::string> logged;  // causes logged already; a cause that clears is logged again
+  bool forget_listings = false;  // set by a reload: the next run reads every listing afresh
   bool published = false;        // a whole run's figures are in the readiness
 };
 
