@@ -38,6 +38,18 @@ std::optional<lookup_result> find_stored(store& st, const std::string& primary,
   return std::nullopt;
 }
 
+std::optional<object_meta> find_stored_meta(const store& st, const std::string& primary,
+                                            const header_list& request_headers) {
+  if (auto m = st.peek(primary); m && *m) return std::move(**m);
+  auto variants = st.variants(primary);
+  if (!variants) return std::nullopt;
+  for (auto& m : *variants) {
+    if (m.variant_key.empty()) continue;
+    if (variant_matches(m.head.headers, m.variant_key, request_headers)) return std::move(m);
+  }
+  return std::nullopt;
+}
+
 header_list client_headers(const header_list& stored, std::optional<std::chrono::seconds> age,
                            const std::string& cache_status) {
   header_list out;

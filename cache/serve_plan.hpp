@@ -24,6 +24,11 @@ site_policy policy_for(const config::site& site, std::string_view path);
 std::optional<lookup_result> find_stored(store& st, const std::string& primary,
                                          const header_list& request_headers);
 
+// The same choice from the metadata alone (store::peek): for background checks, which must
+// not open bodies nor count as an access.
+std::optional<object_meta> find_stored_meta(const store& st, const std::string& primary,
+                                            const header_list& request_headers);
+
 // Response fields for a client: the stored ones, our Via, Age and Cache-Status.
 header_list client_headers(const header_list& stored, std::optional<std::chrono::seconds> age,
                            const std::string& cache_status);

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -202,6 +203,56 @@ void store_state::drop_corrupt(const key_hash& h, std::uint64_t object_id) {
   if (m && m->location == body_location::file) unlink_body(*this, m->object_id);
 }
 
+bool store_state::is_pinned(const key_hash& primary) const {
+  std::lock_guard lock(pins_mu);
+  return pinned.contains(primary);
+}
+
+namespace {
+
+// Under pins_mu: the owner's set becomes keys (deduplicated), the counts follow.
+void replace_owner(store_state& s, const std::string& owner, std::vector<key_hash> keys) {
+  std::sort(keys.begin(), keys.end(),
+            [](const key_hash& a, const key_hash& b) { return a.view() < b.view(); });
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  if (auto it = s.pin_owners.find(owner); it != s.pin_owners.end()) {
+    for (const auto& k : it->second)
+      if (auto p = s.pinned.find(k); p != s.pinned.end() && --p->second == 0) s.pinned.erase(p);
+    s.pin_owners.erase(it);
+  }
+  if (keys.empty()) return;
+  for (const auto& k : keys)
+    ++s.pinned[k];
+  s.pin_owners.emplace(owner, std::move(keys));
+}
+
+std::string encode_pins(const std::vector<key_hash>& keys) {
+  std::string out;
+  out.reserve(keys.size() * 16);
+  for (const auto& k : keys)
+    out.append(k.view());
+  return out;
+}
+
+}  // namespace
+
+error_code load_pins(store_state& s) {
+  auto txn = s.env.begin_read();
+  if (!txn) return txn.error();
+  auto cur = txn->open_cursor(s.pins);
+  if (!cur) return cur.error();
+  std::lock_guard lock(s.pins_mu);
+  for (auto e = cur->first(); e; e = cur->next()) {
+    if (e->value.size() % 16 != 0) continue;  // not ours: ignored, replaced at the next set
+    std::vector<key_hash> keys;
+    keys.reserve(e->value.size() / 16);
+    for (std::size_t i = 0; i < e->value.size(); i += 16)
+      keys.push_back(key_hash::from(e->value.substr(i, 16)));
+    replace_owner(s, std::string(e->key), std::move(keys));
+  }
+  return {};
+}
+
 }  // namespace detail
 
 // ---- store
@@ -237,6 +288,7 @@ result<store> store::open(store_options opts) {
       {"lru", lmdb::db_create, &s->lru},
       {"variants", lmdb::db_create | lmdb::db_dupsort | lmdb::db_dupfixed, &s->variants},
       {"meta", lmdb::db_create, &s->meta},
+      {"pins", lmdb::db_create, &s->pins},
   };
   for (const auto& d : dbs) {
     auto id = s->env.open_db(d.name, d.flags);
@@ -245,6 +297,7 @@ result<store> store::open(store_options opts) {
   }
   if (auto ec = init_meta(*s)) return ec;
   if (auto ec = detail::recover(*s)) return ec;
+  if (auto ec = detail::load_pins(*s)) return ec;
   s->next_id = random64() | 1;  // ids only need to be unique among live files; rename checks
   return store(std::move(s));
 }
@@ -338,6 +391,71 @@ result<std::vector<object_meta>> store::variants(std::string_view primary) const
     if (m && m->primary_key == primary) out.push_back(std::move(*m));
   }
   return out;
+}
+
+result<std::optional<object_meta>> store::peek(std::string_view primary,
+                                               std::string_view variant) const {
+  const key_hash h = object_hash(s_->secret, primary, variant);
+  auto txn = s_->env.begin_read();
+  if (!txn) return txn.error();
+  error_code ec;
+  const auto v = txn->get(s_->objects, h.view(), ec);
+  if (ec) return ec;
+  if (!v) return std::optional<object_meta>{};
+  auto m = decode_meta(*v);
+  if (!m || m->primary_key != primary || m->variant_key != variant)
+    return std::optional<object_meta>{};
+  return m;
+}
+
+error_code store::set_pins(std::string_view owner, std::span<const std::string> primaries) {
+  if (owner.empty() || owner.size() > 400)
+    return make_error_code(boost::system::errc::invalid_argument);
+  std::vector<key_hash> keys;
+  keys.reserve(primaries.size());
+  for (const auto& p : primaries)
+    keys.push_back(primary_hash(s_->secret, p));
+  std::string encoded;
+  {
+    std::lock_guard lock(s_->pins_mu);
+    detail::replace_owner(*s_, std::string(owner), std::move(keys));
+    if (auto it = s_->pin_owners.find(std::string(owner)); it != s_->pin_owners.end())
+      encoded = detail::encode_pins(it->second);
+  }
+  // Kept in the index after the memory changed: pins_mu is taken inside write transactions.
+  auto txn = s_->env.begin_write();
+  if (!txn) return txn.error();
+  if (encoded.empty()) {
+    if (auto ec = txn->del(s_->pins, owner); ec && ec != lmdb::errc::not_found) return ec;
+  } else if (auto ec = txn->put(s_->pins, owner, encoded)) {
+    return ec;
+  }
+  return txn->commit();
+}
+
+void store::add_pin(std::string_view owner, std::string_view primary) {
+  const key_hash k = primary_hash(s_->secret, primary);
+  std::lock_guard lock(s_->pins_mu);
+  auto& keys = s_->pin_owners[std::string(owner)];
+  if (std::find(keys.begin(), keys.end(), k) != keys.end()) return;
+  keys.push_back(k);
+  ++s_->pinned[k];
+}
+
+error_code store::retain_pins(std::span<const std::string> owners) {
+  std::vector<std::string> gone;
+  {
+    std::lock_guard lock(s_->pins_mu);
+    for (const auto& [o, keys] : s_->pin_owners)
+      if (std::find(owners.begin(), owners.end(), o) == owners.end()) gone.push_back(o);
+  }
+  for (const auto& o : gone)
+    if (auto ec = set_pins(o, {})) return ec;
+  return {};
+}
+
+bool store::pinned(std::string_view primary) const {
+  return s_->is_pinned(primary_hash(s_->secret, primary));
 }
 
 result<insert_handle> store::begin_insert(std::string_view primary, std::string_view variant,
@@ -447,6 +565,11 @@ store_counters store::counters() const {
     std::lock_guard lock(s_->access_mu);
     c.access_pending = s_->access.size();
   }
+  {
+    std::lock_guard lock(s_->pins_mu);
+    c.pinned_keys = s_->pinned.size();
+  }
+  c.pin_skips = s_->pin_skips.load();
   if (const auto info = s_->env.info())
     c.index_file_bytes = (info->last_page + 1) * info->page_size;
   return c;

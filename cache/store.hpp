@@ -56,6 +56,8 @@ struct store_counters {
   // estimate of its index share instead: LMDB never shrinks its file but reuses freed pages.
   std::uint64_t index_file_bytes = 0;
   std::uint64_t access_pending = 0;  // hits' recency kept in memory until the next flush
+  std::uint64_t pinned_keys = 0;     // primary keys some owner pins (stored or not)
+  std::uint64_t pin_skips = 0;       // eviction passed over a pinned object
 };
 
 // A finished body and the head to store with it, for store::commit_batch.
@@ -94,6 +96,11 @@ class store {
   result<lookup_result> lookup(std::string_view primary, std::string_view variant = {}) const;
   // The metadata of every stored variant of a primary key (to pick one by its Vary fields).
   result<std::vector<object_meta>> variants(std::string_view primary) const;
+  // The metadata alone, for a background check (is it stored, is it fresh): no body opened or
+  // checked, and no recency recorded, so that checking an object does not keep it in cache.
+  // nullopt: not stored (or undecodable; a lookup drops that).
+  result<std::optional<object_meta>> peek(std::string_view primary,
+                                          std::string_view variant = {}) const;
 
   // declared_size (Content-Length, when known) lets too_big be answered before any byte.
   result<insert_handle> begin_insert(std::string_view primary, std::string_view variant,
@@ -118,6 +125,19 @@ class store {
   // Recomputes the checksum of up to max_objects file bodies, oldest first, dropping those
   // that disagree. Reads whole files: run it in the background. Returns the number dropped.
   result<std::size_t> verify_bodies(std::size_t max_objects);
+
+  // Pins: eviction passes over every variant of a pinned primary key (and moves it to the
+  // young end of the recency order, so that the next eviction does not walk past it again).
+  // Each owner (a prefetch source, "site/source") has one set. set_pins replaces the owner's
+  // set and keeps it in the index, so that a restart keeps it; an empty set drops the owner.
+  // add_pin adds one key in memory (kept in the index at the owner's next set_pins).
+  // retain_pins drops every owner not named (sources removed from the config). The owners
+  // keep pinned bytes below max_size: an object that does not fit beside the pinned ones
+  // fails its commit with too_big.
+  error_code set_pins(std::string_view owner, std::span<const std::string> primaries);
+  void add_pin(std::string_view owner, std::string_view primary);
+  error_code retain_pins(std::span<const std::string> owners);
+  bool pinned(std::string_view primary) const;
 
   store_counters counters() const;
   const recovery_report& recovery() const;

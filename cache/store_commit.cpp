@@ -191,9 +191,12 @@ error_code store_state::index_one(lmdb::write_txn& txn, staged_object& o, std::u
     }
   }
 
-  // Evict least recently used objects (by the flushed ticks) until this one fits.
+  // Evict least recently used objects (by the flushed ticks) until this one fits. Pinned ones
+  // are passed over and moved to the young end, so that the next eviction does not walk past
+  // them again.
   if (total + m.charge > opts.max_size) {
     std::vector<std::pair<key_hash, object_meta>> chosen;
+    std::vector<key_hash> passed;
     {
       auto cur = txn.open_cursor(lru);
       if (!cur) return cur.error();
@@ -205,6 +208,10 @@ error_code store_state::index_one(lmdb::write_txn& txn, staged_object& o, std::u
         const auto v = txn.get(objects, vh.view());
         auto vm = v ? decode_meta(*v) : std::nullopt;
         if (!vm) continue;  // stale lru entry; swept at open
+        if (is_pinned(primary_hash(secret, vm->primary_key))) {
+          passed.push_back(vh);
+          continue;
+        }
         freed += vm->charge;
         chosen.emplace_back(vh, std::move(*vm));
       }
@@ -216,7 +223,21 @@ error_code store_state::index_one(lmdb::write_txn& txn, staged_object& o, std::u
       ++evicted;
       if (vm.location == body_location::file) unlink_after.push_back(vm.object_id);
     }
-    if (total + m.charge > opts.max_size) return store_errc::too_big;  // cannot happen
+    for (const auto& ph : passed) {
+      const auto v = txn.get(objects, ph.view());
+      if (!v) continue;
+      const std::uint64_t old_tick = encoded_access_tick(*v);
+      const std::uint64_t t = tick();
+      const std::string updated = with_access_tick(*v, t);  // copy before the map changes
+      if (auto ec = txn.del(lru, lru_key(old_tick, ph)); ec && ec != lmdb::errc::not_found)
+        return ec;
+      if (auto ec = txn.put(lru, lru_key(t, ph), {})) return ec;
+      if (auto ec = txn.put(objects, ph.view(), updated)) return ec;
+    }
+    pin_skips += passed.size();
+    // Pinned objects fill what is left: the owners keep them below max_size, but an object
+    // bigger than the room beside them cannot be stored.
+    if (total + m.charge > opts.max_size) return store_errc::too_big;
   }
 
   if (auto ec = txn.put(objects, h.view(), encode_meta(m))) return ec;

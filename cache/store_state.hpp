@@ -33,6 +33,7 @@ struct store_state {
   lmdb::dbi lru;       // big-endian access tick + object hash -> "" (oldest first)
   lmdb::dbi variants;  // primary hash -> object hash (dupsort)
   lmdb::dbi meta;      // "format", "secret"
+  lmdb::dbi pins;      // owner -> its pinned primary hashes, 16 bytes each
   hash_secret secret;
 
   std::atomic<std::uint64_t> clock{1};  // logical access clock, > every tick in the index
@@ -51,6 +52,13 @@ struct store_state {
 
   std::mutex access_mu;
   std::unordered_map<key_hash, std::uint64_t> access;  // hash -> newest tick not yet flushed
+
+  // Pins (store.hpp). Taken inside write transactions (eviction): never open one under it.
+  mutable std::mutex pins_mu;
+  std::unordered_map<std::string, std::vector<key_hash>> pin_owners;
+  std::unordered_map<key_hash, std::uint32_t> pinned;  // primary hash -> owners pinning it
+  std::atomic<std::uint64_t> pin_skips{0};
+  bool is_pinned(const key_hash& primary) const;
 
   recovery_report recovery;
   unique_fd dir_lock;  // flock on <dir>/lock: one process per cache directory
@@ -91,5 +99,8 @@ error_code erase_entries(store_state& s, lmdb::write_txn& txn, const key_hash& h
 // Runs at open: removes temporary and orphan files, drops entries whose body is missing or
 // has the wrong size, rebuilds the lru DB where it disagrees, and sets the totals.
 error_code recover(store_state& s);
+
+// Runs at open, after recover: the owners' pins from the index into memory.
+error_code load_pins(store_state& s);
 
 }  // namespace storecache::cache::detail

@@ -82,10 +82,12 @@ asio::awaitable<runner::object_result> runner::ensure_object(
       out.k = object_result::cut;
       co_return out;
     }
-    auto stored = cache::find_stored(cache_.store(), primary, no_request_fields);
+    // The metadata only: checking an object opens no body and is not an access (or every
+    // listed object would stay young in the recency order, pinned by accident).
+    auto stored = cache::find_stored_meta(cache_.store(), primary, no_request_fields);
     std::optional<cache::object_meta> meta;
     if (stored) {
-      const auto& h = stored->meta.head;
+      const auto& h = stored->head;
       auto d = cache::decide_reuse(static_cast<int>(h.status), h.headers,
                                    {h.request_time, h.response_time}, no_request_fields,
                                    system_clock::now(), policy);
@@ -97,10 +99,10 @@ asio::awaitable<runner::object_result> runner::ensure_object(
         out.k = fetched       ? object_result::fetched
                 : revalidated ? object_result::revalidated
                               : object_result::fresh;
-        out.bytes = stored->meta.body_size;
+        out.bytes = stored->body_size;
         co_return out;
       }
-      meta = stored->meta;
+      meta = std::move(stored);
     }
     if (fetched || revalidated) {  // stored, yet not fresh (or not stored at all)
       out.error = "fetched, but not stored fresh (its Cache-Control, or storing is paused)";
