@@ -210,11 +210,8 @@ bool store_state::is_pinned(const key_hash& primary) const {
 
 namespace {
 
-// Under pins_mu: the owner's set becomes keys (deduplicated), the counts follow.
-void replace_owner(store_state& s, const std::string& owner, std::vector<key_hash> keys) {
-  std::sort(keys.begin(), keys.end(),
-            [](const key_hash& a, const key_hash& b) { return a.view() < b.view(); });
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+// Under pins_mu: the owner's set becomes keys, the counts follow.
+void replace_owner(store_state& s, const std::string& owner, std::unordered_set<key_hash> keys) {
   if (auto it = s.pin_owners.find(owner); it != s.pin_owners.end()) {
     for (const auto& k : it->second)
       if (auto p = s.pinned.find(k); p != s.pinned.end() && --p->second == 0) s.pinned.erase(p);
@@ -226,7 +223,7 @@ void replace_owner(store_state& s, const std::string& owner, std::vector<key_has
   s.pin_owners.emplace(owner, std::move(keys));
 }
 
-std::string encode_pins(const std::vector<key_hash>& keys) {
+std::string encode_pins(const std::unordered_set<key_hash>& keys) {
   std::string out;
   out.reserve(keys.size() * 16);
   for (const auto& k : keys)
@@ -244,10 +241,10 @@ error_code load_pins(store_state& s) {
   std::lock_guard lock(s.pins_mu);
   for (auto e = cur->first(); e; e = cur->next()) {
     if (e->value.size() % 16 != 0) continue;  // not ours: ignored, replaced at the next set
-    std::vector<key_hash> keys;
+    std::unordered_set<key_hash> keys;
     keys.reserve(e->value.size() / 16);
     for (std::size_t i = 0; i < e->value.size(); i += 16)
-      keys.push_back(key_hash::from(e->value.substr(i, 16)));
+      keys.insert(key_hash::from(e->value.substr(i, 16)));
     replace_owner(s, std::string(e->key), std::move(keys));
   }
   return {};
@@ -411,10 +408,10 @@ result<std::optional<object_meta>> store::peek(std::string_view primary,
 error_code store::set_pins(std::string_view owner, std::span<const std::string> primaries) {
   if (owner.empty() || owner.size() > 400)
     return make_error_code(boost::system::errc::invalid_argument);
-  std::vector<key_hash> keys;
+  std::unordered_set<key_hash> keys;
   keys.reserve(primaries.size());
   for (const auto& p : primaries)
-    keys.push_back(primary_hash(s_->secret, p));
+    keys.insert(primary_hash(s_->secret, p));
   std::string encoded;
   {
     std::lock_guard lock(s_->pins_mu);
@@ -436,10 +433,7 @@ error_code store::set_pins(std::string_view owner, std::span<const std::string> 
 void store::add_pin(std::string_view owner, std::string_view primary) {
   const key_hash k = primary_hash(s_->secret, primary);
   std::lock_guard lock(s_->pins_mu);
-  auto& keys = s_->pin_owners[std::string(owner)];
-  if (std::find(keys.begin(), keys.end(), k) != keys.end()) return;
-  keys.push_back(k);
-  ++s_->pinned[k];
+  if (s_->pin_owners[std::string(owner)].insert(k).second) ++s_->pinned[k];
 }
 
 error_code store::retain_pins(std::span<const std::string> owners) {

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/lmdb.hpp"
@@ -55,7 +56,7 @@ struct store_state {
 
   // Pins (store.hpp). Taken inside write transactions (eviction): never open one under it.
   mutable std::mutex pins_mu;
-  std::unordered_map<std::string, std::vector<key_hash>> pin_owners;
+  std::unordered_map<std::string, std::unordered_set<key_hash>> pin_owners;
   std::unordered_map<key_hash, std::uint32_t> pinned;  // primary hash -> owners pinning it
   std::atomic<std::uint64_t> pin_skips{0};
   bool is_pinned(const key_hash& primary) const;

@@ -194,6 +194,7 @@ struct prefetch_source {
   std::vector<time_window> windows;  // local time; empty: always
   std::chrono::seconds interval{std::chrono::hours(1)};
   bool hls_lowest_and_highest = false;  // hls_variants: "all" (default) or "lowest_and_highest"
+  bool pin = false;  // eviction keeps what it lists (up to [prefetch] max_pinned, all sources)
 };
 
 struct site {
@@ -239,6 +240,11 @@ struct prefetch_settings {
   std::uint64_t max_listing_size = 8ull << 20;  // a bigger listing is refused
   std::uint64_t max_entries = 100000;           // per source, nested listings included
   unsigned max_depth = 3;                       // listings that list listings
+  // Reading one listing in all (a trickling upstream gives up), on top of the read timeout.
+  std::chrono::seconds listing_timeout{120};
+  // Pinned bytes of every source together; the loader sets half of [cache] max_size unless
+  // written (it must be below max_size).
+  std::uint64_t max_pinned = 0;
 };
 
 struct server_settings {

@@ -149,7 +149,7 @@ void loader::run(const toml::table& root, config& cfg) {
   read_timeouts(root, cfg);
   read_limits(root, cfg);
   read_cache(root, cfg);
-  read_prefetch(*this, root, schema, cfg.prefetch);
+  read_prefetch(*this, root, schema, cfg.cache.max_size, cfg.prefetch);
   read_sites(root, cfg);
 
   // The default certificate answers clients without SNI or with an unknown name.

@@ -1,6 +1,9 @@
 #include "config/site_prefetch_reader.hpp"
 
 #include <algorithm>
+#include <limits>
+
+#include "config/values.hpp"
 
 namespace storecache::config {
 namespace {
@@ -74,6 +77,8 @@ void prefetch_reader::read_source(const toml::table& t, const std::string& key,
       else
         out.interval = *v;
     }
+  if (const toml::node* n = t.get("pin"))
+    if (auto v = r_.boolean(*n, join(key, "pin"))) out.pin = *v;
   if (const toml::node* n = t.get("hls_variants")) {
     if (auto v = r_.string_value(*n, join(key, "hls_variants"))) {
       if (*v == "all" || *v == "lowest_and_highest")
@@ -107,7 +112,11 @@ void prefetch_reader::read_windows(const toml::node& n, const std::string& key,
 }  // namespace
 
 void read_prefetch(toml_reader& reader, const toml::table& root,
-                   std::span<const table_schema> schema, prefetch_settings& out) {
+                   std::span<const table_schema> schema, std::uint64_t cache_max_size,
+                   prefetch_settings& out) {
+  // Unwritten, the ceiling is half the cache: pinned content never crowds out what devices
+  // bring in by day.
+  out.max_pinned = cache_max_size / 2;
   const toml::table* t = reader.table(root, "prefetch");
   if (t == nullptr) return;
   reader.check_keys(*t, "prefetch", prefetch_keys, schema);
@@ -123,6 +132,21 @@ void read_prefetch(toml_reader& reader, const toml::table& root,
   if (const toml::node* n = t->get("max_depth"))
     if (auto v = reader.integer(*n, "prefetch.max_depth", 0, 8))
       out.max_depth = static_cast<unsigned>(*v);
+  if (const toml::node* n = t->get("listing_timeout"))
+    if (auto v = reader.seconds(*n, "prefetch.listing_timeout", zero_duration::refused,
+                                std::chrono::hours(1)))
+      out.listing_timeout = *v;
+  if (const toml::node* n = t->get("max_pinned"))
+    if (auto v =
+            reader.size(*n, "prefetch.max_pinned", 0, std::numeric_limits<std::uint64_t>::max())) {
+      if (*v >= cache_max_size)
+        reader.error(*n, "prefetch.max_pinned",
+                     format_size(*v) + " is not below cache.max_size (" +
+                         format_size(cache_max_size) +
+                         "): pinned objects would leave no room for anything else");
+      else
+        out.max_pinned = *v;
+    }
 }
 
 void read_site_prefetch(toml_reader& reader, const toml::table& site_table,

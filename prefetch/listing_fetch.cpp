@@ -68,7 +68,17 @@ asio::awaitable<runner::listing_read> runner::read_listing(
   }
   std::string body;
   std::array<char, 16384> buf;
+  // A listing that trickles in (a byte now and then, each within the read timeout) gives up
+  // after [prefetch] listing_timeout in all, so that it cannot hold the source's run for hours.
+  const auto deadline = steady::now() + limits.listing_timeout;
   for (;;) {
+    if (steady::now() > deadline || stopping_) {
+      report->exchange_done(headers, body.size());
+      fail(listing_problem::unreachable,
+           fmt::format("not read whole within [prefetch] listing_timeout ({} s; {} bytes came)",
+                       limits.listing_timeout.count(), body.size()));
+      co_return out;
+    }
     upstream::upstream_error e = upstream::upstream_error::none;
     std::size_t n = co_await call.read_body(asio::buffer(buf), e);
     if (e != upstream::upstream_error::none) {

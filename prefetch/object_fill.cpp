@@ -63,6 +63,7 @@ asio::awaitable<runner::object_result> runner::ensure_object(
   policy.store_success_only = policy.authorized_sharing;
   const cache::key_rules rules{site.cache.ignore_query_params};
   const std::string primary = cache::primary_key("https", site.name(), path, rules);
+  out.primary = primary;
   auto ex = co_await asio::this_coro::executor;
 
   // Waits for a fill someone else leads (a device, another source) to end.
@@ -86,6 +87,10 @@ asio::awaitable<runner::object_result> runner::ensure_object(
     // listed object would stay young in the recency order, pinned by accident).
     auto stored = cache::find_stored_meta(cache_.store(), primary, no_request_fields);
     std::optional<cache::object_meta> meta;
+    // (a stored error answer is not kept for the source)
+    out.stored_bytes = stored && stored->head.status == 200
+                           ? std::optional<std::uint64_t>(stored->body_size)
+                           : std::nullopt;
     if (stored) {
       const auto& h = stored->head;
       auto d = cache::decide_reuse(static_cast<int>(h.status), h.headers,

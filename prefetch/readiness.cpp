@@ -39,7 +39,7 @@ void per_source(admin::exposition& out, const std::vector<readiness>& sources,
 
 }  // namespace
 
-std::string render_metrics(const std::vector<readiness>& sources) {
+std::string render_metrics(const std::vector<readiness>& sources, std::uint64_t pin_ceiling) {
   std::string text;
   admin::exposition out(text);
   if (!sources.empty()) {
@@ -70,6 +70,25 @@ std::string render_metrics(const std::vector<readiness>& sources) {
   per_source(out, sources, "storecache_prefetch_bytes", "gauge",
              "Body bytes of the source's fresh objects.",
              [](const readiness& s) { return s.bytes; });
+  per_source(out, sources, "storecache_prefetch_pinned_objects", "gauge",
+             "Objects of a pin = true source that eviction keeps (stored copies, within "
+             "[prefetch] max_pinned).",
+             [](const readiness& s) { return s.pinned_objects; });
+  per_source(out, sources, "storecache_prefetch_pinned_bytes", "gauge",
+             "Body bytes of the source's pinned objects.",
+             [](const readiness& s) { return s.pinned_bytes; });
+  per_source(out, sources, "storecache_prefetch_unpinned_objects", "gauge",
+             "Objects of a pin = true source past [prefetch] max_pinned: cached, but evictable.",
+             [](const readiness& s) { return s.unpinned_objects; });
+  per_source(out, sources, "storecache_prefetch_unpinned_bytes", "gauge",
+             "Body bytes of the source's objects past [prefetch] max_pinned.",
+             [](const readiness& s) { return s.unpinned_bytes; });
+  if (!sources.empty()) {
+    out.family("storecache_prefetch_pinned_ceiling_bytes", "gauge",
+               "[prefetch] max_pinned: the body bytes all pin = true sources together may keep "
+               "from eviction.");
+    out.sample("storecache_prefetch_pinned_ceiling_bytes {}\n", pin_ceiling);
+  }
   per_source(out, sources, "storecache_prefetch_rejected_references", "gauge",
              "References in the source's listings that were not fetched: another host, outside "
              "the site, or not valid.",

@@ -40,6 +40,14 @@ struct readiness {
   listing_problem listing = listing_problem::none;
   std::string last_error;  // the newest failure, object or listing: "GET /a.mp4: 404"
 
+  // pin = true: what eviction keeps (within [prefetch] max_pinned), and what did not fit under
+  // the ceiling (cached, but evictable). Stored copies count, fresh or not.
+  bool pin = false;
+  std::uint64_t pinned_objects = 0;
+  std::uint64_t pinned_bytes = 0;
+  std::uint64_t unpinned_objects = 0;
+  std::uint64_t unpinned_bytes = 0;
+
   bool running = false;
   std::optional<clock_time> last_start;
   std::optional<clock_time> last_end;
@@ -55,7 +63,8 @@ struct readiness {
   std::uint64_t missing() const { return listed - fresh - failed; }
 };
 
-// The storecache_prefetch_* families (Prometheus text), one sample per source.
-std::string render_metrics(const std::vector<readiness>& sources);
+// The storecache_prefetch_* families (Prometheus text), one sample per source, and the pinning
+// ceiling ([prefetch] max_pinned).
+std::string render_metrics(const std::vector<readiness>& sources, std::uint64_t pin_ceiling);
 
 }  // namespace storecache::prefetch

@@ -9,6 +9,7 @@
 
 #include "log/log.hpp"
 #include "prefetch/runner_parts.hpp"
+#include "upstream/cache_service.hpp"
 #include "upstream/client.hpp"
 
 namespace storecache::prefetch {
@@ -48,6 +49,16 @@ bool window_open(const config::prefetch_source& src) {
   return config::inside(src.windows, local_minute(system_clock::now()));
 }
 
+std::string pin_owner(const std::string& key) {
+  if (key.size() <= 256) return key;
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across builds and restarts
+  for (const unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{}\n#{:016x}", key.substr(0, 200), h);
+}
+
 namespace {
 
 std::optional<source_kind> configured_kind(config::prefetch_kind k) {
@@ -82,7 +93,11 @@ void runner::start(std::shared_ptr<const config::config> cfg, upstream_tls_map t
   cfg_ = std::move(cfg);
   tls_ = std::move(tls);
   slots_ = std::make_unique<slots>(cfg_->prefetch.connections);
-  asio::post(*io_, [this] { spawn_missing_loops(); });
+  pin_ceiling_ = cfg_->prefetch.max_pinned;
+  asio::post(*io_, [this] {
+    retain_pins();
+    spawn_missing_loops();
+  });
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "sc-prefetch");
     auto guard = asio::make_work_guard(*io_);
@@ -97,6 +112,8 @@ void runner::reconfigure(std::shared_ptr<const config::config> cfg, upstream_tls
     tls_ = std::move(tls);
     pools_.clear();  // calls in flight hold their pool
     slots_->resize(cfg_->prefetch.connections);
+    pin_ceiling_ = cfg_->prefetch.max_pinned;
+    retain_pins();
     for (auto& [key, run] : runs_) {
       // A changed kind or site reads afresh, from the next run on: a run under way holds
       // views of its listings.
@@ -127,6 +144,18 @@ std::vector<readiness> runner::snapshot() const {
   for (const auto& [key, r] : status_)
     out.push_back(r);
   return out;
+}
+
+void runner::retain_pins() {
+  std::vector<std::string> owners;
+  for (const auto& site : cfg_->sites)
+    for (const auto& src : site.prefetch)
+      if (src.pin) owners.push_back(pin_owner(site.name() + "\n" + src.name));
+  std::erase_if(pinned_bytes_, [&](const auto& e) {
+    return std::find(owners.begin(), owners.end(), pin_owner(e.first)) == owners.end();
+  });
+  if (auto ec = cache_.store().retain_pins(owners))
+    log::warn("prefetch: unpinning removed sources failed: {}", ec.message());
 }
 
 void runner::spawn_missing_loops() {
@@ -348,6 +377,29 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
   std::size_t workers_left = std::min<std::size_t>(limits.connections, objects.size());
   bool cut = false;
   std::uint64_t fresh = 0, failed = 0, bytes = 0;
+  // Pinning: the stored copies in listing order while every source's pinned bytes together
+  // stay within the ceiling; the rest is counted (and logged), cached but evictable.
+  // (Other sources' figures are read live: runs at the same time share it too.)
+  const std::string owner = pin_owner(s.key);
+  const std::uint64_t before = pinned_bytes_[s.key];  // the earlier run's pins stay until ours end
+  std::vector<std::string> pins;
+  std::uint64_t pinned_bytes = 0, unpinned = 0, unpinned_bytes = 0;
+  auto pin = [&](const object_result& res) {
+    if (!src.pin || !res.stored_bytes) return;
+    const std::uint64_t n = *res.stored_bytes;
+    std::uint64_t others = 0;
+    for (const auto& [key, b] : pinned_bytes_)
+      if (key != s.key) others += b;
+    if (others + pinned_bytes + n > limits.max_pinned) {
+      ++unpinned;
+      unpinned_bytes += n;
+      return;
+    }
+    cache_.store().add_pin(owner, res.primary);  // kept from now on, in memory
+    pins.push_back(res.primary);
+    pinned_bytes += n;
+    pinned_bytes_[s.key] = std::max(before, pinned_bytes);
+  };
   std::string last_failure;
   asio::steady_timer all_done(co_await asio::this_coro::executor, steady::time_point::max());
   auto worker = [&]() -> asio::awaitable<void> {
@@ -360,6 +412,7 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
       co_await slots_->acquire();
       auto res = co_await ensure_object(s, site, src, cfg, path);
       slots_->release();
+      pin(res);
       const bool is_fresh = res.k == object_result::fresh || res.k == object_result::fetched ||
                             res.k == object_result::revalidated;
       if (is_fresh) {
@@ -379,6 +432,10 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
         r.fresh += is_fresh ? 1 : 0;
         r.bytes += is_fresh ? res.bytes : 0;
         r.failed += res.k == object_result::failed ? 1 : 0;
+        r.pinned_objects = pins.size();
+        r.pinned_bytes = pinned_bytes;
+        r.unpinned_objects = unpinned;
+        r.unpinned_bytes = unpinned_bytes;
       });
     }
     if (--workers_left == 0) all_done.cancel();
@@ -391,6 +448,20 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
   // (co_spawn may run a worker to its end at once: wait only for those still going)
   if (workers_left > 0) co_await all_done.async_wait(asio::as_tuple(use_awaitable));
 
+  if (src.pin) {
+    if (!cut) {  // the whole list is known: the index keeps exactly it, across restarts
+      if (auto ec = cache_.store().set_pins(owner, pins))
+        log_once(s, "pins", fmt::format("keeping its pins in the index failed: {}", ec.message()));
+      pinned_bytes_[s.key] = pinned_bytes;
+    }  // else the earlier run's pins stay, with what this one added (counted as it went)
+    if (unpinned > 0)
+      log_once(s, "pin ceiling",
+               fmt::format("{} object(s), {} bytes, do not fit under [prefetch] max_pinned ({} "
+                           "bytes, all sources): cached, but not pinned",
+                           unpinned, unpinned_bytes, limits.max_pinned));
+    else if (!cut)
+      clear_cause(s, "pin ceiling");
+  }
   if (failed > 0)
     log_once(
         s, "objects",
@@ -398,11 +469,16 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
   else
     clear_cause(s, "objects");
   update(s, [&](readiness& r) {
+    r.pin = src.pin;
     if (!cut) {  // a cut run leaves the last whole run's figures (or its own progress)
       r.listed = objects.size();
       r.fresh = fresh;
       r.failed = failed;
       r.bytes = bytes;
+      r.pinned_objects = pins.size();
+      r.pinned_bytes = pinned_bytes;
+      r.unpinned_objects = unpinned;
+      r.unpinned_bytes = unpinned_bytes;
     }
     r.running = false;
     r.last_end = system_clock::now();

@@ -76,7 +76,9 @@ class runner {
   void destroy();
 
   std::vector<readiness> snapshot() const;
-  std::string render_metrics() const { return prefetch::render_metrics(snapshot()); }
+  std::string render_metrics() const {
+    return prefetch::render_metrics(snapshot(), pin_ceiling_.load());
+  }
 
   struct source_run;  // one source's loop state (runner.cpp)
 
@@ -105,6 +107,10 @@ class runner {
   void clear_cause(source_run& s, const std::string& prefix);
   // Drops what the source remembers of listings this run did not reach.
   void forget_unlisted(source_run& s, const std::set<std::string>& visited);
+  // Unpins what sources no longer pin (removed, or pin = false): at start and on reload.
+  void retain_pins();
+  // What a run keeps pinned: objects in listing order while the ceiling allows.
+  struct pin_tally;
 
   // Shared by every loop: at most [prefetch] connections objects in flight at once.
   class slots;
@@ -116,11 +122,15 @@ class runner {
   std::unique_ptr<boost::asio::io_context> io_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> pin_ceiling_{0};
   // Runner thread only:
   std::shared_ptr<const config::config> cfg_;
   upstream_tls_map tls_;
   std::map<std::string, std::shared_ptr<upstream::upstream_pool>, std::less<>> pools_;
   std::unique_ptr<slots> slots_;
+  // Pinned body bytes per source ("site\nsource"), as its last run left them: the ceiling is
+  // shared by every source.
+  std::map<std::string, std::uint64_t> pinned_bytes_;
   std::map<std::string, std::shared_ptr<source_run>> runs_;  // "site\nsource"
   // The readiness of every source, read by /metrics from the control thread.
   mutable std::mutex mu_;

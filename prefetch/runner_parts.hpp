@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -102,8 +103,14 @@ class runner::slots {
 struct runner::object_result {
   enum kind { fresh, fetched, revalidated, failed, cut } k = failed;
   std::uint64_t bytes = 0;
-  std::string error;  // failed: why
+  std::string error;    // failed: why
+  std::string primary;  // its cache key (pins name it)
+  // The body size of the copy the cache holds, fresh or not (what pinning it keeps).
+  std::optional<std::uint64_t> stored_bytes;
 };
+
+// The pin owner of a source: "site\nsource" (long names hashed: an index key's limit).
+std::string pin_owner(const std::string& key);
 
 // What reading one listing came to; the listing itself is in the source's memo.
 struct runner::listing_read {

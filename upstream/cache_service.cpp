@@ -158,6 +158,12 @@ std::string cache_service::render_metrics() {
   x.family("storecache_cache_evictions_total", "counter",
            "Objects evicted to stay under cache.max_size.");
   x.sample("storecache_cache_evictions_total {}\n", c.evictions);
+  x.family("storecache_cache_pinned_keys", "gauge",
+           "Cache keys prefetch sources with pin = true keep from eviction (stored or not).");
+  x.sample("storecache_cache_pinned_keys {}\n", c.pinned_keys);
+  x.family("storecache_cache_eviction_pinned_skips_total", "counter",
+           "Pinned objects eviction passed over (each is then moved to the young end).");
+  x.sample("storecache_cache_eviction_pinned_skips_total {}\n", c.pin_skips);
   x.family("storecache_cache_inserts_total", "counter", "Objects written to the cache.");
   x.sample("storecache_cache_inserts_total {}\n", c.inserts);
   x.family("storecache_cache_store_errors_total", "counter",

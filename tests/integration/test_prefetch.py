@@ -8,6 +8,7 @@ outside its window; a listing that answers 404; a malformed manifest."""
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -125,8 +126,11 @@ class PrefetchTest(unittest.TestCase):
             {"url": "/lists/missing.txt", "name": "missing", "interval": "10s"},
             {"url": "/bad/imsmanifest.xml", "name": "bad", "kind": "ims_manifest"},
             {"url": "/lists/huge.txt", "name": "huge"},
+            # 3 KiB at 300 B/s: each read well within the read timeout, the whole past 2 s
+            {"url": "/gen/trickle.txt?size=3000&rate=300", "name": "trickle", "kind": "url_list"},
         ]
-        cls.stack = harness.Stack(overrides={"prefetch": {"max_listing_size": "4KiB"},
+        cls.stack = harness.Stack(overrides={"prefetch": {"max_listing_size": "4KiB",
+                                                          "listing_timeout": "2s"},
                                              "site": [{"prefetch": prefetch}]})
         try:
             root = os.path.join(cls.stack.tmp, "www")
@@ -273,7 +277,10 @@ class PrefetchTest(unittest.TestCase):
         self.wait_for("storecache_prefetch_runs_total", lambda v: v >= 2, 40, site=SITE,
                       source="missing")
         m = self.stack.metrics()
-        for source in ("missing", "bad", "huge"):
+        self.wait_for("storecache_prefetch_runs_total", lambda v: v >= 1, 20, site=SITE,
+                      source="trickle")
+        m = self.stack.metrics()
+        for source in ("missing", "bad", "huge", "trickle"):
             self.assertEqual(harness.metric_sum(m, "storecache_prefetch_listing_ok", site=SITE,
                                                 source=source), 0, source)
             self.assertEqual(harness.metric_sum(m, "storecache_prefetch_listed_objects",
@@ -289,6 +296,9 @@ class PrefetchTest(unittest.TestCase):
         self.assertEqual(len(huge), 1, err[-3000:])
         self.assertIn("over [prefetch] max_listing_size", huge[0])
         self.assertEqual(self.stack.origin.count("/huge/"), 0)
+        trickle = [l for l in err.splitlines() if "listing /gen/trickle.txt" in l]
+        self.assertEqual(len(trickle), 1, err[-3000:])
+        self.assertIn("not read whole within [prefetch] listing_timeout (2 s", trickle[0])
         # and the good source is still whole
         self.assertEqual(harness.metric_sum(m, "storecache_prefetch_ready_ratio", site=SITE,
                                             source="week"), 1.0)
@@ -305,6 +315,7 @@ class PrefetchTest(unittest.TestCase):
         self.assertEqual(by_source["missing"], (True, "—"))
         self.assertEqual(by_source["bad"], (True, "—"))
         self.assertEqual(by_source["huge"], (True, "—"))
+        self.assertEqual(by_source["trickle"], (True, "—"))
         self.assertIn("listing /lists/missing.txt: the upstream answered 404", page)
 
 
@@ -383,6 +394,123 @@ class PrefetchResumeTest(unittest.TestCase):
             self.assertEqual(got, ["/gen/resume-b", "/gen/resume-c"])
             self.assertEqual(harness.metric_sum(m, "storecache_prefetch_fetched_objects_total",
                                                 site=SITE, source="resume"), 2)
+        finally:
+            self.assertEqual(stack.close(), 0)
+
+
+class PrefetchPinTest(unittest.TestCase):
+    """pin = true: what a source lists stays through device traffic that evicts everything
+    else, up to [prefetch] max_pinned for all sources together (the rest is counted and
+    logged, cached but evictable); the pins survive a restart; a reload that drops pin = true
+    unpins."""
+
+    SIZE = 250_000
+
+    def course(self, name, i):
+        return "/gen/pin-%s-%d?size=%d&cc=max-age=3600" % (name, i, self.SIZE)
+
+    def churn(self, stack, tag, n=20):
+        paths = ["/gen/churn-%s-%d?size=%d&cc=max-age=3600" % (tag, i, self.SIZE)
+                 for i in range(n)]
+        code, infos = stack.curl_many(paths)
+        self.assertEqual(code, 0)
+        self.assertEqual([i["size_download"] for i in infos], [self.SIZE] * n)
+
+    def assert_pinned_hits(self, stack, names):
+        stack.origin.reset()
+        for name in names:
+            for i in range(5):
+                r = stack.curl(self.course(name, i))
+                self.assertEqual(r.exit, 0, r)
+                self.assertEqual(r.status, 200)
+                self.assertEqual(len(r.body), self.SIZE)
+                self.assertEqual(harness.our_cache_status(r).get("hit"), True,
+                                 (name, i, r.header("cache-status")))
+        self.assertEqual(stack.origin.requests("/gen/pin-"), [])
+
+    def test_pinned_objects_stay_within_the_ceiling_and_across_a_restart(self):
+        # 4 MiB of cache; two pinned sources of 5 x 250 kB each (2.5 MB) under a 2 MiB ceiling:
+        # 8 objects (and the two small listings) fit, 2 do not.
+        sources = [{"url": "/lists/%s.txt" % name, "name": name, "pin": True, "interval": "1h"}
+                   for name in ("course", "extra")]
+        stack = harness.Stack(overrides={"cache": {"max_size": "4MiB", "max_object_size": "1MiB"},
+                                         "prefetch": {"max_pinned": "2MiB"},
+                                         "site": [{"prefetch": sources}]})
+        try:
+            root = os.path.join(stack.tmp, "www")
+            write_tree(root, {"/lists/%s.txt" % name:
+                              "".join(self.course(name, i) + "\n" for i in range(5)).encode()
+                              for name in ("course", "extra")})
+            stack.origin.root = os.path.realpath(root)
+            stack.origin.program("/lists/", cc="max-age=3600")
+            stack.start()
+
+            def settled():
+                m = stack.metrics()
+                done = sum(harness.metric_sum(m, "storecache_prefetch_runs_total", site=SITE,
+                                              source=n) for n in ("course", "extra"))
+                return done, m
+            _, m = harness.poll(settled, lambda v: v[0] >= 2, 30)
+            for name in ("course", "extra"):
+                self.assertEqual(harness.metric_sum(m, "storecache_prefetch_objects", site=SITE,
+                                                    source=name, state="fresh"), 6)
+            total = lambda fam: sum(harness.metric_sum(m, fam, site=SITE, source=n)
+                                    for n in ("course", "extra"))
+            self.assertEqual(total("storecache_prefetch_unpinned_objects"), 2)
+            self.assertEqual(total("storecache_prefetch_unpinned_bytes"), 2 * self.SIZE)
+            self.assertEqual(total("storecache_prefetch_pinned_objects"), 10)
+            self.assertLessEqual(total("storecache_prefetch_pinned_bytes"), 2 * MiB)
+            self.assertGreaterEqual(total("storecache_prefetch_pinned_bytes"), 8 * self.SIZE)
+            self.assertEqual(harness.metric_sum(m, "storecache_prefetch_pinned_ceiling_bytes"),
+                             2 * MiB)
+            self.assertEqual(harness.metric_sum(m, "storecache_cache_pinned_keys"), 10)
+            log = stack.daemon.stderr_text()
+            self.assertEqual(len(re.findall(r"do not fit under \[prefetch\] max_pinned", log)), 1,
+                             log[-3000:])
+
+            # 5 MB of device traffic through a 4 MiB cache: everything else is evicted.
+            self.churn(stack, "a")
+            m = stack.metrics()
+            self.assertGreater(harness.metric_sum(m, "storecache_cache_evictions_total"), 0)
+            self.assertGreater(
+                harness.metric_sum(m, "storecache_cache_eviction_pinned_skips_total"), 0)
+            pinned_names = []
+            for name in ("course", "extra"):
+                if harness.metric_sum(m, "storecache_prefetch_unpinned_objects", site=SITE,
+                                      source=name) == 0:
+                    pinned_names.append(name)
+            self.assertTrue(pinned_names)  # one source fit whole (5 + 5 > 8)
+            self.assertLessEqual(harness.metric_sum(m, "storecache_cache_bytes"), 4 * MiB)
+            self.assert_pinned_hits(stack, pinned_names)
+
+            # Restart with the sources' windows hours away: no run re-pins, the index does.
+            self.assertEqual(stack.daemon.stop(), 0)
+            later = window_from_now(120, 180)
+            for src in sources:
+                src["windows"] = [later]
+            stack.rewrite_config()
+            stack.origin.reset()
+            stack.origin.program("/lists/", cc="max-age=3600")
+            stack.start()
+            self.assertEqual(harness.metric_sum(stack.metrics(), "storecache_cache_pinned_keys"),
+                             10)
+            self.churn(stack, "b")
+            self.assert_pinned_hits(stack, pinned_names)
+
+            # A reload that drops pin = true from both unpins them at once.
+            for src in sources:
+                src["pin"] = False
+            stack.rewrite_config()
+            stack.daemon.signal(signal.SIGHUP)
+            harness.poll(lambda: harness.metric_sum(stack.metrics(),
+                                                    "storecache_cache_pinned_keys"),
+                         lambda v: v == 0, 15)
+            self.assertEqual(harness.metric_sum(stack.metrics(), "storecache_cache_pinned_keys"), 0)
+            self.churn(stack, "c")
+            stack.origin.reset()
+            r = stack.curl(self.course(pinned_names[0], 0))
+            self.assertEqual(r.status, 200)
+            self.assertNotEqual(harness.our_cache_status(r).get("hit"), True)
         finally:
             self.assertEqual(stack.close(), 0)
 

@@ -79,6 +79,8 @@ TEST_CASE("prefetch: defaults", "[config][prefetch]") {
   CHECK(r.cfg->prefetch.max_listing_size == 8u << 20);
   CHECK(r.cfg->prefetch.max_entries == 100000);
   CHECK(r.cfg->prefetch.max_depth == 3);
+  CHECK(r.cfg->prefetch.max_pinned == r.cfg->cache.max_size / 2);
+  CHECK(r.cfg->prefetch.listing_timeout == 2min);
   CHECK(r.cfg->sites[0].prefetch.empty());
 }
 
@@ -93,11 +95,16 @@ kind = "hls"
 windows = ["22:00-06:00", "12:00-13:30"]
 interval = "15m"
 hls_variants = "lowest_and_highest"
+pin = true
 [prefetch]
 connections = 4
 max_listing_size = "1MiB"
 max_entries = 500
 max_depth = 1
+max_pinned = "3GiB"
+listing_timeout = "30s"
+[cache]
+max_size = "4GiB"
 )",
                  "good.toml", dir.path());
   INFO(all_errors(r));
@@ -110,6 +117,8 @@ max_depth = 1
   CHECK(p[0].windows.empty());
   CHECK(p[0].interval == 1h);
   CHECK_FALSE(p[0].hls_lowest_and_highest);
+  CHECK_FALSE(p[0].pin);
+  CHECK(p[1].pin);
   CHECK(p[1].name == "intro video");
   CHECK(p[1].kind == prefetch_kind::hls);
   CHECK(p[1].windows == std::vector<time_window>{w("22:00-06:00"), w("12:00-13:30")});
@@ -119,6 +128,8 @@ max_depth = 1
   CHECK(r.cfg->prefetch.max_listing_size == 1u << 20);
   CHECK(r.cfg->prefetch.max_entries == 500);
   CHECK(r.cfg->prefetch.max_depth == 1);
+  CHECK(r.cfg->prefetch.max_pinned == 3ull << 30);
+  CHECK(r.cfg->prefetch.listing_timeout == 30s);
 }
 
 TEST_CASE("prefetch: each mistake named by key and line", "[config][prefetch]") {
@@ -147,13 +158,18 @@ TEST_CASE("prefetch: each mistake named by key and line", "[config][prefetch]") 
             "at least 10s"},
            {src + "url = \"/x\"\nhls_variants = \"some\"\n", "site[0].prefetch[0].hls_variants", 10,
             "lowest_and_highest"},
-           {src + "url = \"/x\"\npin = true\n", "site[0].prefetch[0].pin", 10, ""},
+           {src + "url = \"/x\"\npin = \"yes\"\n", "site[0].prefetch[0].pin", 10, ""},
+           {src + "url = \"/x\"\nkeep = true\n", "site[0].prefetch[0].keep", 10, ""},
            {src + "url = \"/x\"\n" + "[[site.prefetch]]\nurl = \"/x\"\n",
             "site[0].prefetch[1].name", 10, "another [[site.prefetch]]"},
            {b + "[site.prefetch]\nurl = \"/x\"\n", "site[0].prefetch", 8, "[[site.prefetch]]"},
            {b + "[prefetch]\nconnections = 0\n", "prefetch.connections", 9, ""},
            {b + "[prefetch]\nmax_depth = 9\n", "prefetch.max_depth", 9, ""},
            {b + "[prefetch]\nurl = \"/x\"\n", "prefetch.url", 9, ""},
+           {b + "[cache]\nmax_size = \"1GiB\"\n[prefetch]\nmax_pinned = \"1GiB\"\n",
+            "prefetch.max_pinned", 11, "not below cache.max_size (1 GiB)"},
+           {b + "[prefetch]\nmax_pinned = \"lots\"\n", "prefetch.max_pinned", 9, ""},
+           {b + "[prefetch]\nlisting_timeout = \"2h\"\n", "prefetch.listing_timeout", 9, ""},
        }) {
     INFO(c.text);
     check_single_error(parse(c.text, "bad.toml", dir.path()), c.key, c.line, c.says);
