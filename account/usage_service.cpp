@@ -30,6 +30,8 @@ void usage_service::flush() {
       errors_.fetch_add(1, std::memory_order_relaxed);
       log::warn("usage history: adding {} bucket(s){} failed: {}", delta.size(),
                 prefetch ? " and the prefetch readiness" : "", ec.message());
+      // The counts are lost; the readiness is a state, not a delta: the next flush tries again.
+      if (prefetch) recorder_.untake_prefetch(std::move(*prefetch));
     }
   const std::uint32_t now = current_hour();
   if (now != pruned_hour_ && now > usage::history_retention_hours) {

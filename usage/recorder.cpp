@@ -195,4 +195,9 @@ std::optional<prefetch_snapshot> recorder::take_prefetch(std::int64_t now_unix) 
   return prefetch_snapshot{.saved_unix = now_unix, .sources = std::move(*set)};
 }
 
+void recorder::untake_prefetch(prefetch_snapshot taken) {
+  std::lock_guard lock(prefetch_mu_);
+  if (!prefetch_) prefetch_ = std::move(taken.sources);
+}
+
 }  // namespace storecache::usage

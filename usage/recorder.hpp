@@ -84,6 +84,9 @@ class recorder {
   // What set_prefetch left since the last call (nullopt when nothing was set): the flush's
   // part. saved_unix is now_unix.
   std::optional<prefetch_snapshot> take_prefetch(std::int64_t now_unix);
+  // Puts back a set take_prefetch gave that could not be written (the next flush tries again),
+  // unless set_prefetch was called since.
+  void untake_prefetch(prefetch_snapshot taken);
 
  private:
   struct shard;

@@ -321,4 +321,17 @@ TEST_CASE("usage recorder: the prefetch readiness waits for the flush", "[usage]
   const auto cleared = rec.take_prefetch(1236);
   REQUIRE(cleared.has_value());
   CHECK(cleared->sources.empty());
+
+  // A set that could not be written goes back, unless a newer one came meanwhile.
+  rec.set_prefetch({a});
+  auto failed = rec.take_prefetch(1300);
+  REQUIRE(failed.has_value());
+  rec.untake_prefetch(std::move(*failed));
+  auto again = rec.take_prefetch(1305);
+  REQUIRE(again.has_value());
+  CHECK(again->saved_unix == 1305);
+  CHECK(again->sources == std::vector<prefetch_state>{a});
+  rec.set_prefetch({b});
+  rec.untake_prefetch(std::move(*again));  // older than {b}: dropped
+  CHECK(rec.take_prefetch(1310)->sources == std::vector<prefetch_state>{b});
 }
