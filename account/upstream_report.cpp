@@ -8,8 +8,12 @@
 namespace storecache::account {
 
 upstream_report::upstream_report(site_counters& counters, usage::recorder* usage, std::string site,
-                                 std::string path)
-    : counters_(counters), usage_(usage), site_(std::move(site)), path_(std::move(path)) {}
+                                 std::string path, bool prefetch)
+    : counters_(counters),
+      usage_(usage),
+      site_(std::move(site)),
+      path_(std::move(path)),
+      prefetch_(prefetch) {}
 
 void upstream_report::response(unsigned status) {
   counters_.upstream_requests[static_cast<std::size_t>(code_class_index(status))].fetch_add(
@@ -39,7 +43,8 @@ void upstream_report::exchange_done(const cache::header_list& response_headers,
                                        .site = site_,
                                        .path = path_,
                                        .content = content,
-                                       .bytes = bytes});
+                                       .bytes = bytes,
+                                       .prefetch = prefetch_});
 }
 
 }  // namespace storecache::account

@@ -18,9 +18,12 @@ namespace storecache::account {
 class upstream_report final : public upstream::fetch_report {
  public:
   // counters: stable for the process's life (metrics); usage: may be null (no history), else
-  // it outlives every worker, and so every fill.
+  // it outlives every worker, and so every fill. prefetch: the exchange is prefetch's, not a
+  // device's; its bytes are recorded as prefetch_bytes too (usage::upstream_facts::prefetch).
   upstream_report(site_counters& counters, usage::recorder* usage, std::string site,
-                  std::string path);
+                  std::string path, bool prefetch = false);
+
+  bool prefetch() const { return prefetch_; }
 
   void response(unsigned status) override;
   void no_response(upstream::upstream_error e) override;
@@ -33,6 +36,7 @@ class upstream_report final : public upstream::fetch_report {
   usage::recorder* usage_;
   std::string site_;
   std::string path_;
+  bool prefetch_ = false;
 };
 
 }  // namespace storecache::account

@@ -24,10 +24,14 @@ usage_service::usage_service(cache::store& store) : history_(open_history(store)
 
 void usage_service::flush() {
   auto delta = recorder_.take();
-  if (!delta.empty())
-    if (auto ec = history_.add(delta)) {
+  auto prefetch = recorder_.take_prefetch(std::time(nullptr));
+  if (!delta.empty() || prefetch)
+    if (auto ec = history_.add(delta, prefetch)) {
       errors_.fetch_add(1, std::memory_order_relaxed);
-      log::warn("usage history: adding {} bucket(s) failed: {}", delta.size(), ec.message());
+      log::warn("usage history: adding {} bucket(s){} failed: {}", delta.size(),
+                prefetch ? " and the prefetch readiness" : "", ec.message());
+      // The counts are lost; the readiness is a state, not a delta: the next flush tries again.
+      if (prefetch) recorder_.untake_prefetch(std::move(*prefetch));
     }
   const std::uint32_t now = current_hour();
   if (now != pruned_hour_ && now > usage::history_retention_hours) {

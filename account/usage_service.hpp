@@ -20,8 +20,9 @@ class usage_service {
 
   usage::recorder& recorder() { return recorder_; }
 
-  // Adds what was recorded since the last flush to the history; once an hour, drops hours
-  // older than the retention. Errors are logged (the delta is then lost, never the daemon).
+  // Adds what was recorded since the last flush to the history, with the prefetch readiness
+  // when recorder().set_prefetch was called since (same write transaction); once an hour, drops
+  // hours older than the retention. Errors are logged (the delta is then lost, never the daemon).
   void flush();
   // The last `hours` hours, the current one included, as stored (flush() first to include the
   // last seconds).

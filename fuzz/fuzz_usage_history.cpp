@@ -1,5 +1,6 @@
 // The usage history's records as read back from LMDB (usage/history.hpp): any bytes as a
-// bucket key or as its counts. What decodes re-encodes to a record that decodes the same;
+// bucket key, as its counts (formats 1 to 3) or as the stored prefetch readiness. What decodes
+// re-encodes to a record that decodes the same (the prefetch readiness to the same bytes);
 // names are cut on UTF-8 boundaries.
 #include <cstdint>
 
@@ -21,6 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     usage_counts sum;
     sum += *c;
     FUZZ_CHECK(sum == *c);
+    FUZZ_CHECK(c->device_upstream_bytes() <= c->upstream_bytes);
+  }
+  if (const auto p = decode_prefetch(bytes)) {
+    FUZZ_CHECK(p->sources.size() <= max_prefetch_sources);
+    FUZZ_CHECK(p->ready_count() <= p->sources.size());
+    FUZZ_CHECK(encode_prefetch(*p) == bytes);
   }
   const std::string_view cut = truncate_name(bytes);
   FUZZ_CHECK(cut.size() <= max_name_bytes && bytes.starts_with(cut));

@@ -22,7 +22,7 @@ asio::awaitable<runner::listing_read> runner::read_listing(
   auto& memo = s.listings[path];
   auto pool = pool_for(site);
   auto report = std::make_shared<account::upstream_report>(stats_.site(site.name()), usage_,
-                                                           site.name(), path);
+                                                           site.name(), path, /*prefetch=*/true);
   cache::header_list validators;
   if (memo.valid && !memo.etag.empty()) validators.push_back({"if-none-match", memo.etag});
   if (memo.valid && !memo.last_modified.empty())

@@ -142,7 +142,7 @@ asio::awaitable<runner::object_result> runner::ensure_object(
     };
     auto report = std::make_shared<counted_report>(
         std::make_shared<account::upstream_report>(stats_.site(site.name()), usage_, site.name(),
-                                                   std::string(path)),
+                                                   std::string(path), /*prefetch=*/true),
         std::move(on_body));
     const auto req = request_for(site, path);
     // Built before the co_await, not as a temporary inside it (GCC 12, see proxy/fill_flow.cpp).

@@ -10,9 +10,20 @@
 //     upstream_requests. What every value was before denials were counted; read back with no
 //     denials.
 //   format 2 (80 bytes): format 1, then denied[network, client_cert, signature, upstream].
-// encode_counts writes format 1 whenever no denial is counted (most buckets), so those stay
-// readable by a daemon that predates format 2 (it skips format 2 values). A value of another
-// size is refused by decode_counts and skipped by summarize (never misread).
+//   format 3 (96 bytes): format 2, then prefetch_bytes, prefetch_requests.
+// encode_counts writes the smallest format that holds the counts: format 1 whenever no denial
+// and no prefetch is counted (most buckets), so those stay readable by a daemon that predates
+// format 2 or 3 (it skips values of the newer formats, and a later add to such a bucket starts
+// it again from zero). Older formats read back with 0 for the fields they lack. A value of
+// another size is refused by decode_counts and skipped by summarize (never misread).
+//
+// The prefetch readiness: database "usage_prefetch", one key ("sources"), its value
+//   u8 version (1), i64 saved_unix, u32 count, then count records of
+//   site, source, path, kind (each u32 length + bytes), listed, fresh, missing, failed, bytes,
+//   pinned_objects, pinned_bytes, unpinned_objects, unpinned_bytes (u64 each), last_error
+//   (u32 length + bytes), last_run_end, next_run (i64 each),
+// integers little-endian. Replaced as a whole; deleted when the set is empty. A value that does
+// not decode (damaged, or a later version) reads as no prefetch state.
 #include "usage/history.hpp"
 
 #include <algorithm>
@@ -29,6 +40,10 @@ constexpr std::uint8_t asset_count_dim = 0xFF;
 constexpr std::uint8_t max_dim = static_cast<std::uint8_t>(dimension::site);
 constexpr std::size_t counts_v1_size = 6 * 8;
 constexpr std::size_t counts_v2_size = counts_v1_size + access::denial_count * 8;
+constexpr std::size_t counts_v3_size = counts_v2_size + 2 * 8;
+constexpr std::string_view prefetch_db_name = "usage_prefetch";
+constexpr std::string_view prefetch_key = "sources";
+constexpr std::uint8_t prefetch_version = 1;
 // Format 2's order is access::denial's: a reason added there needs a format 3 here.
 static_assert(access::denial_count == 4 && static_cast<int>(access::denial::network) == 0 &&
               static_cast<int>(access::denial::client_cert) == 1 &&
@@ -59,6 +74,54 @@ std::uint64_t get_u64_le(std::string_view b) {
   for (int i = 7; i >= 0; --i)
     v = (v << 8) | static_cast<unsigned char>(b[static_cast<std::size_t>(i)]);
   return v;
+}
+
+// s cut to at most n bytes, never inside a UTF-8 sequence.
+std::string_view cut_utf8(std::string_view s, std::size_t n) {
+  if (s.size() <= n) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80)
+    --n;
+  return s.substr(0, n);
+}
+
+void put_text(std::string& out, std::string_view s) {
+  s = cut_utf8(s, max_prefetch_text_bytes);
+  const auto n = static_cast<std::uint32_t>(s.size());
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
+  out.append(s);
+}
+
+// Reads from the front of b, advancing it; false when b is too short or the text too long.
+bool take_u64(std::string_view& b, std::uint64_t& v) {
+  if (b.size() < 8) return false;
+  v = get_u64_le(b.substr(0, 8));
+  b.remove_prefix(8);
+  return true;
+}
+
+bool take_i64(std::string_view& b, std::int64_t& v) {
+  std::uint64_t u = 0;
+  if (!take_u64(b, u)) return false;
+  v = static_cast<std::int64_t>(u);
+  return true;
+}
+
+bool take_u32(std::string_view& b, std::uint32_t& v) {
+  if (b.size() < 4) return false;
+  v = 0;
+  for (int i = 3; i >= 0; --i)
+    v = (v << 8) | static_cast<unsigned char>(b[static_cast<std::size_t>(i)]);
+  b.remove_prefix(4);
+  return true;
+}
+
+bool take_text(std::string_view& b, std::string& s) {
+  std::uint32_t n = 0;
+  if (!take_u32(b, n) || n > max_prefetch_text_bytes || b.size() < n) return false;
+  s.assign(b.substr(0, n));
+  b.remove_prefix(n);
+  return true;
 }
 
 std::string hour_prefix(std::uint32_t hour) {
@@ -103,12 +166,8 @@ bool better_asset(const std::pair<std::string, usage_counts>& a,
 // ---- counts and codecs
 
 std::string_view truncate_name(std::string_view name) {
-  if (name.size() <= max_name_bytes) return name;
-  std::size_t n = max_name_bytes;
   // Back off over continuation bytes (10xxxxxx) to the start of the cut character.
-  while (n > 0 && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80)
-    --n;
-  return name.substr(0, n);
+  return cut_utf8(name, max_name_bytes);
 }
 
 usage_counts& usage_counts::operator+=(const usage_counts& o) {
@@ -120,6 +179,8 @@ usage_counts& usage_counts::operator+=(const usage_counts& o) {
   upstream_requests += o.upstream_requests;
   for (std::size_t i = 0; i < denied.size(); ++i)
     denied[i] += o.denied[i];
+  prefetch_bytes += o.prefetch_bytes;
+  prefetch_requests += o.prefetch_requests;
   return *this;
 }
 
@@ -148,30 +209,93 @@ std::optional<bucket_key> decode_key(std::string_view bytes) {
 }
 
 std::string encode_counts(const usage_counts& c) {
-  const bool with_denials = c.denied != decltype(c.denied){};
+  const bool with_prefetch = c.prefetch_bytes != 0 || c.prefetch_requests != 0;
+  const bool with_denials = with_prefetch || c.denied != decltype(c.denied){};
   std::string out;
-  out.reserve(with_denials ? counts_v2_size : counts_v1_size);
+  out.reserve(with_prefetch ? counts_v3_size : with_denials ? counts_v2_size : counts_v1_size);
   for (std::uint64_t v : {c.requests, c.hits, c.bytes_from_cache, c.bytes_from_upstream,
                           c.upstream_bytes, c.upstream_requests})
     put_u64_le(out, v);
   if (with_denials)
     for (std::uint64_t v : c.denied)
       put_u64_le(out, v);
+  if (with_prefetch) {
+    put_u64_le(out, c.prefetch_bytes);
+    put_u64_le(out, c.prefetch_requests);
+  }
   return out;
 }
 
 std::optional<usage_counts> decode_counts(std::string_view b) {
-  if (b.size() != counts_v1_size && b.size() != counts_v2_size) return std::nullopt;
+  if (b.size() != counts_v1_size && b.size() != counts_v2_size && b.size() != counts_v3_size)
+    return std::nullopt;
   usage_counts c;
   std::uint64_t* fields[] = {&c.requests,         &c.hits,
                              &c.bytes_from_cache, &c.bytes_from_upstream,
                              &c.upstream_bytes,   &c.upstream_requests};
   for (std::size_t i = 0; i < 6; ++i)
     *fields[i] = get_u64_le(b.substr(8 * i, 8));
-  if (b.size() == counts_v2_size)
+  if (b.size() >= counts_v2_size)
     for (std::size_t i = 0; i < c.denied.size(); ++i)
       c.denied[i] = get_u64_le(b.substr(counts_v1_size + 8 * i, 8));
+  if (b.size() == counts_v3_size) {
+    c.prefetch_bytes = get_u64_le(b.substr(counts_v2_size, 8));
+    c.prefetch_requests = get_u64_le(b.substr(counts_v2_size + 8, 8));
+  }
   return c;
+}
+
+std::string encode_prefetch(const prefetch_snapshot& p) {
+  const std::size_t n = std::min(p.sources.size(), max_prefetch_sources);
+  std::string out;
+  out.reserve(13 + n * 256);
+  out.push_back(static_cast<char>(prefetch_version));
+  put_u64_le(out, static_cast<std::uint64_t>(p.saved_unix));
+  for (int i = 0; i < 4; ++i)
+    out.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
+  for (std::size_t i = 0; i < n; ++i) {
+    const prefetch_state& s = p.sources[i];
+    for (std::string_view t : {std::string_view(s.site), std::string_view(s.source),
+                               std::string_view(s.path), std::string_view(s.kind)})
+      put_text(out, t);
+    for (std::uint64_t v : {s.listed, s.fresh, s.missing, s.failed, s.bytes, s.pinned_objects,
+                            s.pinned_bytes, s.unpinned_objects, s.unpinned_bytes})
+      put_u64_le(out, v);
+    put_text(out, s.last_error);
+    put_u64_le(out, static_cast<std::uint64_t>(s.last_run_end));
+    put_u64_le(out, static_cast<std::uint64_t>(s.next_run));
+  }
+  return out;
+}
+
+std::optional<prefetch_snapshot> decode_prefetch(std::string_view b) {
+  if (b.empty() || static_cast<std::uint8_t>(b[0]) != prefetch_version) return std::nullopt;
+  b.remove_prefix(1);
+  prefetch_snapshot p;
+  std::uint32_t n = 0;
+  if (!take_i64(b, p.saved_unix) || !take_u32(b, n) || n > max_prefetch_sources)
+    return std::nullopt;
+  // Each record is at least 5 lengths and 11 integers: a count the bytes cannot hold is refused
+  // before anything is allocated for it.
+  if (b.size() / (5 * 4 + 11 * 8) < n) return std::nullopt;
+  p.sources.resize(n);
+  for (prefetch_state& s : p.sources) {
+    for (std::string* t : {&s.site, &s.source, &s.path, &s.kind})
+      if (!take_text(b, *t)) return std::nullopt;
+    for (std::uint64_t* v :
+         {&s.listed, &s.fresh, &s.missing, &s.failed, &s.bytes, &s.pinned_objects, &s.pinned_bytes,
+          &s.unpinned_objects, &s.unpinned_bytes})
+      if (!take_u64(b, *v)) return std::nullopt;
+    if (!take_text(b, s.last_error) || !take_i64(b, s.last_run_end) || !take_i64(b, s.next_run))
+      return std::nullopt;
+  }
+  if (!b.empty()) return std::nullopt;
+  return p;
+}
+
+std::size_t prefetch_snapshot::ready_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(sources.begin(), sources.end(), [](const auto& s) { return s.ready(); }));
 }
 
 // ---- summary
@@ -210,6 +334,7 @@ struct history::state {
   std::optional<lmdb::env> owned;  // open_read_only's own env
   lmdb::env* env = nullptr;
   lmdb::dbi db;
+  std::optional<lmdb::dbi> prefetch_db;  // none: a read-only env written by an older daemon
 };
 
 history::history(std::unique_ptr<state> s) : s_(std::move(s)) {}
@@ -220,9 +345,12 @@ history::~history() = default;
 result<history> history::open(lmdb::env& env) {
   auto db = env.open_db("usage", lmdb::db_create);
   if (!db) return db.error();
+  auto pdb = env.open_db(prefetch_db_name, lmdb::db_create);
+  if (!pdb) return pdb.error();
   auto s = std::make_unique<state>();
   s->env = &env;
   s->db = *db;
+  s->prefetch_db = *pdb;
   return history(std::move(s));
 }
 
@@ -238,11 +366,20 @@ result<history> history::open_read_only(const std::filesystem::path& cache_dir) 
   auto db = s->env->open_db("usage", lmdb::db_default);
   if (!db) return db.error();
   s->db = *db;
+  if (auto pdb = s->env->open_db(prefetch_db_name, lmdb::db_default))
+    s->prefetch_db = *pdb;
+  else if (pdb.error() != lmdb::errc::not_found)
+    return pdb.error();
   return history(std::move(s));
 }
 
 error_code history::add(const usage_delta& delta) {
-  if (delta.empty()) return {};
+  return add(delta, std::nullopt);
+}
+
+error_code history::add(const usage_delta& delta,
+                        const std::optional<prefetch_snapshot>& prefetch) {
+  if (delta.empty() && !prefetch) return {};
   auto txn = s_->env->begin_write();
   if (!txn) return txn.error();
   // Distinct asset names per hour touched by this delta, read once, written back at the end.
@@ -276,6 +413,14 @@ error_code history::add(const usage_delta& delta) {
     put_u64_le(v, n);
     if (auto e = txn->put(s_->db, asset_count_key(hour), v)) return e;
   }
+  if (prefetch && s_->prefetch_db) {
+    if (prefetch->sources.empty()) {
+      if (auto e = txn->del(*s_->prefetch_db, prefetch_key); e && e != lmdb::errc::not_found)
+        return e;
+    } else if (auto e = txn->put(*s_->prefetch_db, prefetch_key, encode_prefetch(*prefetch))) {
+      return e;
+    }
+  }
   return txn->commit();
 }
 
@@ -299,6 +444,19 @@ result<std::size_t> history::prune(std::uint32_t oldest_kept) {
   if (auto ec = txn->commit()) return ec;
   return deleted;
 }
+
+namespace {
+
+result<prefetch_snapshot> read_prefetch(lmdb::read_txn& txn, const std::optional<lmdb::dbi>& db) {
+  if (!db) return prefetch_snapshot{};
+  error_code ec;
+  const auto v = txn.get(*db, prefetch_key, ec);
+  if (ec) return ec;
+  if (!v) return prefetch_snapshot{};
+  return decode_prefetch(*v).value_or(prefetch_snapshot{});  // damaged or newer: none
+}
+
+}  // namespace
 
 result<usage_summary> history::summarize(std::uint32_t from_hour, std::uint32_t to_hour,
                                          std::size_t top_n) const {
@@ -357,6 +515,9 @@ result<usage_summary> history::summarize(std::uint32_t from_hour, std::uint32_t 
     }
   }
   if (ec) return ec;
+  auto pre = read_prefetch(*txn, s_->prefetch_db);
+  if (!pre) return pre.error();
+  s.prefetch = std::move(*pre);
 
   s.top_assets.assign(std::make_move_iterator(assets.begin()),
                       std::make_move_iterator(assets.end()));
@@ -365,6 +526,12 @@ result<usage_summary> history::summarize(std::uint32_t from_hour, std::uint32_t 
                     s.top_assets.end(), better_asset);
   s.top_assets.resize(n);
   return s;
+}
+
+result<prefetch_snapshot> history::prefetch() const {
+  auto txn = s_->env->begin_read();
+  if (!txn) return txn.error();
+  return read_prefetch(*txn, s_->prefetch_db);
 }
 
 result<std::optional<std::pair<std::uint32_t, std::uint32_t>>> history::span() const {

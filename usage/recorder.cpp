@@ -44,6 +44,10 @@ void count_request(usage_counts& c, const request_facts& r) {
 void count_upstream(usage_counts& c, const upstream_facts& u) {
   c.upstream_bytes += u.bytes;
   c.upstream_requests += 1;
+  if (u.prefetch) {
+    c.prefetch_bytes += u.bytes;
+    c.prefetch_requests += 1;
+  }
 }
 
 // "<site><path>" without query or fragment, cut like history keys; in a per-thread buffer so
@@ -174,6 +178,26 @@ usage_delta recorder::take() {
     }
   }
   return out;
+}
+
+void recorder::set_prefetch(std::vector<prefetch_state> sources) {
+  std::lock_guard lock(prefetch_mu_);
+  prefetch_ = std::move(sources);
+}
+
+std::optional<prefetch_snapshot> recorder::take_prefetch(std::int64_t now_unix) {
+  std::optional<std::vector<prefetch_state>> set;
+  {
+    std::lock_guard lock(prefetch_mu_);
+    set.swap(prefetch_);
+  }
+  if (!set) return std::nullopt;
+  return prefetch_snapshot{.saved_unix = now_unix, .sources = std::move(*set)};
+}
+
+void recorder::untake_prefetch(prefetch_snapshot taken) {
+  std::lock_guard lock(prefetch_mu_);
+  if (!prefetch_) prefetch_ = std::move(taken.sources);
 }
 
 }  // namespace storecache::usage

@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "access/denial.hpp"
 #include "usage/content_class.hpp"
@@ -44,6 +46,7 @@ struct upstream_facts {
   std::string_view path;
   content_class content = content_class::other;
   std::uint64_t bytes = 0;
+  bool prefetch = false;  // fetched by prefetch, not for a device: counted in prefetch_* too
 };
 
 // One refusal for an access reason (access/denial.hpp): a request answered 403 by the
@@ -66,7 +69,8 @@ class recorder {
   // Error answers (status >= 400) skip the asset buckets: a client probing random paths must
   // not fill an hour's asset cap and push the real content into other_assets.
   void record(const request_facts& r);
-  // Adds upstream_bytes and upstream_requests (1) to total, content, asset and site.
+  // Adds upstream_bytes and upstream_requests (1) to total, content, asset and site; with
+  // u.prefetch, prefetch_bytes and prefetch_requests too.
   void record(const upstream_facts& u);
   // Adds one to denied[reason] in total and (when site is not empty) in site.
   void record(const denial_facts& d);
@@ -74,11 +78,23 @@ class recorder {
   // Everything recorded since the last take(), and resets it.
   usage_delta take();
 
+  // The prefetch readiness to store: kept (the latest call wins) until the next flush writes it
+  // into the history, replacing what was stored; an empty vector clears it. From any thread.
+  void set_prefetch(std::vector<prefetch_state> sources);
+  // What set_prefetch left since the last call (nullopt when nothing was set): the flush's
+  // part. saved_unix is now_unix.
+  std::optional<prefetch_snapshot> take_prefetch(std::int64_t now_unix);
+  // Puts back a set take_prefetch gave that could not be written (the next flush tries again),
+  // unless set_prefetch was called since.
+  void untake_prefetch(prefetch_snapshot taken);
+
  private:
   struct shard;
   shard& my_shard();
   static constexpr std::size_t shard_count = 8;
   std::array<std::unique_ptr<shard>, shard_count> shards_;
+  std::mutex prefetch_mu_;
+  std::optional<std::vector<prefetch_state>> prefetch_;
 };
 
 }  // namespace storecache::usage

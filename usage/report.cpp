@@ -1,7 +1,9 @@
 // `storecache report` as text, for the store's IT person: the headline figures with human and
-// exact byte counts, then aligned tables (content, devices, OS versions, TLS, protocols, sites,
-// access denials by reason, top assets). Times are shown in local time (opts.utc_offset_seconds)
-// with the offset written out. Every name passes terminal_safe (text_escape.cpp) on its way out.
+// exact byte counts (upstream split into device-driven and prefetch), then aligned tables
+// (content, devices, OS versions, TLS, protocols, sites, access denials by reason, top assets),
+// then the prefetch readiness the daemon stored last. Times are shown in local time
+// (opts.utc_offset_seconds) with the offset written out. Every name passes terminal_safe
+// (text_escape.cpp) on its way out.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -150,6 +152,35 @@ std::string period_name(std::uint32_t hours) {
   return fmt::format("last {} hour{}", hours, hours == 1 ? "" : "s");
 }
 
+// The prefetch readiness as stored: a summary line, a table per source, then each source's
+// last error on a line of its own (they are long). Nothing when no source was stored.
+void prefetch_section(std::string& out, const prefetch_snapshot& p, std::int64_t off) {
+  if (p.sources.empty()) return;
+  out += fmt::format("\nprefetch: {} of {} source{} ready", p.ready_count(), p.sources.size(),
+                     p.sources.size() == 1 ? "" : "s");
+  if (p.saved_unix > 0)
+    out +=
+        fmt::format(" (as the daemon saved it at {} {})", local_time(p.saved_unix, off), zone(off));
+  out += "\n";
+  auto when = [&](std::int64_t t, const char* none) {
+    return t > 0 ? local_time(t, off) : std::string(none);
+  };
+  table t({"Prefetch", "ready", "listed", "fresh", "missing", "failed", "size", "pinned",
+           "last run", "next run"});
+  for (const auto& r : p.sources) {
+    t.add({terminal_safe(r.site) + " · " + terminal_safe(r.source),
+           r.listed ? percent(ratio(r.fresh, r.listed)) : std::string("-"), grouped(r.listed),
+           grouped(r.fresh), grouped(r.missing), grouped(r.failed), human_bytes(r.bytes),
+           fmt::format("{} ({})", grouped(r.pinned_objects), human_bytes(r.pinned_bytes)),
+           when(r.last_run_end, "never"), when(r.next_run, "unknown")});
+  }
+  t.render(out);
+  for (const auto& r : p.sources)
+    if (!r.last_error.empty())
+      out += fmt::format("  {} · {}: last error: {}\n", terminal_safe(r.site),
+                         terminal_safe(r.source), terminal_safe(r.last_error));
+}
+
 std::string render_text(const usage_summary& s, const report_options& opts) {
   const std::int64_t off = opts.utc_offset_seconds;
   const std::int64_t from = static_cast<std::int64_t>(s.from_hour) * 3600;
@@ -159,8 +190,10 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
   const usage_counts& t = s.total;
   if (t.requests == 0 && t.upstream_requests == 0 && t.denied_total() == 0) {
     out += "\nno traffic in this period\n";
+    prefetch_section(out, s.prefetch, off);
     return out;
   }
+  const bool prefetched = t.prefetch_bytes > 0 || t.prefetch_requests > 0;
 
   auto bytes = [](std::uint64_t n) { return std::pair{human_bytes(n), grouped(n) + " bytes"}; };
   table head({"", "", "", ""});
@@ -175,15 +208,22 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
       {"  passed through", up_h, up_x, percent(ratio(t.bytes_from_upstream, t.bytes_served()))});
   auto [wan_h, wan_x] = bytes(t.upstream_bytes);
   head.add({"Upstream (WAN)", wan_h, wan_x, grouped(t.upstream_requests) + " requests"});
+  auto [dev_h, dev_x] = bytes(t.device_upstream_bytes());
+  head.add({"  device-driven", dev_h, dev_x, grouped(t.device_upstream_requests()) + " requests"});
+  auto [pre_h, pre_x] = bytes(t.prefetch_bytes);
+  head.add({"  prefetch", pre_h, pre_x, grouped(t.prefetch_requests) + " requests"});
   auto [saved_h, saved_x] = bytes(s.wan_bytes_saved());
   head.add({"WAN bytes saved", saved_h, saved_x, ""});
   head.add({"Refused (access)", grouped(t.denied_total()), "", ""});
   std::string peak_text = "none (nothing fetched upstream)";
   if (const auto peak = s.peak_upstream_hour()) {
     const std::int64_t p = static_cast<std::int64_t>(*peak) * 3600;
+    const usage_counts& ph = s.hours[*peak - s.from_hour];
     peak_text =
         fmt::format("{} to {} ({}): {}", local_time(p, off), local_time(p + 3600, off).substr(11),
-                    zone(off), human_bytes(s.hours[*peak - s.from_hour].upstream_bytes));
+                    zone(off), human_bytes(ph.upstream_bytes));
+    if (ph.prefetch_bytes > 0)
+      peak_text += fmt::format(" (prefetch {})", human_bytes(ph.prefetch_bytes));
   }
   out += "\n";
   {
@@ -195,14 +235,22 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
     out += fmt::format("  {:<{}}  {}\n", "Peak upstream hour", label_width, peak_text);
   }
 
-  table content({"Content", "requests", "hit ratio", "served", "from cache", "upstream"});
+  // A "prefetch" column (of the upstream bytes) in the content, sites and assets tables when
+  // the period had any prefetch.
+  auto with_prefetch = [&](std::vector<std::string> row, const usage_counts* c) {
+    if (prefetched) row.push_back(c ? human_bytes(c->prefetch_bytes) : "prefetch");
+    return row;
+  };
+  table content(with_prefetch(
+      {"Content", "requests", "hit ratio", "served", "from cache", "upstream"}, nullptr));
   for (int i = 0; i < content_class_count; ++i) {
     const usage_counts& c = s.content[static_cast<std::size_t>(i)];
     if (c == usage_counts{}) continue;
-    content.add({std::string(display_name(static_cast<content_class>(i))), grouped(c.requests),
-                 percent(ratio(c.hits, c.requests)), human_bytes(c.bytes_served()),
-                 percent(ratio(c.bytes_from_cache, c.bytes_served())),
-                 human_bytes(c.upstream_bytes)});
+    content.add(with_prefetch(
+        {std::string(display_name(static_cast<content_class>(i))), grouped(c.requests),
+         percent(ratio(c.hits, c.requests)), human_bytes(c.bytes_served()),
+         percent(ratio(c.bytes_from_cache, c.bytes_served())), human_bytes(c.upstream_bytes)},
+        &c));
   }
   if (!content.empty()) {
     out += "\n";
@@ -215,10 +263,12 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
   share_table(out, "Protocols", s.protocols, t.requests, plain_name);
 
   if (!s.sites.empty()) {
-    table sites({"Sites", "requests", "hit ratio", "served", "upstream"});
+    table sites(with_prefetch({"Sites", "requests", "hit ratio", "served", "upstream"}, nullptr));
     for (const auto& [name, c] : s.sites)
-      sites.add({terminal_safe(name), grouped(c.requests), percent(ratio(c.hits, c.requests)),
-                 human_bytes(c.bytes_served()), human_bytes(c.upstream_bytes)});
+      sites.add(with_prefetch(
+          {terminal_safe(name), grouped(c.requests), percent(ratio(c.hits, c.requests)),
+           human_bytes(c.bytes_served()), human_bytes(c.upstream_bytes)},
+          &c));
     out += "\n";
     sites.render(out);
   }
@@ -226,13 +276,24 @@ std::string render_text(const usage_summary& s, const report_options& opts) {
   refused_table(out, s);
 
   if (!s.top_assets.empty()) {
-    table assets({"upstream", "requests", "served", "top assets by upstream bytes"}, true);
-    for (const auto& [name, c] : s.top_assets)
-      assets.add({human_bytes(c.upstream_bytes), grouped(c.requests), human_bytes(c.bytes_served()),
-                  terminal_safe(name)});
+    // The name stays last (left-aligned): the prefetch column goes before it.
+    std::vector<std::string> head{"upstream"};
+    if (prefetched) head.emplace_back("prefetch");
+    for (const char* h : {"requests", "served", "top assets by upstream bytes"})
+      head.emplace_back(h);
+    table assets(std::move(head), true);
+    for (const auto& [name, c] : s.top_assets) {
+      std::vector<std::string> row{human_bytes(c.upstream_bytes)};
+      if (prefetched) row.push_back(human_bytes(c.prefetch_bytes));
+      row.push_back(grouped(c.requests));
+      row.push_back(human_bytes(c.bytes_served()));
+      row.push_back(terminal_safe(name));
+      assets.add(std::move(row));
+    }
     out += "\n";
     assets.render(out);
   }
+  prefetch_section(out, s.prefetch, off);
   return out;
 }
 

@@ -21,10 +21,11 @@ struct report_options {
 std::optional<std::uint32_t> parse_period(std::string_view text);
 
 // The report for a summary. Text: headline figures (requests, hit ratio, byte hit ratio, bytes
-// served, upstream bytes, WAN bytes saved, access denials, peak upstream hour), then per content
-// class, the devices, TLS versions, protocols, sites, the denials by reason (all, and per site;
-// when there were any) and the top assets by upstream bytes. JSON: the same figures
-// with exact integer byte counts (schema documented in the README).
+// served, upstream bytes split into device-driven and prefetch, WAN bytes saved, access
+// denials, peak upstream hour), then per content class, the devices, TLS versions, protocols,
+// sites, the denials by reason (all, and per site; when there were any), the top assets by
+// upstream bytes, and the stored prefetch readiness (s.prefetch; when any source is stored).
+// JSON: the same figures with exact integer byte counts (schema documented in the README).
 std::string render_report(const usage_summary& s, const report_options& opts);
 
 // History keys for people: "ios/safari" -> "iOS/iPadOS, Safari", "android/other" ->

@@ -42,7 +42,9 @@ std::uint64_t nice_ceiling(std::uint64_t v) {
 }
 
 // Served vs upstream bytes per hour, as grouped bars. Every bar carries its hour and exact
-// byte count (data-*) and a tooltip.
+// byte count (data-*) and a tooltip. An hour with prefetch bytes has one more bar, class
+// "prefetch", over the bottom of its upstream bar: the part of the upstream bytes that prefetch
+// fetched (the rest of the upstream bar is what devices asked for).
 void hourly_chart(std::string& out, std::string_view id, const usage_summary& s,
                   std::int64_t offset, bool daily_labels) {
   constexpr double width = 960, height = 220, left = 100, right = 10, top = 12, bottom = 30;
@@ -89,6 +91,16 @@ void hourly_chart(std::string& out, std::string_view id, const usage_summary& s,
                      "</title></rect>\n",
                      b.cls, x + b.dx, top + plot_h - bh, bar, bh, utc, b.bytes, when,
                      human_bytes(b.bytes), b.what);
+    }
+    if (h.prefetch_bytes > 0) {
+      const std::uint64_t pb = std::min(h.prefetch_bytes, h.upstream_bytes);
+      const double bh = plot_h * static_cast<double>(pb) / static_cast<double>(scale);
+      fmt::format_to(it,
+                     "<rect class=\"prefetch\" x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" "
+                     "height=\"{:.2f}\" data-hour=\"{}\" data-bytes=\"{}\"><title>{}: {} of the "
+                     "upstream bytes fetched by prefetch</title></rect>\n",
+                     x + band * 0.06 + bar, top + plot_h - bh, bar, bh, utc, h.prefetch_bytes, when,
+                     human_bytes(h.prefetch_bytes));
     }
     const std::tm tm = local_tm(std::int64_t{hour} * 3600, offset);
     const bool label = daily_labels ? tm.tm_hour == 0 : tm.tm_hour % 3 == 0;
@@ -180,7 +192,7 @@ void refused_table(std::string& out, const usage_summary& day, const usage_summa
 }
 
 constexpr std::string_view style = R"(
-:root{--served:#2f6fdf;--upstream:#e8833a;--ink:#1d2330;--muted:#5f6b7d;--line:#dde2ea}
+:root{--served:#2f6fdf;--upstream:#e8833a;--prefetch:#8a5cd1;--ink:#1d2330;--muted:#5f6b7d;--line:#dde2ea}
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:var(--ink);background:#f5f7fa}
 header{background:#1d2330;color:#fff;padding:14px 24px}
@@ -196,6 +208,7 @@ h2{font-size:16px;margin:0 0 10px}
 .chart{width:100%;height:auto}
 .chart .served{fill:var(--served)}
 .chart .upstream{fill:var(--upstream)}
+.chart .prefetch{fill:var(--prefetch)}
 .chart .grid{stroke:var(--line);stroke-width:1}
 .chart .axis{fill:var(--muted);font-size:11px}
 .legend i{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:-1px}
@@ -301,11 +314,18 @@ std::string render_status_page(const status_inputs& in) {
       "<div class=\"card\"><b id=\"upstream\" data-bytes=\"{}\">{}</b><span>fetched over the "
       "WAN</span></div>\n"
       "<div class=\"card\"><b id=\"saved\" data-bytes=\"{}\">{}</b><span>WAN traffic "
-      "saved</span></div>\n</div></section>\n",
+      "saved</span></div>\n",
       day.total.requests, percent(day.hit_ratio()), percent(day.byte_hit_ratio()),
       day.total.bytes_served(), human_bytes(day.total.bytes_served()), day.total.upstream_bytes,
       human_bytes(day.total.upstream_bytes), day.wan_bytes_saved(),
       human_bytes(day.wan_bytes_saved()));
+  // The WAN split, where prefetch is configured or fetched anything.
+  if (!in.prefetch.empty() || day.total.prefetch_bytes > 0)
+    fmt::format_to(it,
+                   "<div class=\"card\"><b id=\"prefetch-bytes\" data-bytes=\"{}\">{}</b><span>of "
+                   "the WAN traffic by prefetch</span></div>\n",
+                   day.total.prefetch_bytes, human_bytes(day.total.prefetch_bytes));
+  out += "</div></section>\n";
   fmt::format_to(it,
                  "<section id=\"cache-fill\"><h2>Cache fill</h2><div class=\"fill\"><span "
                  "style=\"width:{:.1f}%\"></span></div><p>{} of {} used ({}), {} objects "
@@ -315,14 +335,19 @@ std::string render_status_page(const status_inputs& in) {
 
   prefetch_section(out, in);
 
-  const char* legend =
-      "<p class=\"legend\"><i style=\"background:var(--served)\"></i>served to devices"
-      "<i style=\"background:var(--upstream)\"></i>fetched from upstream (WAN)</p>\n";
+  auto legend = [](const usage_summary& s) {
+    std::string l =
+        "<p class=\"legend\"><i style=\"background:var(--served)\"></i>served to devices"
+        "<i style=\"background:var(--upstream)\"></i>fetched from upstream (WAN)";
+    if (s.total.prefetch_bytes > 0)
+      l += "<i style=\"background:var(--prefetch)\"></i>of which by prefetch";
+    return l + "</p>\n";
+  };
   out += "<section><h2>Served vs upstream, last 24 hours (per hour)</h2>\n";
-  out += legend;
+  out += legend(day);
   hourly_chart(out, "chart-24h", day, in.utc_offset_seconds, false);
   out += "</section>\n<section><h2>Served vs upstream, last 7 days (per hour)</h2>\n";
-  out += legend;
+  out += legend(week);
   hourly_chart(out, "chart-7d", week, in.utc_offset_seconds, true);
   out += "</section>\n";
 

@@ -6,6 +6,7 @@ The origin serves a static tree: a URL list naming a SCORM 2004 manifest (with x
 HLS ladder (master, two media playlists with EXT-X-MAP), images, an off-site URL; a source
 outside its window; a listing that answers 404; a malformed manifest."""
 
+import json
 import os
 import re
 import signal
@@ -317,6 +318,42 @@ class PrefetchTest(unittest.TestCase):
         self.assertEqual(by_source["huge"], (True, "—"))
         self.assertEqual(by_source["trickle"], (True, "—"))
         self.assertIn("listing /lists/missing.txt: the upstream answered 404", page)
+
+    def test_7_the_usage_history_counts_prefetch_apart(self):
+        """storecache report: the WAN bytes prefetch fetched (every listed object and listing,
+        at least once) are counted apart from the device-driven ones. (Runs last: test_1 saw
+        them all fetched, and test_3 changed the listing.)"""
+        listed_bytes = sum(len(d) for d in FILES.values())
+
+        def report(*args):
+            p = subprocess.run([harness.storecache_bin(), "report", "--config",
+                                self.stack.config_path, *args],
+                               capture_output=True, text=True, timeout=30)
+            return p
+
+        def prefetch_bytes():
+            p = report("--json")
+            return json.loads(p.stdout)["prefetch_bytes"] if p.returncode == 0 else 0
+
+        # the daemon flushes its usage counts every 5 s
+        harness.poll(prefetch_bytes, lambda v: v >= listed_bytes, 20, interval=0.5)
+        p = report("--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rep = json.loads(p.stdout)
+        self.assertGreaterEqual(rep["prefetch_bytes"], listed_bytes)
+        self.assertGreaterEqual(rep["prefetch_requests"], len(FILES))
+        self.assertGreaterEqual(rep["upstream_bytes"], rep["prefetch_bytes"])
+        self.assertGreaterEqual(rep["upstream_requests"], rep["prefetch_requests"])
+        site = rep["sites"][SITE]
+        self.assertEqual((site["prefetch_bytes"], site["prefetch_requests"]),
+                         (rep["prefetch_bytes"], rep["prefetch_requests"]))
+        self.assertEqual(rep["devices"], {k: v for k, v in rep["devices"].items()
+                                          if v["prefetch_bytes"] == 0})
+        self.assertIsInstance(rep["prefetch"]["sources"], list)
+        p = report()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"\n    device-driven +\S+ \S+ +[\d,]+ bytes +[\d,]+ requests\n")
+        self.assertRegex(p.stdout, r"\n    prefetch +\S+ \S+ +[\d,]+ bytes +[\d,]+ requests\n")
 
 
 class PrefetchJoinTest(unittest.TestCase):

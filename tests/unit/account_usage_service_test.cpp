@@ -1,5 +1,6 @@
 // The daemon's usage history service: what a flush keeps, the 35-day retention applied by the
-// flush itself, and history that a reopened store still has.
+// flush itself, history that a reopened store still has, and the prefetch readiness the flush
+// writes.
 #include <ctime>
 
 #include "account/usage_service.hpp"
@@ -62,4 +63,60 @@ TEST_CASE("usage service: the flush keeps 35 days and drops what is older", "[us
   REQUIRE(again.has_value());
   CHECK(again->total.requests == 3);
   CHECK(again->total.bytes_from_cache == 700);
+}
+
+TEST_CASE("usage service: the flush writes the prefetch readiness", "[usage][service]") {
+  temp_dir dir("usage_service_prefetch");
+  const std::int64_t now = std::time(nullptr);
+  prefetch_state videos{.site = "learn.example.com",
+                        .source = "videos",
+                        .path = "/lists/videos.txt",
+                        .kind = "url_list",
+                        .listed = 4,
+                        .fresh = 4,
+                        .bytes = 4000,
+                        .last_run_end = now - 60};
+  {
+    auto st = open_store(small_options(dir.path));
+    usage_service svc(st);
+    svc.recorder().set_prefetch({videos});
+    // Not written before the flush.
+    CHECK(svc.last_hours(1)->prefetch.sources.empty());
+    // With prefetch traffic in the same flush.
+    svc.recorder().record(upstream_facts{.unix_seconds = now,
+                                         .site = "learn.example.com",
+                                         .path = "/v/a.mp4",
+                                         .content = content_class::video,
+                                         .bytes = 4000,
+                                         .prefetch = true});
+    svc.flush();
+    CHECK(svc.errors() == 0);
+    auto s = svc.last_hours(1);
+    REQUIRE(s.has_value());
+    CHECK(s->total.prefetch_bytes == 4000);
+    CHECK(s->total.upstream_bytes == 4000);
+    REQUIRE(s->prefetch.sources.size() == 1);
+    CHECK(s->prefetch.sources[0] == videos);
+    CHECK(s->prefetch.saved_unix >= now);
+    CHECK(s->prefetch.ready_count() == 1);
+    // A flush without a new set keeps it.
+    svc.flush();
+    CHECK(svc.last_hours(1)->prefetch.sources.size() == 1);
+  }
+  {
+    // `storecache report` reads it from the store's environment, read-only.
+    auto ro = history::open_read_only(dir.path);
+    REQUIRE(ro.has_value());
+    auto p = ro->prefetch();
+    REQUIRE(p.has_value());
+    REQUIRE(p->sources.size() == 1);
+    CHECK(p->sources[0] == videos);
+  }
+  // An empty set clears it at the next flush.
+  auto st = open_store(small_options(dir.path));
+  usage_service svc(st);
+  CHECK(svc.last_hours(1)->prefetch.sources.size() == 1);
+  svc.recorder().set_prefetch({});
+  svc.flush();
+  CHECK(svc.last_hours(1)->prefetch.sources.empty());
 }

@@ -387,3 +387,216 @@ TEST_CASE("usage history: denials sum over hours and sites", "[usage][history]")
   CHECK(s.sites["b.example"] == with_denials({}, 0, 0, 5, 1));
   CHECK(s.sites["b.example"].requests == 0);
 }
+
+namespace {
+
+usage_counts with_prefetch(usage_counts c, std::uint64_t bytes, std::uint64_t requests) {
+  c.prefetch_bytes = bytes;
+  c.prefetch_requests = requests;
+  return c;
+}
+
+prefetch_state source_state(std::string source, std::uint64_t listed, std::uint64_t fresh) {
+  return prefetch_state{.site = "learn.example.com",
+                        .source = std::move(source),
+                        .path = "/lists/all.txt",
+                        .kind = "url_list",
+                        .listed = listed,
+                        .fresh = fresh,
+                        .missing = listed - fresh,
+                        .failed = 0,
+                        .bytes = 123456789,
+                        .pinned_objects = fresh,
+                        .pinned_bytes = 100000,
+                        .unpinned_objects = 1,
+                        .unpinned_bytes = 23456789,
+                        .last_error = "",
+                        .last_run_end = 1733300000,
+                        .next_run = 1733386400};
+}
+
+}  // namespace
+
+TEST_CASE("usage history: prefetch counts in the value codec (format 3)", "[usage][history]") {
+  // Prefetch counted: format 3, 96 bytes: format 2 (denials, zero or not), then the prefetch
+  // bytes and requests.
+  const usage_counts p = with_prefetch(counts(1, 2, 3, 4, 5000, 6), 4000, 5);
+  const std::string v = encode_counts(p);
+  REQUIRE(v.size() == 96);
+  CHECK(v.substr(0, 48) == format1_value({1, 2, 3, 4, 5000, 6}));
+  CHECK(v.substr(48, 32) == std::string(32, '\0'));  // no denials
+  CHECK(v.substr(80) == format1_value({4000, 5}));
+  CHECK(decode_counts(v) == p);
+  const usage_counts pd = with_denials(p, 1, 2, 3, 4);
+  CHECK(decode_counts(encode_counts(pd)) == pd);
+  CHECK(encode_counts(pd).size() == 96);
+  CHECK(decode_counts(encode_counts(with_prefetch({}, 0, 1))) == with_prefetch({}, 0, 1));
+  // No prefetch: the older formats, unchanged.
+  CHECK(encode_counts(counts(1, 2, 3, 4, 5, 6)).size() == 48);
+  CHECK(encode_counts(with_denials({}, 1, 0, 0, 0)).size() == 80);
+  // Other sizes are still refused.
+  CHECK_FALSE(decode_counts(v.substr(0, 95)).has_value());
+  CHECK_FALSE(decode_counts(v.substr(0, 88)).has_value());
+  CHECK_FALSE(decode_counts(v + "x").has_value());
+  // The split: device-driven is what prefetch did not fetch.
+  CHECK(p.device_upstream_bytes() == 1000);
+  CHECK(p.device_upstream_requests() == 1);
+  CHECK(with_prefetch(counts(0, 0, 0, 0, 10, 1), 20, 2).device_upstream_bytes() == 0);
+}
+
+TEST_CASE("usage history: old records read with no prefetch, and sum with new ones",
+          "[usage][history]") {
+  temp_dir dir("usage_format3");
+  auto env = open_env(dir.path);
+  auto h = open_history(env);
+  auto db = env.open_db("usage").value();
+  {
+    // What daemons before format 3 left: a format 1 and a format 2 value.
+    auto w = env.begin_write().value();
+    REQUIRE_FALSE(w.put(db, encode_key({h0, dimension::total, ""}),
+                        format1_value({10, 4, 400, 600, 700, 3})));
+    REQUIRE_FALSE(w.put(db, encode_key({h0, dimension::site, "learn.example.com"}),
+                        format1_value({10, 4, 400, 600, 700, 3, 0, 0, 1, 0})));
+    REQUIRE_FALSE(w.commit());
+  }
+  auto s = h.summarize(h0, h0).value();
+  CHECK(s.total == counts(10, 4, 400, 600, 700, 3));
+  CHECK(s.total.prefetch_bytes == 0);
+  CHECK(s.total.prefetch_requests == 0);
+  CHECK(s.sites["learn.example.com"] == with_denials(counts(10, 4, 400, 600, 700, 3), 0, 0, 1, 0));
+
+  // Prefetch added on top: stored in format 3, read back whole, old fields kept.
+  const usage_counts pre = with_prefetch(counts(0, 0, 0, 0, 5000, 2), 5000, 2);
+  REQUIRE_FALSE(
+      h.add({{{h0, dimension::total, ""}, pre},
+             {{h0, dimension::site, "learn.example.com"}, pre},
+             {{h0 + 1, dimension::total, ""}, with_prefetch(counts(0, 0, 0, 0, 1, 1), 1, 1)}}));
+  s = h.summarize(h0, h0 + 1).value();
+  CHECK(s.total == with_prefetch(counts(10, 4, 400, 600, 5701, 6), 5001, 3));
+  CHECK(s.hours[0] == with_prefetch(counts(10, 4, 400, 600, 5700, 5), 5000, 2));
+  CHECK(s.sites["learn.example.com"] ==
+        with_prefetch(with_denials(counts(10, 4, 400, 600, 5700, 5), 0, 0, 1, 0), 5000, 2));
+  auto r = env.begin_read().value();
+  CHECK(r.get(db, encode_key({h0, dimension::total, ""}))->size() == 96);
+}
+
+TEST_CASE("usage history: the prefetch readiness codec", "[usage][history]") {
+  prefetch_snapshot p;
+  p.saved_unix = 1733300123;
+  p.sources.push_back(source_state("videos", 40, 40));
+  p.sources.push_back(source_state("course \xc3\xa9", 10, 7));
+  p.sources.back().failed = 2;
+  p.sources.back().last_error = "HTTP 404 for /a\nb";
+  p.sources.back().last_run_end = 0;
+  p.sources.back().next_run = -1;  // any int64 round-trips
+  CHECK(p.ready_count() == 1);
+  CHECK(p.sources[0].ready());
+  CHECK_FALSE(p.sources[1].ready());
+  CHECK_FALSE(prefetch_state{}.ready());  // nothing listed: not ready
+
+  const std::string v = encode_prefetch(p);
+  CHECK(decode_prefetch(v) == p);
+  CHECK(decode_prefetch(encode_prefetch({})) == prefetch_snapshot{});
+  // Every truncation is refused, and so is trailing data or another version.
+  for (std::size_t n = 0; n < v.size(); ++n)
+    CHECK_FALSE(decode_prefetch(v.substr(0, n)).has_value());
+  CHECK_FALSE(decode_prefetch(v + "x").has_value());
+  std::string other = v;
+  other[0] = 2;
+  CHECK_FALSE(decode_prefetch(other).has_value());
+  // A count the bytes cannot hold is refused before anything is allocated.
+  std::string huge = v.substr(0, 9) + std::string("\xff\x0f\0\0", 4);
+  CHECK_FALSE(decode_prefetch(huge).has_value());
+
+  // Long text is cut on a UTF-8 boundary.
+  prefetch_snapshot longp;
+  longp.sources.push_back(source_state("s", 1, 1));
+  longp.sources[0].last_error = std::string(max_prefetch_text_bytes - 1, 'e') + "\xc3\xa9tc";
+  const auto back = decode_prefetch(encode_prefetch(longp));
+  REQUIRE(back.has_value());
+  CHECK(back->sources[0].last_error == std::string(max_prefetch_text_bytes - 1, 'e'));
+}
+
+TEST_CASE("usage history: the prefetch readiness is stored, replaced and cleared",
+          "[usage][history]") {
+  temp_dir dir("usage_prefetch");
+  auto env = open_env(dir.path);
+  auto h = open_history(env);
+  CHECK(h.prefetch().value() == prefetch_snapshot{});
+  CHECK(h.summarize(h0, h0).value().prefetch == prefetch_snapshot{});
+
+  prefetch_snapshot p;
+  p.saved_unix = 1733300123;
+  p.sources = {source_state("a", 5, 5), source_state("b", 5, 1)};
+  // Alone (no counts in the delta), and with counts in the same transaction.
+  REQUIRE_FALSE(h.add({}, p));
+  CHECK(h.prefetch().value() == p);
+  CHECK_FALSE(h.span().value().has_value());  // not a bucket: no hour is stored
+  p.sources = {source_state("c", 2, 2)};
+  REQUIRE_FALSE(h.add({{{h0, dimension::total, ""}, counts(1, 1, 10, 0)}}, p));
+  CHECK(h.prefetch().value() == p);
+  auto s = h.summarize(h0, h0).value();
+  CHECK(s.prefetch == p);
+  CHECK(s.total == counts(1, 1, 10, 0));
+  // Adding counts without a set leaves it; pruning every hour leaves it.
+  REQUIRE_FALSE(h.add({{{h0, dimension::total, ""}, counts(1, 1, 10, 0)}}));
+  CHECK(h.prefetch().value() == p);
+  CHECK(h.prune(h0 + 10).value() == 1);
+  CHECK(h.prefetch().value() == p);
+  CHECK(h.span().value() == std::nullopt);
+
+  // A damaged value reads as none.
+  {
+    auto pdb = env.open_db("usage_prefetch").value();
+    auto w = env.begin_write().value();
+    REQUIRE_FALSE(w.put(pdb, "sources", "\x01garbage"));
+    REQUIRE_FALSE(w.commit());
+  }
+  CHECK(h.prefetch().value() == prefetch_snapshot{});
+  REQUIRE_FALSE(h.add({}, p));
+  CHECK(h.prefetch().value() == p);
+
+  // An empty set clears it (twice: clearing nothing is no error).
+  REQUIRE_FALSE(h.add({}, prefetch_snapshot{.saved_unix = 5, .sources = {}}));
+  CHECK(h.prefetch().value() == prefetch_snapshot{});
+  REQUIRE_FALSE(h.add({}, prefetch_snapshot{}));
+  CHECK(h.prefetch().value() == prefetch_snapshot{});
+}
+
+TEST_CASE("usage history: a read-only reader sees the prefetch readiness", "[usage][history]") {
+  temp_dir dir("usage_prefetch_ro");
+  prefetch_snapshot p;
+  p.saved_unix = 1733300123;
+  p.sources = {source_state("a", 5, 5)};
+  {
+    fs::create_directories(dir.path / "index");
+    auto env = open_env(dir.path / "index");
+    auto h = open_history(env);
+    REQUIRE_FALSE(h.add({{{h0, dimension::total, ""}, counts(1, 1, 10, 0)}}, p));
+  }
+  auto ro = history::open_read_only(dir.path);
+  REQUIRE(ro.has_value());
+  CHECK(ro->prefetch().value() == p);
+  CHECK(ro->summarize(h0, h0).value().prefetch == p);
+}
+
+TEST_CASE("usage history: a read-only reader of an env without prefetch readiness",
+          "[usage][history]") {
+  temp_dir dir("usage_prefetch_old");
+  {
+    // What a daemon before the prefetch readiness created: the "usage" database alone.
+    fs::create_directories(dir.path / "index");
+    auto env = open_env(dir.path / "index");
+    auto db = env.open_db("usage").value();
+    auto w = env.begin_write().value();
+    REQUIRE_FALSE(
+        w.put(db, encode_key({h0, dimension::total, ""}), format1_value({1, 1, 10, 0, 0, 0})));
+    REQUIRE_FALSE(w.commit());
+  }
+  auto ro = history::open_read_only(dir.path);
+  REQUIRE(ro.has_value());
+  CHECK(ro->prefetch().value() == prefetch_snapshot{});
+  auto s = ro->summarize(h0, h0).value();
+  CHECK(s.total == counts(1, 1, 10, 0));
+  CHECK(s.prefetch.sources.empty());
+}

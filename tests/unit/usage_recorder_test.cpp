@@ -270,3 +270,68 @@ TEST_CASE("usage recorder: denials go to the total and their site only", "[usage
     if (k.dim != dimension::total && k.dim != dimension::site) CHECK(c.denied_total() == 0);
   CHECK(rec.take().empty());
 }
+
+TEST_CASE("usage recorder: prefetch bodies count as upstream and as prefetch",
+          "[usage][recorder]") {
+  recorder rec;
+  upstream_facts device_fill{.unix_seconds = t0,
+                             .site = "learn.example.com",
+                             .path = "/v/intro.mp4",
+                             .content = content_class::video,
+                             .bytes = 300};
+  upstream_facts prefetched = device_fill;
+  prefetched.path = "/v/next.mp4";
+  prefetched.bytes = 5000;
+  prefetched.prefetch = true;
+  upstream_facts failed = prefetched;  // a prefetch request that got no body
+  failed.bytes = 0;
+  rec.record(device_fill);
+  rec.record(prefetched);
+  rec.record(failed);
+  const usage_delta d = rec.take();
+  usage_counts all{0, 0, 0, 0, 5300, 3};
+  all.prefetch_bytes = 5000;
+  all.prefetch_requests = 2;
+  CHECK(get(d, h0, dimension::total, "") == all);
+  CHECK(get(d, h0, dimension::content, "video") == all);
+  CHECK(get(d, h0, dimension::site, "learn.example.com") == all);
+  CHECK(get(d, h0, dimension::asset, "learn.example.com/v/intro.mp4") ==
+        usage_counts{0, 0, 0, 0, 300, 1});
+  usage_counts next{0, 0, 0, 0, 5000, 2};
+  next.prefetch_bytes = 5000;
+  next.prefetch_requests = 2;
+  CHECK(get(d, h0, dimension::asset, "learn.example.com/v/next.mp4") == next);
+  CHECK(all.device_upstream_bytes() == 300);
+  CHECK(all.device_upstream_requests() == 1);
+}
+
+TEST_CASE("usage recorder: the prefetch readiness waits for the flush", "[usage][recorder]") {
+  recorder rec;
+  CHECK_FALSE(rec.take_prefetch(100).has_value());  // never set: nothing to write
+  prefetch_state a{.site = "learn.example.com", .source = "videos", .listed = 3, .fresh = 3};
+  prefetch_state b{.site = "learn.example.com", .source = "course", .listed = 3, .fresh = 1};
+  rec.set_prefetch({a});
+  rec.set_prefetch({a, b});  // the latest set wins
+  const auto p = rec.take_prefetch(1234);
+  REQUIRE(p.has_value());
+  CHECK(p->saved_unix == 1234);
+  CHECK(p->sources == std::vector<prefetch_state>{a, b});
+  CHECK_FALSE(rec.take_prefetch(1235).has_value());  // taken
+  rec.set_prefetch({});                              // cleared: an empty set to write
+  const auto cleared = rec.take_prefetch(1236);
+  REQUIRE(cleared.has_value());
+  CHECK(cleared->sources.empty());
+
+  // A set that could not be written goes back, unless a newer one came meanwhile.
+  rec.set_prefetch({a});
+  auto failed = rec.take_prefetch(1300);
+  REQUIRE(failed.has_value());
+  rec.untake_prefetch(std::move(*failed));
+  auto again = rec.take_prefetch(1305);
+  REQUIRE(again.has_value());
+  CHECK(again->saved_unix == 1305);
+  CHECK(again->sources == std::vector<prefetch_state>{a});
+  rec.set_prefetch({b});
+  rec.untake_prefetch(std::move(*again));  // older than {b}: dropped
+  CHECK(rec.take_prefetch(1310)->sources == std::vector<prefetch_state>{b});
+}

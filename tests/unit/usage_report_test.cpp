@@ -192,8 +192,10 @@ TEST_CASE("usage report: JSON for scripts", "[usage][report]") {
       ","
       "\"requests\":1000,\"hits\":800,\"hit_ratio\":0.8,\"bytes_served\":4000000000,"
       "\"bytes_from_cache\":3000000000,\"bytes_from_upstream\":1000000000,\"byte_hit_ratio\":0.75,"
-      "\"upstream_bytes\":1200000000,\"upstream_requests\":150,\"wan_bytes_saved\":2800000000,"
-      "\"peak_upstream_hour\":{\"hour\":\"2024-10-04T09:00:00Z\",\"upstream_bytes\":900000000},"
+      "\"upstream_bytes\":1200000000,\"upstream_requests\":150,\"prefetch_bytes\":0,"
+      "\"prefetch_requests\":0,\"wan_bytes_saved\":2800000000,"
+      "\"peak_upstream_hour\":{\"hour\":\"2024-10-04T09:00:00Z\",\"upstream_bytes\":900000000,"
+      "\"prefetch_bytes\":0},"
       "\"content\":{\"video\":{\"requests\":300,\"hits\":280,\"bytes_served\":3800000000,"));
   CHECK(contains(j, "\"audio\":{\"requests\":0,"));
   CHECK(contains(j, "\"other\":{\"requests\":0,"));
@@ -206,10 +208,13 @@ TEST_CASE("usage report: JSON for scripts", "[usage][report]") {
                  "\"top_assets\":[{\"asset\":\"learn.example.com/v/intro.mp4\",\"requests\":40,"
                  "\"hits\":38,\"bytes_served\":0,\"bytes_from_cache\":0,"
                  "\"bytes_from_upstream\":0,\"upstream_bytes\":800000000,"
-                 "\"upstream_requests\":2}"));
+                 "\"upstream_requests\":2,\"prefetch_bytes\":0,\"prefetch_requests\":0}"));
   CHECK(contains(j,
                  "{\"asset\":\"learn.example.com/\\\"q\\\"\\\\\\n\\u001b[31m\\ufffd\xc3\xa9.js\""));
-  CHECK(j.ends_with("]}\n"));
+  // No prefetch state stored: an empty section.
+  CHECK(
+      j.ends_with("],\"prefetch\":{\"saved\":null,\"sources_ready\":0,\"sources_total\":0,"
+                  "\"sources\":[]}}\n"));
   // No raw control bytes anywhere but the final newline.
   CHECK(std::count_if(j.begin(), j.end(),
                       [](char c) { return static_cast<unsigned char>(c) < 0x20; }) == 1);
@@ -269,10 +274,12 @@ TEST_CASE("usage report: access denials by reason and site", "[usage][report]") 
                  "\"upstream\":2},\"top_assets\":["));
   CHECK(contains(j, "\"sites\":{\"\\u001b[31mevil.example\":{\"requests\":0,"));
   CHECK(contains(j,
-                 "\"upstream_requests\":0,\"denied\":{\"network\":0,\"client_cert\":0,"
+                 "\"upstream_requests\":0,\"prefetch_bytes\":0,\"prefetch_requests\":0,"
+                 "\"denied\":{\"network\":0,\"client_cert\":0,"
                  "\"signature\":2,\"upstream\":0}}"));
   CHECK(contains(j,
-                 "\"upstream_requests\":150,\"denied\":{\"network\":0,\"client_cert\":1,"
+                 "\"upstream_requests\":150,\"prefetch_bytes\":0,\"prefetch_requests\":0,"
+                 "\"denied\":{\"network\":0,\"client_cert\":1,"
                  "\"signature\":10,\"upstream\":2}}"));
   // Denials are reported for the whole and per site only, not per device or content class.
   std::size_t n = 0;
@@ -283,4 +290,145 @@ TEST_CASE("usage report: access denials by reason and site", "[usage][report]") 
   CHECK(contains(empty,
                  "\"denied\":{\"network\":4,\"client_cert\":0,\"signature\":0,"
                  "\"upstream\":0}"));
+}
+
+namespace {
+
+// sample() where part of the upstream traffic was prefetch, with a stored prefetch readiness.
+usage_summary sample_with_prefetch() {
+  usage_summary s = sample();
+  s.total.prefetch_bytes = 1'000'000'000;
+  s.total.prefetch_requests = 100;
+  s.hours[9].prefetch_bytes = 800'000'000;
+  s.hours[9].prefetch_requests = 90;
+  s.content[static_cast<int>(content_class::video)].prefetch_bytes = 1'000'000'000;
+  s.content[static_cast<int>(content_class::video)].prefetch_requests = 100;
+  s.sites["learn.example.com"] = s.total;
+  s.top_assets[0].second.prefetch_bytes = 700'000'000;
+  s.top_assets[0].second.prefetch_requests = 1;
+  s.prefetch.saved_unix = std::int64_t{h0} * 3600 + 20 * 3600 + 30 * 60;  // 20:30 UTC
+  s.prefetch.sources.push_back(prefetch_state{.site = "learn.example.com",
+                                              .source = "videos",
+                                              .path = "/lists/videos.txt",
+                                              .kind = "url_list",
+                                              .listed = 40,
+                                              .fresh = 40,
+                                              .bytes = 900'000'000,
+                                              .pinned_objects = 40,
+                                              .pinned_bytes = 900'000'000,
+                                              .last_run_end = std::int64_t{h0} * 3600 + 3 * 3600,
+                                              .next_run = std::int64_t{h0 + 24} * 3600 + 3 * 3600});
+  s.prefetch.sources.push_back(prefetch_state{.site = "learn.example.com",
+                                              .source = "\x1b[31mcourse",
+                                              .path = "/course/imsmanifest.xml",
+                                              .kind = "ims_manifest",
+                                              .listed = 10,
+                                              .fresh = 7,
+                                              .missing = 1,
+                                              .failed = 2,
+                                              .bytes = 1'000'000,
+                                              .unpinned_objects = 7,
+                                              .unpinned_bytes = 1'000'000,
+                                              .last_error = "HTTP 404 for /course/a\x1b[2J.mp4"});
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("usage report: upstream split into device-driven and prefetch", "[usage][report]") {
+  report_options o;
+  const std::string t = render_report(sample_with_prefetch(), o);
+  INFO(t);
+  if (std::getenv("SHOW_REPORT")) std::fputs(t.c_str(), stdout);
+  CHECK(contains(t, "  Upstream (WAN)         1.1 GiB  1,200,000,000 bytes  150 requests\n"));
+  CHECK(contains(t, "    device-driven        191 MiB    200,000,000 bytes   50 requests\n"));
+  CHECK(contains(t, "    prefetch             954 MiB  1,000,000,000 bytes  100 requests\n"));
+  // The peak stays, with its prefetch part.
+  CHECK(contains(t,
+                 "Peak upstream hour     2024-10-04 09:00 to 10:00 (UTC): 858 MiB (prefetch "
+                 "763 MiB)"));
+  // A prefetch column in the content, sites and top assets tables.
+  CHECK(contains(t, "from cache  upstream  prefetch\n"));
+  CHECK(contains(t, "served  upstream  prefetch\n"));
+  CHECK(contains(t, "  upstream  prefetch  requests"));
+  CHECK(contains(t, "   763 MiB   668 MiB        40     0 B  learn.example.com/v/intro.mp4"));
+
+  // Without prefetch the lines still say so, and the tables keep their columns.
+  const std::string plain = render_report(sample(), o);
+  CHECK(contains(plain, "    prefetch                 0 B              0 bytes    0 requests\n"));
+  CHECK_FALSE(contains(plain, "upstream  prefetch"));
+  CHECK_FALSE(contains(plain, "(prefetch "));
+
+  o.json = true;
+  const std::string j = render_report(sample_with_prefetch(), o);
+  INFO(j);
+  CHECK(contains(j,
+                 "\"upstream_bytes\":1200000000,\"upstream_requests\":150,"
+                 "\"prefetch_bytes\":1000000000,\"prefetch_requests\":100,\"wan_bytes_saved\":"));
+  CHECK(contains(j,
+                 "\"peak_upstream_hour\":{\"hour\":\"2024-10-04T09:00:00Z\",\"upstream_bytes\":"
+                 "900000000,\"prefetch_bytes\":800000000}"));
+  CHECK(contains(j,
+                 "\"video\":{\"requests\":300,\"hits\":280,\"bytes_served\":3800000000,"
+                 "\"bytes_from_cache\":2900000000,\"bytes_from_upstream\":900000000,"
+                 "\"upstream_bytes\":1100000000,\"upstream_requests\":40,"
+                 "\"prefetch_bytes\":1000000000,\"prefetch_requests\":100}"));
+  CHECK(contains(j,
+                 "\"upstream_bytes\":800000000,\"upstream_requests\":2,"
+                 "\"prefetch_bytes\":700000000,\"prefetch_requests\":1}"));
+}
+
+TEST_CASE("usage report: the stored prefetch readiness", "[usage][report]") {
+  report_options o;
+  const std::string t = render_report(sample_with_prefetch(), o);
+  INFO(t);
+  CHECK(contains(t,
+                 "\nprefetch: 1 of 2 sources ready (as the daemon saved it at 2024-10-04 "
+                 "20:30 UTC)\n"));
+  CHECK(contains(t,
+                 "  Prefetch                              ready  listed  fresh  missing  "
+                 "failed     size        pinned          last run          next run\n"));
+  CHECK(contains(t,
+                 "  learn.example.com · videos          100.0 %      40     40        0  "
+                 "     0  858 MiB  40 (858 MiB)  2024-10-04 03:00  2024-10-05 03:00\n"));
+  CHECK(contains(t,
+                 "  learn.example.com · \\x1b[31mcourse   70.0 %      10      7        1  "
+                 "     2  977 KiB       0 (0 B)             never           unknown\n"));
+  CHECK(contains(t,
+                 "  learn.example.com · \\x1b[31mcourse: last error: HTTP 404 for "
+                 "/course/a\\x1b[2J.mp4\n"));
+  CHECK_FALSE(contains(t, "\x1b"));
+
+  // Shown when the period had no traffic too; nothing when no source is stored.
+  usage_summary quiet;
+  quiet.from_hour = h0;
+  quiet.to_hour = h0;
+  quiet.hours.resize(1);
+  quiet.prefetch = sample_with_prefetch().prefetch;
+  const std::string q = render_report(quiet, o);
+  CHECK(contains(q, "no traffic in this period\n\nprefetch: 1 of 2 sources ready"));
+  CHECK_FALSE(contains(render_report(sample(), o), "prefetch:"));
+
+  o.json = true;
+  const std::string j = render_report(sample_with_prefetch(), o);
+  INFO(j);
+  CHECK(contains(
+      j,
+      "],\"prefetch\":{\"saved\":\"2024-10-04T20:30:00Z\",\"sources_ready\":1,"
+      "\"sources_total\":2,\"sources\":[{\"site\":\"learn.example.com\",\"source\":\"videos\","
+      "\"path\":\"/lists/videos.txt\",\"kind\":\"url_list\",\"ready\":true,\"ready_ratio\":1,"
+      "\"listed\":40,\"fresh\":40,\"missing\":0,\"failed\":0,\"bytes\":900000000,"
+      "\"pinned_objects\":40,\"pinned_bytes\":900000000,\"unpinned_objects\":0,"
+      "\"unpinned_bytes\":0,\"last_error\":\"\",\"last_run_end\":\"2024-10-04T03:00:00Z\","
+      "\"next_run\":\"2024-10-05T03:00:00Z\"},"));
+  CHECK(contains(j,
+                 "{\"site\":\"learn.example.com\",\"source\":\"\\u001b[31mcourse\","
+                 "\"path\":\"/course/imsmanifest.xml\",\"kind\":\"ims_manifest\",\"ready\":false,"
+                 "\"ready_ratio\":0.7,\"listed\":10,\"fresh\":7,\"missing\":1,\"failed\":2,"
+                 "\"bytes\":1000000,\"pinned_objects\":0,\"pinned_bytes\":0,"
+                 "\"unpinned_objects\":7,\"unpinned_bytes\":1000000,"
+                 "\"last_error\":\"HTTP 404 for /course/a\\u001b[2J.mp4\",\"last_run_end\":null,"
+                 "\"next_run\":null}]}}\n"));
+  CHECK(std::count_if(j.begin(), j.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20; }) == 1);
 }

@@ -1,5 +1,5 @@
-// The status page: one bar per hour and series carrying exact bytes, round scales, local hour
-// labels, and HTML escaping of names a client controls (asset paths).
+// The status page: one bar per hour and series carrying exact bytes (prefetch apart), round
+// scales, local hour labels, and HTML escaping of names a client controls (asset paths).
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -108,6 +108,44 @@ TEST_CASE("status page: no traffic yet") {
   CHECK(page.find("no requests yet") != std::string::npos);
   CHECK(page.find("none yet") != std::string::npos);
   CHECK(count(page, "height=\"0.00\"") == 2 * (24 + 168));  // every bar empty
+  CHECK(count(page, "class=\"prefetch\"") == 0);
+  CHECK(page.find("id=\"prefetch-bytes\"") == std::string::npos);
+}
+
+TEST_CASE("status page: prefetch bytes apart in the hourly charts") {
+  auto day = hours(h0, 24);
+  day.hours[2] = usage_counts{0, 0, 0, 0, 3000, 3};  // a night's prefetch run
+  day.hours[2].prefetch_bytes = 3000;
+  day.hours[2].prefetch_requests = 3;
+  day.hours[9] = usage_counts{10, 5, 3000, 1000, 1000, 2};  // devices' misses
+  day.total = usage_counts{10, 5, 3000, 1000, 4000, 5};
+  day.total.prefetch_bytes = 3000;
+  day.total.prefetch_requests = 3;
+  auto week = hours(h0 - 144, 168);
+  week.hours[146] = day.hours[2];
+  week.hours[153] = day.hours[9];
+  week.total = day.total;
+  status_inputs in{.day = day, .week = week, .host_name = "h", .version = "x"};
+  const std::string page = render_status_page(in);
+  // One prefetch bar per hour that had any, in both charts; the upstream bars keep every byte.
+  CHECK(count(page, "<rect class=\"prefetch\"") == 2);
+  CHECK(count(page, "<rect class=\"upstream\"") == 24 + 168);
+  CHECK(count(page, "class=\"prefetch\" ") == 2);
+  CHECK(page.find("data-hour=\"2024-10-04T02:00Z\" data-bytes=\"3000\"><title>Fri 04 Oct "
+                  "02:00: 2.9 KiB of the upstream bytes fetched by prefetch") != std::string::npos);
+  CHECK(page.find("of which by prefetch") != std::string::npos);  // the legend
+  CHECK(page.find(".chart .prefetch{fill:var(--prefetch)}") != std::string::npos);
+  // The prefetch bar covers the bottom of its hour's upstream bar (here all of it: every upstream
+  // byte of that hour was prefetch's).
+  const auto pre = page.find("<rect class=\"prefetch\"");
+  REQUIRE(pre != std::string::npos);
+  const auto attrs = [&](std::size_t at) {
+    const auto x = page.find(" x=", at);
+    return page.substr(x, page.find(" data-hour", x) - x);
+  };
+  CHECK(attrs(pre) == attrs(page.rfind("<rect class=\"upstream\"", pre)));
+  // The headline card: the day's prefetch bytes.
+  CHECK(page.find("<b id=\"prefetch-bytes\" data-bytes=\"3000\">2.9 KiB</b>") != std::string::npos);
 }
 
 TEST_CASE("status page: access denials by reason, 24 hours and 7 days") {
