@@ -11,6 +11,8 @@
 #include "prefetch/runner_parts.hpp"
 #include "upstream/cache_service.hpp"
 #include "upstream/client.hpp"
+#include "usage/history.hpp"
+#include "usage/recorder.hpp"
 
 namespace storecache::prefetch {
 
@@ -146,6 +148,32 @@ std::vector<readiness> runner::snapshot() const {
   return out;
 }
 
+void runner::publish_usage() {
+  if (usage_ == nullptr) return;
+  const auto unix_seconds = [](const std::optional<clock_time>& t) -> std::int64_t {
+    return t ? std::chrono::duration_cast<seconds>(t->time_since_epoch()).count() : 0;
+  };
+  std::vector<usage::prefetch_state> out;
+  for (const auto& r : snapshot())
+    out.push_back(usage::prefetch_state{.site = r.site,
+                                        .source = r.source,
+                                        .path = r.path,
+                                        .kind = r.kind,
+                                        .listed = r.listed,
+                                        .fresh = r.fresh,
+                                        .missing = r.missing(),
+                                        .failed = r.failed,
+                                        .bytes = r.bytes,
+                                        .pinned_objects = r.pinned_objects,
+                                        .pinned_bytes = r.pinned_bytes,
+                                        .unpinned_objects = r.unpinned_objects,
+                                        .unpinned_bytes = r.unpinned_bytes,
+                                        .last_error = r.last_error,
+                                        .last_run_end = unix_seconds(r.last_end),
+                                        .next_run = unix_seconds(r.next_run)});
+  usage_->set_prefetch(std::move(out));
+}
+
 void runner::retain_pins() {
   std::vector<std::string> owners;
   for (const auto& site : cfg_->sites)
@@ -205,9 +233,12 @@ asio::awaitable<void> runner::source_loop(std::shared_ptr<source_run> s) {
             src = &p;
           }
     if (src == nullptr) {  // removed by a reload
-      std::lock_guard lock(mu_);
-      status_.erase(s->key);
-      runs_.erase(s->key);
+      {
+        std::lock_guard lock(mu_);
+        status_.erase(s->key);
+        runs_.erase(s->key);
+      }
+      publish_usage();
       co_return;
     }
     {
@@ -234,10 +265,15 @@ asio::awaitable<void> runner::source_loop(std::shared_ptr<source_run> s) {
       s->next_due = steady::now() + after;
       continue;
     }
+    bool changed = false;
     {
       std::lock_guard lock(mu_);
-      status_[s->key].next_run = next;
+      auto& r = status_[s->key];
+      // (to the minute: a wait inside the interval recomputes it every minute)
+      changed = !r.next_run || std::chrono::abs(*r.next_run - next) > minutes(1);
+      r.next_run = next;
     }
+    if (changed) publish_usage();
     // Wake at least every minute: the local clock may jump (DST, NTP) and a reload may change
     // the windows.
     co_await sleep_for(std::clamp<steady::duration>(next - now, seconds(1), seconds(60)));

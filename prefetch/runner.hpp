@@ -109,6 +109,8 @@ class runner {
   void forget_unlisted(source_run& s, const std::set<std::string>& visited);
   // Unpins what sources no longer pin (removed, or pin = false): at start and on reload.
   void retain_pins();
+  // Hands every source's readiness to the usage history (for `storecache report`).
+  void publish_usage();
   // What a run keeps pinned: objects in listing order while the ceiling allows.
   struct pin_tally;
 

@@ -349,11 +349,22 @@ class PrefetchTest(unittest.TestCase):
                          (rep["prefetch_bytes"], rep["prefetch_requests"]))
         self.assertEqual(rep["devices"], {k: v for k, v in rep["devices"].items()
                                           if v["prefetch_bytes"] == 0})
-        self.assertIsInstance(rep["prefetch"]["sources"], list)
+        # the runner's readiness, as the daemon last stored it
+        sources = {s["source"]: s for s in rep["prefetch"]["sources"]}
+        self.assertEqual(set(sources), {"week", "later", "missing", "bad", "huge", "trickle"})
+        week = sources["week"]
+        self.assertTrue(week["ready"], week)
+        self.assertEqual(week["fresh"], week["listed"])
+        self.assertGreaterEqual(week["listed"], len(FILES))
+        self.assertEqual(sources["missing"]["listed"], 0)
+        self.assertIn("answered 404", sources["missing"]["last_error"])
+        self.assertEqual(rep["prefetch"]["sources_total"], 6)
+        self.assertGreaterEqual(rep["prefetch"]["sources_ready"], 1)
         p = report()
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertRegex(p.stdout, r"\n    device-driven +\S+ \S+ +[\d,]+ bytes +[\d,]+ requests\n")
         self.assertRegex(p.stdout, r"\n    prefetch +\S+ \S+ +[\d,]+ bytes +[\d,]+ requests\n")
+        self.assertRegex(p.stdout, r"prefetch: \d of 6 sources ready")
 
 
 class PrefetchJoinTest(unittest.TestCase):
