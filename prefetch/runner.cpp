@@ -11,7 +11,6 @@
 #include "prefetch/runner_parts.hpp"
 #include "upstream/cache_service.hpp"
 #include "upstream/client.hpp"
-#include "usage/history.hpp"
 #include "usage/recorder.hpp"
 
 namespace storecache::prefetch {
@@ -148,29 +147,33 @@ std::vector<readiness> runner::snapshot() const {
   return out;
 }
 
-void runner::publish_usage() {
-  if (usage_ == nullptr) return;
+usage::prefetch_state usage_state(const readiness& r) {
   const auto unix_seconds = [](const std::optional<clock_time>& t) -> std::int64_t {
     return t ? std::chrono::duration_cast<seconds>(t->time_since_epoch()).count() : 0;
   };
+  return {.site = r.site,
+          .source = r.source,
+          .path = r.path,
+          .kind = r.kind,
+          .listed = r.listed,
+          .fresh = r.fresh,
+          .missing = r.missing(),
+          .failed = r.failed,
+          .bytes = r.bytes,
+          .pinned_objects = r.pinned_objects,
+          .pinned_bytes = r.pinned_bytes,
+          .unpinned_objects = r.unpinned_objects,
+          .unpinned_bytes = r.unpinned_bytes,
+          .last_error = r.last_error,
+          .last_run_end = unix_seconds(r.last_end),
+          .next_run = r.running ? 0 : unix_seconds(r.next_run)};
+}
+
+void runner::publish_usage() {
+  if (usage_ == nullptr) return;
   std::vector<usage::prefetch_state> out;
   for (const auto& r : snapshot())
-    out.push_back(usage::prefetch_state{.site = r.site,
-                                        .source = r.source,
-                                        .path = r.path,
-                                        .kind = r.kind,
-                                        .listed = r.listed,
-                                        .fresh = r.fresh,
-                                        .missing = r.missing(),
-                                        .failed = r.failed,
-                                        .bytes = r.bytes,
-                                        .pinned_objects = r.pinned_objects,
-                                        .pinned_bytes = r.pinned_bytes,
-                                        .unpinned_objects = r.unpinned_objects,
-                                        .unpinned_bytes = r.unpinned_bytes,
-                                        .last_error = r.last_error,
-                                        .last_run_end = unix_seconds(r.last_end),
-                                        .next_run = unix_seconds(r.next_run)});
+    out.push_back(usage_state(r));
   usage_->set_prefetch(std::move(out));
 }
 

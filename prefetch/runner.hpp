@@ -36,6 +36,7 @@
 #include "config/config.hpp"
 #include "prefetch/listing.hpp"
 #include "prefetch/readiness.hpp"
+#include "usage/history.hpp"
 
 namespace storecache::upstream {
 class cache_service;
@@ -54,6 +55,10 @@ namespace storecache::prefetch {
 // By site name: the TLS context for the site's upstream (null: plain http).
 using upstream_tls_map =
     std::map<std::string, std::shared_ptr<boost::asio::ssl::context>, std::less<>>;
+
+// A source's readiness as the usage history keeps it (for `storecache report` and the status
+// page).
+usage::prefetch_state usage_state(const readiness& r);
 
 class runner {
  public:

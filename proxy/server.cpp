@@ -432,22 +432,11 @@ std::string server::status_page() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "this server");
   const std::time_t now = std::time(nullptr);
-  auto unix_of = [](const std::optional<prefetch::clock_time>& t) -> std::int64_t {
-    return t ? std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count() : 0;
-  };
   std::vector<usage::prefetch_row> prefetch;
   for (const auto& r : prefetch_->snapshot())
-    prefetch.push_back({.site = r.site,
-                        .source = r.source,
-                        .listed = r.listed,
-                        .fresh = r.fresh,
-                        .failed = r.failed,
-                        .bytes = r.bytes,
+    prefetch.push_back({.state = prefetch::usage_state(r),
                         .listing_ok = r.listing == prefetch::listing_problem::none,
-                        .running = r.running,
-                        .last_error = r.last_error,
-                        .last_end_unix = unix_of(r.last_end),
-                        .next_run_unix = r.running ? 0 : unix_of(r.next_run)});
+                        .running = r.running});
   return usage::render_status_page({.day = *day,
                                     .week = *week,
                                     .cache_bytes = sc.bytes,

@@ -236,9 +236,11 @@ void prefetch_section(std::string& out, const status_inputs& in) {
   if (in.prefetch.empty()) return;
   auto it = std::back_inserter(out);
   std::uint64_t listed = 0, fresh = 0;
+  bool pins = false;
   for (const auto& r : in.prefetch) {
-    listed += r.listed;
-    fresh += r.fresh;
+    listed += r.state.listed;
+    fresh += r.state.fresh;
+    pins = pins || r.state.pinned_objects > 0 || r.state.unpinned_objects > 0;
   }
   const double ready = listed ? static_cast<double>(fresh) / static_cast<double>(listed) : 0.0;
   auto when = [&](std::int64_t t) {
@@ -253,23 +255,32 @@ void prefetch_section(std::string& out, const status_inputs& in) {
                  "<div class=\"card\"><b id=\"prefetch-ready\">{}</b><span>of {} listed "
                  "objects in the cache and fresh</span></div></div>\n<div class=\"scroll\"><table "
                  "id=\"prefetch-sources\"><thead><tr><th>source</th><th>ready</th><th>listed</th>"
-                 "<th>fresh</th><th>missing</th><th>failed</th><th>size</th><th>last run</th>"
+                 "<th>fresh</th><th>missing</th><th>failed</th><th>size</th>{}<th>last run</th>"
                  "<th>next run</th><th>last error</th></tr></thead><tbody>\n",
-                 listed ? percent(ready) : std::string("—"), listed);
+                 listed ? percent(ready) : std::string("—"), listed, pins ? "<th>pinned</th>" : "");
   for (const auto& r : in.prefetch) {
-    const double rr = r.listed ? static_cast<double>(r.fresh) / static_cast<double>(r.listed) : 0.0;
-    const std::uint64_t missing = r.listed - std::min(r.listed, r.fresh + r.failed);
-    std::string error = r.last_error;
+    const prefetch_state& s = r.state;
+    const double rr = s.listed ? static_cast<double>(s.fresh) / static_cast<double>(s.listed) : 0.0;
+    std::string error = s.last_error;
     if (!r.listing_ok && error.empty()) error = "the listing cannot be read";
+    std::string pinned;
+    if (pins) {
+      pinned = "<td class=\"num\">" + human_bytes(s.pinned_bytes);
+      if (s.unpinned_objects > 0)
+        pinned += fmt::format(" ({} objects, {} over max_pinned)", s.unpinned_objects,
+                              human_bytes(s.unpinned_bytes));
+      pinned += "</td>";
+    }
+    const bool problem = !r.listing_ok || s.failed > 0 || s.unpinned_objects > 0;
     fmt::format_to(it,
                    "<tr{}><td class=\"asset\">{} · {}</td><td class=\"num\">{}</td><td "
                    "class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td "
-                   "class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td>"
+                   "class=\"num\">{}</td><td class=\"num\">{}</td>{}<td>{}</td><td>{}</td>"
                    "<td class=\"asset\">{}</td></tr>\n",
-                   r.listing_ok && r.failed == 0 ? "" : " class=\"problem\"", html_escape(r.site),
-                   html_escape(r.source), r.listed ? percent(rr) : std::string("—"), r.listed,
-                   r.fresh, missing, r.failed, human_bytes(r.bytes), when(r.last_end_unix),
-                   r.running ? std::string("running") : when(r.next_run_unix), html_escape(error));
+                   problem ? " class=\"problem\"" : "", html_escape(s.site), html_escape(s.source),
+                   s.listed ? percent(rr) : std::string("—"), s.listed, s.fresh, s.missing,
+                   s.failed, human_bytes(s.bytes), pinned, when(s.last_run_end),
+                   r.running ? std::string("running") : when(s.next_run), html_escape(error));
   }
   out += "</tbody></table></div></section>\n";
 }

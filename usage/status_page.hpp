@@ -13,18 +13,12 @@
 namespace storecache::usage {
 
 // One prefetch source as the page shows it (the daemon copies it from prefetch::readiness).
+// A prefetch source's row: its readiness as `storecache report` gets it, and what only the
+// running daemon knows.
 struct prefetch_row {
-  std::string site{};
-  std::string source{};
-  std::uint64_t listed = 0;
-  std::uint64_t fresh = 0;
-  std::uint64_t failed = 0;
-  std::uint64_t bytes = 0;
+  prefetch_state state{};
   bool listing_ok = true;
-  bool running = false;
-  std::string last_error{};        // "" when none
-  std::int64_t last_end_unix = 0;  // 0: not run yet
-  std::int64_t next_run_unix = 0;  // 0: running now
+  bool running = false;  // (its next_run is then 0)
 };
 
 struct status_inputs {

@@ -187,20 +187,22 @@ TEST_CASE("status page: prefetch readiness, per source, with failures") {
   const std::string none = render_status_page(in);
   CHECK(none.find("id=\"prefetch\"") == std::string::npos);  // no sources: no section
 
-  in.prefetch.push_back({.site = "learn.example.com",
-                         .source = "safety",
-                         .listed = 40,
-                         .fresh = 40,
-                         .bytes = 3 << 20,
-                         .last_end_unix = 1796367600,
-                         .next_run_unix = 1796371200});
-  in.prefetch.push_back({.site = "learn.example.com",
-                         .source = "week<49>",
-                         .listed = 10,
-                         .fresh = 6,
-                         .failed = 1,
-                         .last_error = "GET /a.mp4: the upstream answered 404"});
-  in.prefetch.push_back({.site = "learn.example.com", .source = "gone", .listing_ok = false});
+  in.prefetch.push_back({.state = {.site = "learn.example.com",
+                                   .source = "safety",
+                                   .listed = 40,
+                                   .fresh = 40,
+                                   .bytes = 3 << 20,
+                                   .last_run_end = 1796367600,
+                                   .next_run = 1796371200}});
+  in.prefetch.push_back({.state = {.site = "learn.example.com",
+                                   .source = "week<49>",
+                                   .listed = 10,
+                                   .fresh = 6,
+                                   .missing = 3,
+                                   .failed = 1,
+                                   .last_error = "GET /a.mp4: the upstream answered 404"}});
+  in.prefetch.push_back(
+      {.state = {.site = "learn.example.com", .source = "gone"}, .listing_ok = false});
   const std::string page = render_status_page(in);
   // 46 of 50 objects: 92 %
   CHECK(page.find("<b id=\"prefetch-ready\">92") != std::string::npos);
@@ -212,4 +214,22 @@ TEST_CASE("status page: prefetch readiness, per source, with failures") {
   // the second source: 10 listed, 6 fresh, 3 missing, 1 failed
   CHECK(page.find("<td class=\"num\">10</td><td class=\"num\">6</td><td class=\"num\">3</td><td "
                   "class=\"num\">1</td>") != std::string::npos);
+  CHECK(page.find("<th>pinned</th>") == std::string::npos);  // no source pins: no column
+
+  // A pinned source, part of it over the ceiling: a column, and its row is a problem.
+  in.prefetch.push_back({.state = {.site = "learn.example.com",
+                                   .source = "video",
+                                   .listed = 5,
+                                   .fresh = 5,
+                                   .bytes = 5 << 20,
+                                   .pinned_objects = 3,
+                                   .pinned_bytes = 3 << 20,
+                                   .unpinned_objects = 2,
+                                   .unpinned_bytes = 2 << 20}});
+  const std::string pinned = render_status_page(in);
+  CHECK(pinned.find("<th>pinned</th>") != std::string::npos);
+  CHECK(pinned.find("<td class=\"num\">3.0 MiB (2 objects, 2.0 MiB over max_pinned)</td>") !=
+        std::string::npos);
+  CHECK(count(pinned, "<tr class=\"problem\">") == 3);
+  CHECK(pinned.find("<td class=\"num\">0 B</td>") != std::string::npos);  // "safety" pins none
 }
