@@ -80,6 +80,9 @@ class runner {
   // After the server closed the wake gate: destroys the loop, and with it every frame.
   void destroy();
 
+  // Its event loop, between start() and destroy() (the server's watchdog beats through it).
+  boost::asio::io_context& loop() { return *io_; }
+
   std::vector<readiness> snapshot() const;
   std::string render_metrics() const {
     return prefetch::render_metrics(snapshot(), pin_ceiling_.load());

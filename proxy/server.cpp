@@ -162,10 +162,12 @@ int server::run() {
   auto admin_acceptor = open_acceptor(control, cfg.admin.listen, false);
   start_workers();
   prefetch_->start(rt_->cfg, rt_->upstream_tls);
-  // Liveness: systemd's watchdog is pinged only while every worker's loop turns.
-  std::vector<asio::io_context*> loops;
-  for (auto& w : workers_)
-    loops.push_back(&w->io);
+  // Liveness: systemd's watchdog is pinged only while every worker's loop turns, and the
+  // prefetch runner's.
+  std::vector<loop_watchdog::watched> loops;
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    loops.push_back({std::to_string(i), &workers_[i]->io});
+  loops.push_back({"prefetch", &prefetch_->loop()});
   const auto systemd_watchdog = loop_watchdog::systemd_interval();
   watchdog_ = std::make_unique<loop_watchdog>(
       std::move(loops), loop_watchdog::beat_for(systemd_watchdog), systemd_watchdog.has_value());

@@ -27,6 +27,12 @@ std::int64_t now_ns() {
       .count();
 }
 
+// "worker 1" in a log line; other loops by their own name ("prefetch").
+std::string display(const std::string& name) {
+  const bool number = !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
+  return number ? "worker " + name : name;
+}
+
 }  // namespace
 
 std::optional<std::chrono::microseconds> loop_watchdog::systemd_interval() {
@@ -42,12 +48,12 @@ loop_watchdog::clock::duration loop_watchdog::beat_for(
   return std::max<clock::duration>(beat, 10ms);
 }
 
-loop_watchdog::loop_watchdog(std::vector<asio::io_context*> workers, clock::duration beat,
-                             bool ping_systemd)
+loop_watchdog::loop_watchdog(std::vector<watched> loops, clock::duration beat, bool ping_systemd)
     : beat_(beat), ping_systemd_(ping_systemd) {
-  for (auto* io : workers) {
+  for (auto& l : loops) {
     auto w = std::make_unique<worker_beat>();
-    w->io = io;
+    w->name = std::move(l.name);
+    w->io = l.io;
     workers_.push_back(std::move(w));
   }
 }
@@ -87,14 +93,14 @@ void loop_watchdog::check_and_ping(std::uint64_t sent) {
     auto& w = *workers_[i];
     const bool turned = w.answered.load(std::memory_order_acquire) >= sent;
     if (turned && w.reported_stuck.exchange(false)) {
-      log::notice("watchdog: worker {} turns again", i);
+      log::notice("watchdog: {} turns again", display(w.name));
     } else if (!turned) {
       all_turned = false;
       if (!w.reported_stuck.exchange(true)) {
         stalls_.fetch_add(1, std::memory_order_relaxed);
         const auto waited =
             std::chrono::nanoseconds(now_ns() - w.posted_ns.load(std::memory_order_relaxed));
-        log::error("watchdog: worker {} has not run its event loop for {} ms{}", i,
+        log::error("watchdog: {} has not run its event loop for {} ms{}", display(w.name),
                    std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
                    ping_systemd_ ? "; not pinging systemd (it restarts the service after "
                                    "WatchdogSec)"
@@ -110,14 +116,14 @@ std::string loop_watchdog::render_metrics() const {
   admin::exposition x(out);
   x.family("storecache_worker_loop_lag_seconds", "gauge",
            "How long the last liveness beat waited in the worker's event loop (a beat still "
-           "waiting counts until now).");
+           "waiting counts until now); worker=\"prefetch\": the prefetch runner's loop.");
   const auto now = now_ns();
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     const auto& w = *workers_[i];
     auto lag = w.lag_ns.load(std::memory_order_relaxed);
     if (w.answered.load(std::memory_order_acquire) < sent_.load(std::memory_order_acquire))
       lag = std::max(lag, now - w.posted_ns.load(std::memory_order_relaxed));
-    x.sample("storecache_worker_loop_lag_seconds{{worker=\"{}\"}} {:.6f}\n", i,
+    x.sample("storecache_worker_loop_lag_seconds{{worker=\"{}\"}} {:.6f}\n", w.name,
              static_cast<double>(std::max<std::int64_t>(lag, 0)) / 1e9);
   }
   x.family("storecache_watchdog_stalls_total", "counter",

@@ -1,7 +1,8 @@
 // Liveness of the event loops, for systemd's watchdog (WatchdogSec=) and for ops.
 //
-// Each beat the control thread posts a small handler to every worker's io_context and pings
-// systemd (WATCHDOG=1) only if every worker ran the handler it posted one beat earlier. A
+// Each beat the control thread posts a small handler to every watched io_context (the workers'
+// and the prefetch runner's) and pings systemd (WATCHDOG=1) only if every one ran the handler
+// it posted one beat earlier. A
 // worker stuck in a loop, a lock or a blocking call stops the pings, and systemd restarts the
 // service; a live control thread alone is not enough. The time a beat waited in a worker's
 // queue is that worker's loop lag: /metrics shows it whether or not systemd watches.
@@ -30,9 +31,14 @@ class loop_watchdog {
   // most every second (the lag gauge stays current without systemd too).
   static clock::duration beat_for(std::optional<std::chrono::microseconds> systemd);
 
+  // A watched event loop: its label in metrics and logs ("0", "1", ... for workers;
+  // "prefetch").
+  struct watched {
+    std::string name;
+    boost::asio::io_context* io = nullptr;
+  };
   // The io_contexts must outlive run(); it ends when the control io_context stops.
-  loop_watchdog(std::vector<boost::asio::io_context*> workers, clock::duration beat,
-                bool ping_systemd);
+  loop_watchdog(std::vector<watched> loops, clock::duration beat, bool ping_systemd);
 
   boost::asio::awaitable<void> run();
 
@@ -41,6 +47,7 @@ class loop_watchdog {
 
  private:
   struct worker_beat {
+    std::string name;
     boost::asio::io_context* io;
     std::atomic<std::uint64_t> answered{0};  // the last beat this worker ran
     std::atomic<std::int64_t> lag_ns{0};     // how long that beat waited in its queue

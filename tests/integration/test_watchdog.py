@@ -129,13 +129,37 @@ class WatchdogTest(unittest.TestCase):
         self.assertIn("watchdog: worker 1 turns again", log)
         self.assertEqual(log.count("watchdog: worker 1 has not run"), 1, "said once per stall")
 
+    def test_a_frozen_prefetch_loop_stops_the_pings_too(self):
+        pid = self.stack.daemon.pid
+        self.assertGreaterEqual(len(self.notify.pings(1.0)), 3)
+        threads = thread_ids(pid, "sc-prefetch")
+        self.assertEqual(len(threads), 1, "the prefetch runner's thread, sc-prefetch")
+        tid = threads[0]
+        ptrace(PTRACE_SEIZE, tid)
+        try:
+            ptrace(PTRACE_INTERRUPT, tid)
+            os.waitpid(tid, WALL)
+            self.notify.messages(0.5)
+            self.assertEqual(self.notify.pings(2.0), [], "no ping while prefetch's loop is stuck")
+            self.assertGreater(self.lag("prefetch"), 1.5)
+            self.assertLess(self.lag(0), 0.5)
+            self.assertLess(self.lag(1), 0.5)
+            r = self.stack.curl("/gen/watchdog-prefetch?size=1000", timeout=5)
+            self.assertEqual((r.exit, r.status), (0, 200))  # devices are served meanwhile
+        finally:
+            ptrace(PTRACE_DETACH, tid)
+        self.assertGreaterEqual(len(self.notify.pings(1.0)), 2, "pings resume")
+        log = self.stack.daemon.stderr_text()
+        self.assertIn("watchdog: prefetch has not run its event loop", log)
+        self.assertIn("watchdog: prefetch turns again", log)
+
 
 class NoSystemdWatchdogTest(harness.StackTest):
     def test_no_pings_without_watchdog_usec_but_the_lag_gauge_is_there(self):
         samples = self.stack.metrics()
         lags = {dict(labels)["worker"]: v for (name, labels), v in samples.items()
                 if name == "storecache_worker_loop_lag_seconds"}
-        self.assertEqual(sorted(lags), ["0", "1"])
+        self.assertEqual(sorted(lags), ["0", "1", "prefetch"])
         for lag in lags.values():
             self.assertGreaterEqual(lag, 0)
             self.assertLess(lag, 0.5)
