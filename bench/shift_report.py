@@ -16,7 +16,7 @@ import re
 import sys
 
 # One line per transfer, written by curl -w (another tool's progress output may precede it).
-TRANSFER = re.compile(r"T (https?://\S+) (\d{3}) (\d+) (\d+)$", re.M)
+TRANSFER = re.compile(r"T (https?://\S+) (\d{3}) (\d+) (\d+) ([0-9.]+)$", re.M)
 
 
 def pct(values, p):
@@ -37,7 +37,8 @@ def load_manifest(work):
 
 
 def device(dirpath, files, video_path, n_ranges, t0):
-    r = {"transfers": 0, "errors": 0, "bytes": 0, "ok": False, "page_s": None, "full_s": None}
+    r = {"transfers": 0, "errors": 0, "bytes": 0, "ok": False, "page_s": None, "full_s": None,
+         "video_s": None}
     try:
         with open(os.path.join(dirpath, "times")) as f:
             _, t_page, t_end = (float(x) for x in f.read().split())
@@ -48,7 +49,9 @@ def device(dirpath, files, video_path, n_ranges, t0):
     try:
         with open(os.path.join(dirpath, "log")) as f:
             for m in TRANSFER.finditer(f.read()):
-                url, status, size, code = m.groups()
+                url, status, size, code, took = m.groups()
+                if url.endswith("#0-1048575") and r["page_s"] is not None:
+                    r["video_s"] = r["page_s"] + float(took)  # the player has its first MiB
                 r["transfers"] += 1
                 r["bytes"] += int(size)
                 expect = "206" if "#" in url else "200"
@@ -89,6 +92,7 @@ def main():
     ap.add_argument("--rtt-ms", default="")
     ap.add_argument("--ranges", default="")
     ap.add_argument("--about", default="")
+    ap.add_argument("--device-rate", default="none")
     ap.add_argument("labels", nargs="+")
     a = ap.parse_args()
     files = load_manifest(a.work)
@@ -108,6 +112,7 @@ def main():
                 for i in range(1, a.devices + 1)]
         full = [x["full_s"] for x in devs if x["full_s"] is not None]
         page = [x["page_s"] for x in devs if x["page_s"] is not None]
+        video = [x["video_s"] for x in devs if x["video_s"] is not None]
         res[label] = {
             "origin_requests": o["requests"],
             "origin_bytes": o["body_bytes"],
@@ -116,6 +121,7 @@ def main():
             "max_per_object": max((v[0] for v in o["paths"].values()), default=0),
             "page": (pct(page, 50), pct(page, 95), max(page) if page else float("nan")),
             "full": (pct(full, 50), pct(full, 95), max(full) if full else float("nan")),
+            "video": (pct(video, 50), pct(video, 95), max(video) if video else float("nan")),
             "errors": sum(x["errors"] for x in devs),
             "transfers": a.devices * (len(files) - 1 + n_ranges),
             "devices_ok": sum(1 for x in devs if x["ok"]),
@@ -152,6 +158,8 @@ def main():
     for i, p in enumerate(("p50", "p95", "max")):
         row("page ready (HTML + 28 files), %s (s)" % p, "page", lambda v: "%.2f" % v, idx=i)
     for i, p in enumerate(("p50", "p95", "max")):
+        row("video's first MiB there (player starts), %s (s)" % p, "video", lambda v: "%.2f" % v, idx=i)
+    for i, p in enumerate(("p50", "p95", "max")):
         row("whole module incl. video, %s (s)" % p, "full", lambda v: "%.2f" % v, idx=i)
     row("errors (failed transfers or wrong status)", "errors", lambda v: str(v), ratio=False)
     line = ["transfers per run"] + [str(res[c]["transfers"]) for c in cols] + ([""] if B else [])
@@ -170,9 +178,9 @@ def main():
 
     out = []
     out.append("Shift start: %d devices at once, module %d files, %.1f MiB (video %.1f MiB, fetched as %d "
-               "ranges); origin %s Mbit/s total per proxy, %s ms before headers"
+               "ranges); origin %s Mbit/s total per proxy, %s ms before headers; device rate limit per transfer: %s"
                % (a.devices, len(files), module / mib, next(s for p, s, _ in files if p == video_path) / mib,
-                  n_ranges, a.rate_mbit, a.rtt_ms))
+                  n_ranges, a.rate_mbit, a.rtt_ms, a.device_rate))
     if a.about:
         out.append(a.about)
     out.append("")

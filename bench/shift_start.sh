@@ -25,6 +25,8 @@
 #   SHIFT_RTT_MS     WAN delay before each response's headers (30)
 #   SHIFT_VIDEO_MIB  video size (30)        SHIFT_BURST_S    a burst is cut off after this (80)
 #   SHIFT_NIGHT_S    give up waiting for prefetch after this (60)
+#   SHIFT_DEVICE_RATE  curl --limit-rate per transfer (e.g. 2M: a store Wi-Fi's share per
+#                    device); default none: devices take what the 2 cores give them
 #
 # Ports (loopback only): 19040 origin link for storecache, 19041 origin link for nginx,
 # 19042 origin control, 19043 storecache TLS, 19044 storecache admin, 19045 nginx TLS,
@@ -41,6 +43,7 @@ rtt_ms="${SHIFT_RTT_MS:-30}"
 video_mib="${SHIFT_VIDEO_MIB:-30}"
 burst_s="${SHIFT_BURST_S:-80}"
 night_s="${SHIFT_NIGHT_S:-60}"
+device_rate="${SHIFT_DEVICE_RATE:-}"
 p_sc_origin=19040 p_ng_origin=19041 p_control=19042
 p_sc=19043 p_admin=19044 p_ng=19045 p_ng_http=19046
 
@@ -215,8 +218,13 @@ device() { # n base dir deadline(epoch s)
   mkdir -p "$d/files"
   : <"$dir/start" # blocks until the start line opens
   local t0=$EPOCHREALTIME
-  cc() { mt=$((deadline - EPOCHSECONDS)); ((mt > 0)) || mt=1; printf '%s\n' -sS --cacert "$cert" --max-time "$mt"; }
-  local wfmt='%{stderr}T %{url_effective} %{http_code} %{size_download} %{exitcode}\n'
+  cc() {
+    mt=$((deadline - EPOCHSECONDS))
+    ((mt > 0)) || mt=1
+    printf '%s\n' -sS --cacert "$cert" --max-time "$mt"
+    [ -z "$device_rate" ] || printf '%s\n' --limit-rate "$device_rate"
+  }
+  local wfmt='%{stderr}T %{url_effective} %{http_code} %{size_download} %{exitcode} %{time_total}\n'
   mapfile -t c < <(cc)
   curl "${c[@]}" -o "$d/files/index.html" -w "$wfmt" "$base/module/index.html" 2>>"$d/log" || true
   mapfile -t c < <(cc)
@@ -227,7 +235,7 @@ device() { # n base dir deadline(epoch s)
   for r in "${ranges[@]}"; do
     ((first)) || vargs+=(--next)
     first=0
-    vargs+=("${c[@]}" -r "$r" -w "%{stderr}T %{url_effective}#$r %{http_code} %{size_download} %{exitcode}\n" "$base$video_path")
+    vargs+=("${c[@]}" -r "$r" -w "%{stderr}T %{url_effective}#$r %{http_code} %{size_download} %{exitcode} %{time_total}\n" "$base$video_path")
   done
   curl "${vargs[@]}" 2>>"$d/log" | sha256sum | cut -d' ' -f1 >"$d/video.sha256" || true
   t_end=$EPOCHREALTIME
@@ -340,7 +348,7 @@ if git -C "$repo" rev-parse --short HEAD >/dev/null 2>&1; then
 fi
 out="$W/results-$(date -u +%Y%m%d-%H%M%S).md"
 python3 "$here/shift_report.py" --work "$W" --devices "$devices" --night-s "$night_s_taken" \
-  --rate-mbit "$rate_mbit" --rtt-ms "$rtt_ms" --ranges "${ranges[*]}" \
+  --rate-mbit "$rate_mbit" --rtt-ms "$rtt_ms" --ranges "${ranges[*]}" --device-rate "${device_rate:-none}" \
   --about "binary $("$bin" --version), tree $tree, $(nproc) cores, load at end $(cut -d' ' -f1-3 /proc/loadavg)" \
   storecache nginx | tee "$out" || report_rc=$? # 1: warnings (errors, wrong bytes) printed
 echo
