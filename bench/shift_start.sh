@@ -57,6 +57,7 @@ die() {
 [ -f "$shared/setup.sh" ] || die "$shared/setup.sh not found (set SHARED_BENCH)"
 shared="$(cd "$shared" && pwd)"
 t_script=$EPOCHREALTIME
+load_start="$(cut -d' ' -f1 /proc/loadavg)"
 
 # ---------------------------------------------------------------------------------------------
 # 1. Dependencies (nginx, curl; python3 for the origin and the report) and the binary.
@@ -349,7 +350,7 @@ fi
 out="$W/results-$(date -u +%Y%m%d-%H%M%S).md"
 python3 "$here/shift_report.py" --work "$W" --devices "$devices" --night-s "$night_s_taken" \
   --rate-mbit "$rate_mbit" --rtt-ms "$rtt_ms" --ranges "${ranges[*]}" --device-rate "${device_rate:-none}" \
-  --about "binary $("$bin" --version), tree $tree, $(nproc) cores, load at end $(cut -d' ' -f1-3 /proc/loadavg)" \
+  --about "binary $("$bin" --version), tree $tree, $(nproc) cores, load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" \
   storecache nginx | tee "$out" || report_rc=$? # 1: warnings (errors, wrong bytes) printed
 echo
 say "table in $out; raw data in $W/runs/ (whole run $(python3 -c "print(f'{$EPOCHREALTIME - $t_script:.0f}')") s)"
