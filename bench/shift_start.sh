@@ -25,6 +25,8 @@
 #   SHIFT_RTT_MS     WAN delay before each response's headers (30)
 #   SHIFT_VIDEO_MIB  video size (30)        SHIFT_BURST_S    a burst is cut off after this (80)
 #   SHIFT_NIGHT_S    give up waiting for prefetch after this (60)
+#   SHIFT_ORDER      which proxy's night and burst run first ("storecache nginx", the default,
+#                    or "nginx storecache"); the table always reads storecache / nginx
 #   SHIFT_DEVICE_RATE  curl --limit-rate per transfer (e.g. 2M: a store Wi-Fi's share per
 #                    device); default none: devices take what the 2 cores give them
 #
@@ -44,6 +46,7 @@ video_mib="${SHIFT_VIDEO_MIB:-30}"
 burst_s="${SHIFT_BURST_S:-80}"
 night_s="${SHIFT_NIGHT_S:-60}"
 device_rate="${SHIFT_DEVICE_RATE:-}"
+order="${SHIFT_ORDER:-storecache nginx}"
 p_sc_origin=19040 p_ng_origin=19041 p_control=19042
 p_sc=19043 p_admin=19044 p_ng=19045 p_ng_http=19046
 
@@ -54,6 +57,7 @@ die() {
 }
 [[ "$devices" =~ ^[1-9][0-9]*$ ]] || die "SHIFT_DEVICES must be a positive integer"
 [[ "$video_mib" =~ ^[1-9][0-9]*$ ]] || die "SHIFT_VIDEO_MIB must be a positive integer"
+case "$order" in "storecache nginx" | "nginx storecache") ;; *) die "SHIFT_ORDER must be 'storecache nginx' or 'nginx storecache'" ;; esac
 [ -f "$shared/setup.sh" ] || die "$shared/setup.sh not found (set SHARED_BENCH)"
 shared="$(cd "$shared" && pwd)"
 t_script=$EPOCHREALTIME
@@ -307,38 +311,44 @@ name = "module"
 kind = "url_list"
 EOF
 "$bin" --check-config "$sc_conf" >&2 || die "storecache rejected $sc_conf"
-origin_reset
-t_night=$EPOCHREALTIME
-"$bin" --config "$sc_conf" --log-level notice >>"$W/logs/storecache.log" 2>&1 </dev/null &
-sc_pid=$!
-ratio=""
-for ((i = 0; i < night_s * 10; i++)); do
-  kill -0 "$sc_pid" 2>/dev/null || die "storecache exited ($W/logs/storecache.log)"
-  ratio="$(curl -fsS --max-time 2 "http://127.0.0.1:$p_admin/metrics" 2>/dev/null |
-    sed -n 's/^storecache_prefetch_ready_ratio{[^}]*source="module"[^}]*} \([0-9.e+-]*\)$/\1/p' || true)"
-  [ "$ratio" = 1 ] && break
-  sleep 0.1
-done
-[ "$ratio" = 1 ] || die "prefetch did not make the module ready within ${night_s}s (ratio '${ratio}'; $W/logs/storecache.log)"
-night_s_taken="$(python3 -c "print(f'{$EPOCHREALTIME - $t_night:.1f}')")"
-origin_stats >"$W/runs/night.json"
-say "storecache: prefetch ready in ${night_s_taken} s (storecache_prefetch_ready_ratio 1)"
+run_storecache() {
+  origin_reset
+  t_night=$EPOCHREALTIME
+  "$bin" --config "$sc_conf" --log-level notice >>"$W/logs/storecache.log" 2>&1 </dev/null &
+  sc_pid=$!
+  ratio=""
+  for ((i = 0; i < night_s * 10; i++)); do
+    kill -0 "$sc_pid" 2>/dev/null || die "storecache exited ($W/logs/storecache.log)"
+    ratio="$(curl -fsS --max-time 2 "http://127.0.0.1:$p_admin/metrics" 2>/dev/null |
+      sed -n 's/^storecache_prefetch_ready_ratio{[^}]*source="module"[^}]*} \([0-9.e+-]*\)$/\1/p' || true)"
+    [ "$ratio" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$ratio" = 1 ] || die "prefetch did not make the module ready within ${night_s}s (ratio '${ratio}'; $W/logs/storecache.log)"
+  night_s_taken="$(python3 -c "print(f'{$EPOCHREALTIME - $t_night:.1f}')")"
+  origin_stats >"$W/runs/night.json"
+  say "storecache: prefetch ready in ${night_s_taken} s (storecache_prefetch_ready_ratio 1)"
 
-burst storecache "$p_sc"
-stop_pid "$sc_pid" storecache # the proxies do not run at the same time
-sc_pid=""
+  burst storecache "$p_sc"
+  stop_pid "$sc_pid" storecache # the proxies do not run at the same time
+  sc_pid=""
+}
 
 # ---------------------------------------------------------------------------------------------
 # 8. nginx proxy_cache: cold (no prefetch in nginx).
-ng_started=1
-nginx -c "$ngconf" -p "$W/run/" || die "nginx failed to start ($W/logs/nginx-proxy-error.log)"
-for ((i = 0; i < 100; i++)); do
-  port_open "$p_ng" && break
-  sleep 0.1
-done
-port_open "$p_ng" || die "nginx does not listen on $p_ng"
-burst nginx "$p_ng"
-stop_nginx
+run_nginx() {
+  ng_started=1
+  nginx -c "$ngconf" -p "$W/run/" || die "nginx failed to start ($W/logs/nginx-proxy-error.log)"
+  for ((i = 0; i < 100; i++)); do
+    port_open "$p_ng" && break
+    sleep 0.1
+  done
+  port_open "$p_ng" || die "nginx does not listen on $p_ng"
+  burst nginx "$p_ng"
+  stop_nginx
+}
+
+for proxy in $order; do "run_$proxy"; done
 
 # ---------------------------------------------------------------------------------------------
 # 9. The table.
@@ -350,7 +360,7 @@ fi
 out="$W/results-$(date -u +%Y%m%d-%H%M%S).md"
 python3 "$here/shift_report.py" --work "$W" --devices "$devices" --night-s "$night_s_taken" \
   --rate-mbit "$rate_mbit" --rtt-ms "$rtt_ms" --ranges "${ranges[*]}" --device-rate "${device_rate:-none}" \
-  --about "binary $("$bin" --version), tree $tree, $(nproc) cores, load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" \
+  --about "binary $("$bin" --version), tree $tree, $(nproc) cores, order $order, load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" \
   storecache nginx | tee "$out" || report_rc=$? # 1: warnings (errors, wrong bytes) printed
 echo
 say "table in $out; raw data in $W/runs/ (whole run $(python3 -c "print(f'{$EPOCHREALTIME - $t_script:.0f}')") s)"
