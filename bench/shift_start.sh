@@ -88,7 +88,7 @@ done
 
 # ---------------------------------------------------------------------------------------------
 # 2. Stop on exit whatever this script started, by PID only.
-origin_pid="" sc_pid="" ng_started=""
+origin_pid="" sc_pid="" ng_started="" device_pids=()
 stop_pid() { # pid name
   local pid="$1" i
   [ -n "$pid" ] || return 0
@@ -119,6 +119,10 @@ stop_nginx() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  local p
+  for p in "${device_pids[@]}"; do # each device job is its own process group: it and its curl
+    kill -TERM -- "-$p" 2>/dev/null || true
+  done
   stop_pid "$sc_pid" storecache
   sc_pid=""
   stop_nginx
@@ -248,22 +252,26 @@ device() { # n base dir deadline(epoch s)
 }
 
 burst() { # label port
-  local label="$1" port="$2" dir="$W/runs/$1" i pids=() t0 deadline
+  local label="$1" port="$2" dir="$W/runs/$1" i t0 deadline
   mkdir -p "$dir"
   write_lists "https://127.0.0.1:$port" "$dir"
   rm -f "$dir/start"
   mkfifo "$dir/start"
   deadline=$((EPOCHSECONDS + burst_s + 3))
+  device_pids=()
+  set -m # each device job in its own process group, so that cleanup can stop it with its curl
   for ((i = 1; i <= devices; i++)); do
     device "$i" "https://127.0.0.1:$port" "$dir" "$deadline" &
-    pids+=($!)
+    device_pids+=($!)
   done
+  set +m
   sleep 1 # every device is waiting on the start line
   origin_reset
   t0=$EPOCHREALTIME
   exec 3<>"$dir/start" # opens the line: every waiting device goes (read-write: never blocks)
   say "$label: $devices devices started"
-  for i in "${pids[@]}"; do wait "$i" || true; done
+  for i in "${device_pids[@]}"; do wait "$i" || true; done
+  device_pids=()
   exec 3>&-
   echo "$t0 $EPOCHREALTIME" >"$dir/burst_times"
   origin_stats >"$dir/origin.json"
