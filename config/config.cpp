@@ -194,6 +194,12 @@ std::string_view to_string(signed_url_scheme s) {
   return "?";
 }
 
+std::uint64_t wan_settings::rate_at(int minute) const {
+  for (const auto& w : windows)
+    if (w.hours.contains(minute)) return w.rate;
+  return rate;
+}
+
 std::string_view to_string(prefetch_kind k) {
   switch (k) {
     case prefetch_kind::detect:

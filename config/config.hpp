@@ -281,6 +281,21 @@ struct log_settings {
   access_log_query query = access_log_query::redact;
 };
 
+// [wan]: what storecache may read from all upstreams together, in bytes per second (0: no
+// cap), by local time: the first [[wan.window]] containing the minute, else `rate`.
+struct wan_window {
+  time_window hours;
+  std::uint64_t rate = 0;
+  bool operator==(const wan_window&) const = default;
+};
+struct wan_settings {
+  std::uint64_t rate = 0;
+  std::vector<wan_window> windows;
+  // The cap in force at a local minute of the day (0..1439); 0: none.
+  std::uint64_t rate_at(int minute) const;
+  bool operator==(const wan_settings&) const = default;
+};
+
 struct config {
   std::filesystem::path source;  // the file it was loaded from
   server_settings server;
@@ -290,6 +305,7 @@ struct config {
   limits limit;
   cache_settings cache;
   prefetch_settings prefetch;
+  wan_settings wan;
   std::vector<site> sites;
 
   // The site a client-facing name belongs to (case-insensitive, port and a trailing dot

@@ -22,14 +22,15 @@
 #include "config/site_signed_reader.hpp"
 #include "config/toml_reader.hpp"
 #include "config/values.hpp"
+#include "config/wan_reader.hpp"
 
 namespace storecache::config {
 namespace {
 
 using namespace std::string_view_literals;
 
-constexpr std::array root_keys{"server"sv, "admin"sv, "log"sv,      "timeouts"sv,
-                               "limits"sv, "cache"sv, "prefetch"sv, "site"sv};
+constexpr std::array root_keys{"server"sv, "admin"sv,    "log"sv, "timeouts"sv, "limits"sv,
+                               "cache"sv,  "prefetch"sv, "wan"sv, "site"sv};
 constexpr std::array server_keys{"listen"sv,    "workers"sv,       "tls_cert"sv,
                                  "tls_key"sv,   "allow_clients"sv, "client_certs"sv,
                                  "client_ca"sv, "client_crl"sv,    "log_client_cert"sv};
@@ -68,7 +69,7 @@ constexpr std::array site_keys{"hosts"sv,
                                "signed_urls"sv,
                                "prefetch"sv};
 
-constexpr std::array<table_schema, 16> schema{{{"[server]", server_keys},
+constexpr std::array<table_schema, 18> schema{{{"[server]", server_keys},
                                                {"server.listen entry", listener_keys},
                                                {"[admin]", admin_keys},
                                                {"[log]", log_keys},
@@ -76,6 +77,8 @@ constexpr std::array<table_schema, 16> schema{{{"[server]", server_keys},
                                                {"[limits]", limit_keys},
                                                {"[cache]", cache_keys},
                                                {"[prefetch]", prefetch_keys},
+                                               {"[wan]", wan_keys},
+                                               {"[[wan.window]]", wan_window_keys},
                                                {"[[site]]", site_keys},
                                                {"[site.cache]", site_cache_keys},
                                                {"[[site.cache.rule]]", path_rule_keys},
@@ -150,6 +153,7 @@ void loader::run(const toml::table& root, config& cfg) {
   read_limits(root, cfg);
   read_cache(root, cfg);
   read_prefetch(*this, root, schema, cfg.cache.max_size, cfg.prefetch);
+  read_wan(*this, root, schema, cfg.wan);
   read_sites(root, cfg);
 
   // The default certificate answers clients without SNI or with an unknown name.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <limits>
 #include <vector>
 
@@ -202,6 +203,67 @@ parsed<std::uint64_t> parse_size(std::string_view text) {
   if (__builtin_mul_overflow(n, factor, &total))
     return fail<std::uint64_t>("'" + std::string(text) + "' is too large");
   return {total, {}};
+}
+
+parsed<std::uint64_t> parse_rate(std::string_view text) {
+  struct unit_factor {
+    std::string_view unit;
+    std::uint64_t factor;  // bits per unit for bit units, bytes per unit for byte units
+    bool bits;
+  };
+  static constexpr std::array<unit_factor, 14> units{{
+      {"bit/s", 1, true},
+      {"kbit/s", 1'000, true},
+      {"Mbit/s", 1'000'000, true},
+      {"Gbit/s", 1'000'000'000, true},
+      {"B/s", 1, false},
+      {"KB/s", 1'000, false},
+      {"MB/s", 1'000'000, false},
+      {"GB/s", 1'000'000'000, false},
+      {"KiB/s", 1ull << 10, false},
+      {"MiB/s", 1ull << 20, false},
+      {"GiB/s", 1ull << 30, false},
+  }};
+  std::uint64_t n = 0;
+  std::string_view unit;
+  if (!split_number(text, n, unit))
+    return fail<std::uint64_t>("'" + std::string(text) +
+                               "' is not a rate; write e.g. \"5Mbit/s\" or \"625KB/s\"");
+  const unit_factor* found = nullptr;
+  // Case-insensitive, except that bytes are a capital B: "5Mb/s" is refused (bits or bytes?).
+  for (const auto& u : units)
+    if (!u.unit.empty() && iequals(unit, u.unit) &&
+        (u.bits || unit.find('B') != std::string_view::npos))
+      found = &u;
+  if (!unit.empty() && found == nullptr)
+    return fail<std::uint64_t>("unknown unit '" + std::string(unit) +
+                               "'; use bit/s, kbit/s, Mbit/s, Gbit/s, B/s, KB/s, MB/s, GB/s, "
+                               "KiB/s, MiB/s or GiB/s");
+  std::uint64_t total = n;
+  if (found != nullptr && __builtin_mul_overflow(n, found->factor, &total))
+    return fail<std::uint64_t>("'" + std::string(text) + "' is too large");
+  if (found != nullptr && found->bits) total /= 8;
+  if (total == 0) return fail<std::uint64_t>("must be at least 1 byte per second (8 bit/s)");
+  return {total, {}};
+}
+
+std::string format_rate(std::uint64_t bytes_per_second) {
+  double v = static_cast<double>(bytes_per_second) * 8.0;
+  const char* unit = "bit/s";
+  if (v >= 1e9) {
+    v /= 1e9;
+    unit = "Gbit/s";
+  } else if (v >= 1e6) {
+    v /= 1e6;
+    unit = "Mbit/s";
+  } else if (v >= 1e3) {
+    v /= 1e3;
+    unit = "kbit/s";
+  }
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%llu B/s (%.4g %s)",
+                static_cast<unsigned long long>(bytes_per_second), v, unit);
+  return buf;
 }
 
 std::string format_size(std::uint64_t bytes) {

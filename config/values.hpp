@@ -39,6 +39,14 @@ parsed<std::uint64_t> parse_size(std::string_view text);
 // 17179869184 -> "16 GiB", 1500 -> "1500 B": for messages.
 std::string format_size(std::uint64_t bytes);
 
+// A rate, in bytes per second: "5Mbit/s", "40Mbit/s", "1500kbit/s" (bits, SI: k, M, G
+// x1000), "625KB/s", "5MB/s" (bytes, SI), "512KiB/s", "5MiB/s" (bytes, binary), "625000B/s",
+// or a bare integer of bytes per second. Units are case-insensitive but for the B of bytes
+// ("5Mb/s" is refused); at least 1 byte/s.
+parsed<std::uint64_t> parse_rate(std::string_view text);
+// 625000 -> "625000 B/s (5 Mbit/s)": both units, for messages and logs.
+std::string format_rate(std::uint64_t bytes_per_second);
+
 // "0.0.0.0:443" or "[::]:443": an IP literal (no names: we bind before DNS is trusted) and a
 // port 1..65535.
 parsed<listen_address> parse_listen_address(std::string_view text);

@@ -30,6 +30,7 @@ asio::awaitable<runner::listing_read> runner::read_listing(
   auto head = upstream::build_upstream_head(request_for(site, path), "GET", path,
                                             pool->host_header(), true, validators);
   upstream::upstream_call call(*pool);
+  call.classify([] { return upstream::fetch_class::background; });
   const std::string cause = "listing " + path;
   auto fail = [&](listing_problem p, std::string text) {
     out.problem = p;

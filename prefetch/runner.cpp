@@ -81,8 +81,8 @@ std::optional<source_kind> configured_kind(config::prefetch_kind k) {
 }  // namespace
 
 runner::runner(upstream::cache_service& cache, upstream::fetch_limiter& limiter,
-               account::metrics& stats, usage::recorder* usage)
-    : cache_(cache), limiter_(limiter), stats_(stats), usage_(usage) {}
+               upstream::wan_budget& budget, account::metrics& stats, usage::recorder* usage)
+    : cache_(cache), limiter_(limiter), budget_(budget), stats_(stats), usage_(usage) {}
 
 runner::~runner() {
   stop();
@@ -216,8 +216,9 @@ std::shared_ptr<upstream::upstream_pool> runner::pool_for(const config::site& si
     std::shared_ptr<asio::ssl::context> tls;
     if (auto t = tls_.find(site.name()); t != tls_.end()) tls = t->second;
     it = pools_
-             .emplace(site.name(), std::make_shared<upstream::upstream_pool>(
-                                       io_->get_executor(), site, cfg_->timeout, std::move(tls)))
+             .emplace(site.name(),
+                      std::make_shared<upstream::upstream_pool>(
+                          io_->get_executor(), site, cfg_->timeout, std::move(tls), &budget_))
              .first;
   }
   return it->second;

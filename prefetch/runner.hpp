@@ -42,6 +42,7 @@ namespace storecache::upstream {
 class cache_service;
 class fetch_limiter;
 class upstream_pool;
+class wan_budget;
 }  // namespace storecache::upstream
 namespace storecache::account {
 class metrics;
@@ -64,8 +65,8 @@ class runner {
  public:
   // The services outlive the runner's thread (the server stops it with its workers); usage may
   // be null.
-  runner(upstream::cache_service& cache, upstream::fetch_limiter& limiter, account::metrics& stats,
-         usage::recorder* usage);
+  runner(upstream::cache_service& cache, upstream::fetch_limiter& limiter,
+         upstream::wan_budget& budget, account::metrics& stats, usage::recorder* usage);
   ~runner();
   runner(const runner&) = delete;
   runner& operator=(const runner&) = delete;
@@ -127,6 +128,7 @@ class runner {
 
   upstream::cache_service& cache_;
   upstream::fetch_limiter& limiter_;
+  upstream::wan_budget& budget_;  // every prefetch read is background under it
   account::metrics& stats_;
   usage::recorder* usage_;
   std::unique_ptr<boost::asio::io_context> io_;

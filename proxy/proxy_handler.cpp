@@ -59,7 +59,7 @@ std::shared_ptr<upstream::upstream_pool> proxy_handler::pool_for(
     if (auto t = rt.upstream_tls.find(site.name()); t != rt.upstream_tls.end()) tls = t->second;
     it = pools_
              .emplace(site.name(), std::make_shared<upstream::upstream_pool>(
-                                       ex_, site, rt.cfg->timeout, std::move(tls)))
+                                       ex_, site, rt.cfg->timeout, std::move(tls), &budget_))
              .first;
   }
   return it->second;

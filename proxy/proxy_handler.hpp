@@ -29,6 +29,7 @@
 #include "upstream/fill.hpp"
 #include "upstream/fill_job.hpp"
 #include "upstream/orphan_policy.hpp"
+#include "upstream/wan_budget.hpp"
 #include "usage/recorder.hpp"
 
 namespace storecache::upstream {
@@ -54,11 +55,13 @@ class proxy_handler final : public request_handler,
   // The limiter bounds upstream requests over all workers; the server outlives its workers
   // with all three.
   proxy_handler(asio::any_io_executor ex, upstream::cache_service* cache, usage::recorder* usage,
-                upstream::fetch_limiter& limiter, access::authorization_cache& authorizations)
+                upstream::fetch_limiter& limiter, upstream::wan_budget& budget,
+                access::authorization_cache& authorizations)
       : ex_(std::move(ex)),
         cache_(cache),
         usage_(usage),
         limiter_(limiter),
+        budget_(budget),
         authorizations_(authorizations) {}
   asio::awaitable<void> handle(http::exchange& ex, connection_context& ctx) override;
   asio::awaitable<void> refuse(http::exchange& ex, connection_context& ctx, access::refusal why,
@@ -218,6 +221,7 @@ class proxy_handler final : public request_handler,
   upstream::cache_service* cache_;
   usage::recorder* usage_;
   upstream::fetch_limiter& limiter_;
+  upstream::wan_budget& budget_;  // every upstream body read of this worker's pools
   access::authorization_cache& authorizations_;
   std::shared_ptr<const runtime> pools_runtime_;  // pools below belong to this runtime
   std::map<std::string, std::shared_ptr<upstream::upstream_pool>, std::less<>> pools_;

@@ -138,8 +138,9 @@ struct server_worker {
   std::thread thread;
 
   server_worker(upstream::cache_service* cache, usage::recorder* usage,
-                upstream::fetch_limiter& limiter, access::authorization_cache& authorizations)
-      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache, usage, limiter,
+                upstream::fetch_limiter& limiter, upstream::wan_budget& budget,
+                access::authorization_cache& authorizations)
+      : handler(std::make_shared<proxy_handler>(io.get_executor(), cache, usage, limiter, budget,
                                                 authorizations)) {}
 };
 
@@ -220,17 +221,21 @@ void server::open_services() {
   cache_ = std::make_unique<upstream::cache_service>(cfg.cache, gate_);
   usage_ = std::make_unique<account::usage_service>(cache_->store());
   access_ = account::access_log::open(cfg.log);
-  prefetch_ = std::make_unique<prefetch::runner>(*cache_, *limiter_, stats_, &usage_->recorder());
+  wan_ = std::make_unique<upstream::wan_budget>();
+  wan_->set(cfg.wan);
+  prefetch_ =
+      std::make_unique<prefetch::runner>(*cache_, *limiter_, *wan_, stats_, &usage_->recorder());
   stats_.set_extra([this] {
-    return cache_->render_metrics() + upstream_metrics() + own_failure_metrics() +
-           (watchdog_ ? watchdog_->render_metrics() : std::string()) + prefetch_->render_metrics();
+    return cache_->render_metrics() + upstream_metrics() + wan_->render_metrics() +
+           own_failure_metrics() + (watchdog_ ? watchdog_->render_metrics() : std::string()) +
+           prefetch_->render_metrics();
   });
 }
 
 void server::bind_workers(unsigned n) {
   const auto& cfg = *rt_->cfg;
   for (unsigned i = 0; i < n; ++i) {
-    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder(), *limiter_,
+    auto w = std::make_unique<server_worker>(cache_.get(), &usage_->recorder(), *limiter_, *wan_,
                                              authorizations_);
     w->rt = rt_;
     for (const auto& a : cfg.server.listen)
@@ -488,6 +493,7 @@ void server::reload() {
     log::warn("reload: listen addresses and workers change only on restart");
   rt_ = next;
   limiter_->set_limits(upstream::fetch_limiter::from_config(next->cfg->limit));
+  wan_->set(next->cfg->wan);
   prefetch_->reconfigure(next->cfg, next->upstream_tls);
   ledger_->set_limits(access::client_ledger::from_config(next->cfg->limit));
   access_->reconfigure(next->cfg->log);

@@ -22,6 +22,7 @@
 #include "proxy/tls.hpp"
 #include "upstream/fetch_limiter.hpp"
 #include "upstream/waiter_list.hpp"
+#include "upstream/wan_budget.hpp"
 
 namespace storecache::access {
 class client_ledger;
@@ -76,6 +77,7 @@ class server {
   // Closed once the workers are joined, before their io_contexts go (see waiter_list.hpp).
   std::shared_ptr<upstream::wake_gate> gate_ = std::make_shared<upstream::wake_gate>();
   std::unique_ptr<upstream::fetch_limiter> limiter_;  // outlives the workers
+  std::unique_ptr<upstream::wan_budget> wan_;         // likewise
   access::authorization_cache authorizations_;        // likewise ([site.cache] authorize_cache)
   std::unique_ptr<upstream::cache_service> cache_;
   std::unique_ptr<account::access_log> access_;

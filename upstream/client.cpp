@@ -41,7 +41,8 @@ bool is_hop_by_hop(std::string_view n) {
 }
 
 upstream_pool::upstream_pool(asio::any_io_executor ex, const config::site& site,
-                             const config::timeouts& t, std::shared_ptr<asio::ssl::context> tls)
+                             const config::timeouts& t, std::shared_ptr<asio::ssl::context> tls,
+                             wan_budget* budget)
     : ex_(std::move(ex)),
       host_(site.upstream_host),
       port_(std::to_string(site.upstream_port)),
@@ -49,7 +50,8 @@ upstream_pool::upstream_pool(asio::any_io_executor ex, const config::site& site,
       host_header_(site.upstream_host_header),
       max_idle_(site.upstream_max_idle),
       timeouts_(t),
-      tls_(std::move(tls)) {
+      tls_(std::move(tls)),
+      budget_(budget) {
   if (host_header_.empty()) {
     bool v6 = host_.find(':') != std::string::npos;
     host_header_ = v6 ? "[" + host_ + "]" : host_;
@@ -332,6 +334,9 @@ bool upstream_call::body_expected() const {
 asio::awaitable<std::size_t> upstream_call::read_body(asio::mutable_buffer buf,
                                                       upstream_error& err) {
   err = upstream_error::none;
+  wan_budget* budget = pool_.budget();
+  const fetch_class cls = classify_ ? classify_() : fetch_class::device;
+  if (budget != nullptr && !parser_->is_done()) co_await budget->admit(cls);
   auto& tcp = conn_->tcp();
   auto& buffer = conn_->buffer;
   // read_some returns as soon as some body bytes arrived: followers and slow clients see
@@ -361,7 +366,10 @@ asio::awaitable<std::size_t> upstream_call::read_body(asio::mutable_buffer buf,
       conn_.reset();
       co_return 0;
     }
-    if (n > 0) co_return n;
+    if (n > 0) {
+      if (budget != nullptr) budget->charge(n, cls);
+      co_return n;
+    }
   }
   co_return 0;
 }

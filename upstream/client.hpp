@@ -17,6 +17,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include "http/exchange.hpp"
 #include "http/tls_stream.hpp"
 #include "upstream/upstream_error.hpp"
+#include "upstream/wan_budget.hpp"
 
 namespace storecache::upstream {
 
@@ -53,8 +55,9 @@ class upstream_connection {
 
 class upstream_pool {
  public:
+  // budget: the WAN budget every body read of this pool's calls goes through (null: none).
   upstream_pool(asio::any_io_executor ex, const config::site& site, const config::timeouts& t,
-                std::shared_ptr<asio::ssl::context> tls);
+                std::shared_ptr<asio::ssl::context> tls, wan_budget* budget = nullptr);
   ~upstream_pool();
 
   // An idle pooled connection (reused = true) or a newly connected one; nullptr on failure.
@@ -65,6 +68,7 @@ class upstream_pool {
 
   const config::timeouts& timeouts() const { return timeouts_; }
   const std::string& host_header() const { return host_header_; }
+  wan_budget* budget() const { return budget_; }
 
  private:
   asio::awaitable<std::unique_ptr<upstream_connection>> connect(upstream_error& err,
@@ -75,6 +79,7 @@ class upstream_pool {
   std::size_t max_idle_;
   config::timeouts timeouts_;
   std::shared_ptr<asio::ssl::context> tls_;  // null: plain http upstream (explicit opt-in)
+  wan_budget* budget_;
   std::deque<std::unique_ptr<upstream_connection>> idle_;
   asio::ip::tcp::resolver::results_type resolved_;
   std::chrono::steady_clock::time_point resolved_at_{};
@@ -106,7 +111,12 @@ class upstream_call {
   std::optional<std::uint64_t> content_length() const;
   bool body_expected() const;
 
-  // Reads response body bytes; 0 with err == none at the end.
+  // Whom the body is read for, asked before each read under the WAN budget (default: a device).
+  // A fill's answer changes when a device joins a background fill.
+  void classify(std::function<fetch_class()> f) { classify_ = std::move(f); }
+
+  // Reads response body bytes; 0 with err == none at the end. Under the pool's WAN budget,
+  // waits for it first.
   asio::awaitable<std::size_t> read_body(asio::mutable_buffer buf, upstream_error& err);
   // The body was read to the end: return the connection to the pool if it can be reused.
   void done();
@@ -124,6 +134,7 @@ class upstream_call {
   http::exchange* interim_to_ = nullptr;
   int interim_forwarded_ = 0;
   std::string detail_;
+  std::function<fetch_class()> classify_;
 };
 
 // True for fields that describe one connection, not the message (RFC 9110 §7.6.1).

@@ -77,6 +77,10 @@ asio::awaitable<lead_result> lead_fill(cache_service& svc, asio::any_io_executor
   auto head = build_upstream_head(req, "GET", path, pool->host_header(), true, validators);
   auto call = std::make_unique<upstream_call>(*pool);
   call->forward_interim_to(r.interim_to);  // the leading device's 103s; never stored
+  // Under the WAN budget a fill reads for devices while one reads it (its leader, or a device
+  // that joined a prefetch or a background refresh), else in the background.
+  call->classify(
+      [f = r.f] { return f->readers() > 0 ? fetch_class::device : fetch_class::background; });
   const auto request_time = system_clock::now();
   res.err = co_await call->start(std::move(head.text), nullptr, false, false);
   const auto response_time = system_clock::now();

@@ -175,3 +175,57 @@ TEST_CASE("prefetch: each mistake named by key and line", "[config][prefetch]") 
     check_single_error(parse(c.text, "bad.toml", dir.path()), c.key, c.line, c.says);
   }
 }
+
+TEST_CASE("wan: the cap by local time", "[config][wan]") {
+  temp_dir dir;
+  auto none = parse(base, "base.toml", dir.path());
+  REQUIRE(none.ok());
+  CHECK(none.cfg->wan.rate == 0);
+  CHECK(none.cfg->wan.rate_at(600) == 0);
+  auto r = parse(b + R"([wan]
+rate = "40Mbit/s"
+[[wan.window]]
+hours = "08:00-21:00"
+rate = "5Mbit/s"
+[[wan.window]]
+hours = "12:00-13:00"
+rate = 100000
+)",
+                 "wan.toml", dir.path());
+  INFO(all_errors(r));
+  REQUIRE(r.ok());
+  const auto& w = r.cfg->wan;
+  CHECK(w.rate == 5'000'000);
+  REQUIRE(w.windows.size() == 2);
+  CHECK(w.rate_at(7 * 60 + 59) == 5'000'000);  // outside every window: the default
+  CHECK(w.rate_at(8 * 60) == 625'000);         // the first window that contains the minute
+  CHECK(w.rate_at(12 * 60 + 30) == 625'000);   // (first match wins: 08-21 before 12-13)
+  CHECK(w.rate_at(21 * 60) == 5'000'000);
+  // windows alone: no cap outside them
+  auto only = parse(b + "[[wan.window]]\nhours = \"22:00-06:00\"\nrate = \"40Mbit/s\"\n",
+                    "only.toml", dir.path());
+  REQUIRE(only.ok());
+  CHECK(only.cfg->wan.rate_at(23 * 60) == 5'000'000);
+  CHECK(only.cfg->wan.rate_at(12 * 60) == 0);
+
+  struct bad_case {
+    std::string text;
+    const char* key;
+    std::size_t line;
+    const char* says;
+  };
+  for (const auto& c : std::vector<bad_case>{
+           {b + "[wan]\nrate = \"5Mbps\"\n", "wan.rate", 9, "unknown unit"},
+           {b + "[wan]\nrate = 0\n", "wan.rate", 9, "at least 1 byte"},
+           {b + "[wan]\nrat = \"5Mbit/s\"\n", "wan.rat", 9, ""},
+           {b + "[[wan.window]]\nrate = \"5Mbit/s\"\n", "wan.window[0].hours", 8, "is required"},
+           {b + "[[wan.window]]\nhours = \"08:00-21:00\"\n", "wan.window[0].rate", 8,
+            "is required"},
+           {b + "[[wan.window]]\nhours = \"8-21\"\nrate = 1000\n", "wan.window[0].hours", 9,
+            "HH:MM-HH:MM"},
+           {b + "[wan]\nwindow = \"08:00-21:00\"\n", "wan.window", 9, "[[wan.window]]"},
+       }) {
+    INFO(c.text);
+    check_single_error(parse(c.text, "bad.toml", dir.path()), c.key, c.line, c.says);
+  }
+}

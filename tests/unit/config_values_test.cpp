@@ -120,6 +120,38 @@ TEST_CASE("sizes", "[config][values]") {
   CHECK(format_size(0) == "0 B");
 }
 
+TEST_CASE("rates: bits and bytes, SI and binary", "[config][values]") {
+  struct good {
+    std::string_view text;
+    std::uint64_t want;  // bytes per second
+  };
+  for (const auto& g : std::vector<good>{{"5Mbit/s", 625'000},
+                                         {"40Mbit/s", 5'000'000},
+                                         {"40 mbit/s", 5'000'000},
+                                         {"1500kbit/s", 187'500},
+                                         {"1Gbit/s", 125'000'000},
+                                         {"8bit/s", 1},
+                                         {"625KB/s", 625'000},
+                                         {"5MB/s", 5'000'000},
+                                         {"512KiB/s", 512 * 1024},
+                                         {"5MiB/s", 5ull << 20},
+                                         {"625000B/s", 625'000},
+                                         {"625000", 625'000}}) {
+    INFO(g.text);
+    auto r = parse_rate(g.text);
+    REQUIRE(r.ok());
+    CHECK(r.value == g.want);
+  }
+  for (std::string_view bad : {"", "fast", "5Mb/s", "5Mbps", "5 Mbit", "1.5Mbit/s", "0", "7bit/s",
+                               "-5MB/s", "99999999999999999999GB/s", "18446744073709551615GB/s"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_rate(bad).ok());
+  }
+  CHECK(format_rate(625'000) == "625000 B/s (5 Mbit/s)");
+  CHECK(format_rate(5'000'000) == "5000000 B/s (40 Mbit/s)");
+  CHECK(format_rate(100) == "100 B/s (800 bit/s)");
+}
+
 TEST_CASE("listen addresses", "[config][values]") {
   struct good {
     std::string_view text;
