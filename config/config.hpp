@@ -197,6 +197,21 @@ struct prefetch_source {
   bool pin = false;  // eviction keeps what it lists (up to [prefetch] max_pinned, all sources)
 };
 
+// [wan]: what storecache may read from all upstreams together, in bytes per second (0: no
+// cap), by local time: the first [[wan.window]] containing the minute, else `rate`.
+struct wan_window {
+  time_window hours;
+  std::uint64_t rate = 0;
+  bool operator==(const wan_window&) const = default;
+};
+struct wan_settings {
+  std::uint64_t rate = 0;
+  std::vector<wan_window> windows;
+  // The cap in force at a local minute of the day (0..1439); 0: none.
+  std::uint64_t rate_at(int minute) const;
+  bool operator==(const wan_settings&) const = default;
+};
+
 struct site {
   std::vector<std::string> hosts;  // lower-case names devices use (SNI and Host); first = name
   std::string upstream;            // as written: "https://lms.example.com:8443"
@@ -213,6 +228,7 @@ struct site {
   site_access access;                     // [site.access]
   site_signed_urls signed_urls;           // [site.signed_urls]
   std::vector<prefetch_source> prefetch;  // [[site.prefetch]]
+  wan_settings wan;                       // [site.wan]: this site's own cap (0: none)
 
   const std::string& name() const { return hosts.front(); }
 };
@@ -279,21 +295,6 @@ struct log_settings {
   access_log_target access_log = access_log_target::stderr_journal;
   std::filesystem::path access_log_file;  // absolute; set when access_log is file
   access_log_query query = access_log_query::redact;
-};
-
-// [wan]: what storecache may read from all upstreams together, in bytes per second (0: no
-// cap), by local time: the first [[wan.window]] containing the minute, else `rate`.
-struct wan_window {
-  time_window hours;
-  std::uint64_t rate = 0;
-  bool operator==(const wan_window&) const = default;
-};
-struct wan_settings {
-  std::uint64_t rate = 0;
-  std::vector<wan_window> windows;
-  // The cap in force at a local minute of the day (0..1439); 0: none.
-  std::uint64_t rate_at(int minute) const;
-  bool operator==(const wan_settings&) const = default;
 };
 
 struct config {

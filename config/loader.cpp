@@ -67,9 +67,10 @@ constexpr std::array site_keys{"hosts"sv,
                                "cache"sv,
                                "access"sv,
                                "signed_urls"sv,
-                               "prefetch"sv};
+                               "prefetch"sv,
+                               "wan"sv};
 
-constexpr std::array<table_schema, 18> schema{{{"[server]", server_keys},
+constexpr std::array<table_schema, 20> schema{{{"[server]", server_keys},
                                                {"server.listen entry", listener_keys},
                                                {"[admin]", admin_keys},
                                                {"[log]", log_keys},
@@ -79,6 +80,8 @@ constexpr std::array<table_schema, 18> schema{{{"[server]", server_keys},
                                                {"[prefetch]", prefetch_keys},
                                                {"[wan]", wan_keys},
                                                {"[[wan.window]]", wan_window_keys},
+                                               {"[site.wan]", wan_keys},
+                                               {"[[site.wan.window]]", wan_window_keys},
                                                {"[[site]]", site_keys},
                                                {"[site.cache]", site_cache_keys},
                                                {"[[site.cache.rule]]", path_rule_keys},
@@ -599,6 +602,7 @@ void loader::read_site(const toml::table& t, std::size_t index, site& out) {
   read_site_access(*this, t, prefix, schema, out.access);
   read_site_signed_urls(*this, t, prefix, schema, out.signed_urls);
   read_site_prefetch(*this, t, prefix, schema, out.prefetch);
+  read_site_wan(*this, t, prefix, schema, out.wan);
   auto& dropped = out.cache.ignore_query_params;
   for (auto& name : out.signed_urls.parameters())
     if (std::find(dropped.begin(), dropped.end(), name) == dropped.end())

@@ -33,23 +33,26 @@ std::optional<std::uint64_t> read_rate(toml_reader& reader, const toml::node& n,
 
 }  // namespace
 
-void read_wan(toml_reader& reader, const toml::table& root, std::span<const table_schema> schema,
-              wan_settings& out) {
-  const toml::table* t = reader.table(root, "wan");
+namespace {
+
+// A [wan]-shaped table at `prefix` ("wan", "site[0].wan").
+void read_wan_table(toml_reader& reader, const toml::table* t, const std::string& prefix,
+                    std::span<const table_schema> schema, wan_settings& out) {
   if (t == nullptr) return;
-  reader.check_keys(*t, "wan", wan_keys, schema);
+  reader.check_keys(*t, prefix, wan_keys, schema);
   if (const toml::node* n = t->get("rate"))
-    if (auto v = read_rate(reader, *n, "wan.rate")) out.rate = *v;
+    if (auto v = read_rate(reader, *n, join(prefix, "rate"))) out.rate = *v;
   const toml::node* n = t->get("window");
   if (n == nullptr) return;
+  const std::string window_key = join(prefix, "window");
   if (!n->is_array_of_tables()) {
-    reader.type_error(*n, "wan.window",
-                      "an array of tables ([[wan.window]], each with hours and rate)");
+    reader.type_error(*n, window_key,
+                      "an array of tables ([[" + window_key + "]], each with hours and rate)");
     return;
   }
   const toml::array& arr = *n->as_array();
   for (std::size_t i = 0; i < arr.size(); ++i) {
-    const std::string key = indexed("wan.window", i);
+    const std::string key = indexed(window_key, i);
     const toml::table& w = *arr[i].as_table();
     reader.check_keys(w, key, wan_window_keys, schema);
     wan_window window;
@@ -81,6 +84,25 @@ void read_wan(toml_reader& reader, const toml::table& root, std::span<const tabl
     }
     if (ok) out.windows.push_back(window);
   }
+}
+
+}  // namespace
+
+void read_wan(toml_reader& reader, const toml::table& root, std::span<const table_schema> schema,
+              wan_settings& out) {
+  read_wan_table(reader, reader.table(root, "wan"), "wan", schema, out);
+}
+
+void read_site_wan(toml_reader& reader, const toml::table& site_table, const std::string& prefix,
+                   std::span<const table_schema> schema, wan_settings& out) {
+  const toml::node* n = site_table.get("wan");
+  if (n == nullptr) return;
+  const std::string key = join(prefix, "wan");
+  if (!n->is_table()) {
+    reader.type_error(*n, key, "a table ([site.wan], with rate and [[site.wan.window]])");
+    return;
+  }
+  read_wan_table(reader, n->as_table(), key, schema, out);
 }
 
 }  // namespace storecache::config

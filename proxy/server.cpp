@@ -222,7 +222,7 @@ void server::open_services() {
   usage_ = std::make_unique<account::usage_service>(cache_->store());
   access_ = account::access_log::open(cfg.log);
   wan_ = std::make_unique<upstream::wan_budget>();
-  wan_->set(cfg.wan);
+  wan_->set(cfg);
   prefetch_ =
       std::make_unique<prefetch::runner>(*cache_, *limiter_, *wan_, stats_, &usage_->recorder());
   stats_.set_extra([this] {
@@ -493,7 +493,7 @@ void server::reload() {
     log::warn("reload: listen addresses and workers change only on restart");
   rt_ = next;
   limiter_->set_limits(upstream::fetch_limiter::from_config(next->cfg->limit));
-  wan_->set(next->cfg->wan);
+  wan_->set(*next->cfg);
   prefetch_->reconfigure(next->cfg, next->upstream_tls);
   ledger_->set_limits(access::client_ledger::from_config(next->cfg->limit));
   access_->reconfigure(next->cfg->log);

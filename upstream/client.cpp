@@ -51,7 +51,8 @@ upstream_pool::upstream_pool(asio::any_io_executor ex, const config::site& site,
       max_idle_(site.upstream_max_idle),
       timeouts_(t),
       tls_(std::move(tls)),
-      budget_(budget) {
+      budget_(budget),
+      site_name_(site.name()) {
   if (host_header_.empty()) {
     bool v6 = host_.find(':') != std::string::npos;
     host_header_ = v6 ? "[" + host_ + "]" : host_;
@@ -336,7 +337,7 @@ asio::awaitable<std::size_t> upstream_call::read_body(asio::mutable_buffer buf,
   err = upstream_error::none;
   wan_budget* budget = pool_.budget();
   const fetch_class cls = classify_ ? classify_() : fetch_class::device;
-  if (budget != nullptr && !parser_->is_done()) co_await budget->admit(cls);
+  if (budget != nullptr && !parser_->is_done()) co_await budget->admit(cls, pool_.site_name());
   auto& tcp = conn_->tcp();
   auto& buffer = conn_->buffer;
   // read_some returns as soon as some body bytes arrived: followers and slow clients see
@@ -367,7 +368,7 @@ asio::awaitable<std::size_t> upstream_call::read_body(asio::mutable_buffer buf,
       co_return 0;
     }
     if (n > 0) {
-      if (budget != nullptr) budget->charge(n, cls);
+      if (budget != nullptr) budget->charge(n, cls, pool_.site_name());
       co_return n;
     }
   }

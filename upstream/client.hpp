@@ -69,6 +69,7 @@ class upstream_pool {
   const config::timeouts& timeouts() const { return timeouts_; }
   const std::string& host_header() const { return host_header_; }
   wan_budget* budget() const { return budget_; }
+  const std::string& site_name() const { return site_name_; }
 
  private:
   asio::awaitable<std::unique_ptr<upstream_connection>> connect(upstream_error& err,
@@ -80,6 +81,7 @@ class upstream_pool {
   config::timeouts timeouts_;
   std::shared_ptr<asio::ssl::context> tls_;  // null: plain http upstream (explicit opt-in)
   wan_budget* budget_;
+  std::string site_name_;  // the budget's per-site cap
   std::deque<std::unique_ptr<upstream_connection>> idle_;
   asio::ip::tcp::resolver::results_type resolved_;
   std::chrono::steady_clock::time_point resolved_at_{};

@@ -5,6 +5,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <ctime>
+#include <optional>
+#include <utility>
 
 #include "admin/exposition.hpp"
 #include "config/values.hpp"
@@ -54,34 +56,72 @@ int local_minute_now() {
 
 }  // namespace
 
-void wan_budget::set(const config::wan_settings& s) {
+void wan_budget::set(const config::wan_settings& all) {
   std::lock_guard lock(mu_);
-  settings_ = s;
-  rate_known_ = false;  // looked up again at the next read
-  rate_checked_ = {};
+  all_.settings = all;
+  all_.rate_known = false;  // looked up again at the next read
+  sites_.clear();
 }
 
-std::uint64_t wan_budget::rate_locked(clock::time_point now) {
-  if (rate_known_ && now - rate_checked_ < 1s) return rate_;
-  const std::uint64_t r = settings_.rate_at(local_minute_now());
-  if (!rate_known_ || r != rate_) {
-    if (r == 0)
-      log::notice("wan: no upstream rate cap in force");
-    else
-      log::notice("wan: upstream rate cap now {}", config::format_rate(r));
+void wan_budget::set(const config::config& cfg) {
+  std::lock_guard lock(mu_);
+  all_.settings = cfg.wan;
+  all_.rate_known = false;
+  std::vector<cap> next;
+  for (const auto& site : cfg.sites) {
+    if (site.wan.rate == 0 && site.wan.windows.empty()) continue;
+    cap c;
+    c.name = site.name();
+    if (cap* old = site_cap_locked(c.name)) c = std::move(*old);  // keeps its bucket
+    c.settings = site.wan;
+    c.rate_known = false;
+    next.push_back(std::move(c));
   }
-  rate_ = r;
-  rate_known_ = true;
-  rate_checked_ = now;
+  sites_ = std::move(next);
+}
+
+wan_budget::cap* wan_budget::site_cap_locked(std::string_view site) {
+  if (site.empty()) return nullptr;
+  for (auto& c : sites_)
+    if (c.name == site) return &c;
+  return nullptr;
+}
+
+std::uint64_t wan_budget::rate_locked(cap& c, clock::time_point now) {
+  if (c.rate_known && now - c.rate_checked < 1s) return c.rate;
+  const std::uint64_t r = c.settings.rate_at(local_minute_now());
+  if (!c.rate_known || r != c.rate) {
+    const std::string who = c.name.empty() ? "upstream" : "site " + c.name + ":";
+    if (r == 0)
+      log::notice("wan: no {} rate cap in force", who);
+    else
+      log::notice("wan: {} rate cap now {}", who, config::format_rate(r));
+  }
+  c.rate = r;
+  c.rate_known = true;
+  c.rate_checked = now;
   return r;
+}
+
+token_bucket::duration wan_budget::wait_locked(cap& c, clock::time_point now, fetch_class k) {
+  const std::uint64_t rate = rate_locked(c, now);
+  c.bucket.refill(now - c.refilled, rate);
+  c.refilled = now;
+  return c.bucket.wait(rate, k, devices_waiting_.load(std::memory_order_relaxed));
 }
 
 std::uint64_t wan_budget::rate_now() {
   std::lock_guard lock(mu_);
-  return rate_locked(clock::now());
+  return rate_locked(all_, clock::now());
 }
 
-asio::awaitable<void> wan_budget::admit(fetch_class c) {
+std::uint64_t wan_budget::site_rate_now(std::string_view site) {
+  std::lock_guard lock(mu_);
+  cap* c = site_cap_locked(site);
+  return c ? rate_locked(*c, clock::now()) : 0;
+}
+
+asio::awaitable<void> wan_budget::admit(fetch_class c, std::string_view site) {
   // A device read waiting counts until it reads (or its frame goes: shutdown).
   struct device_mark {
     std::atomic<int>* n = nullptr;
@@ -92,16 +132,15 @@ asio::awaitable<void> wan_budget::admit(fetch_class c) {
   std::optional<asio::steady_timer> timer;
   auto& st = stats_[static_cast<std::size_t>(c)];
   bool counted = false;
+  const std::string site_name(site);  // the caller's view may not outlive a suspension
   for (;;) {
     token_bucket::duration wait;
     {
       std::lock_guard lock(mu_);
       const auto now = clock::now();
-      const std::uint64_t rate = rate_locked(now);
-      bucket_.refill(now - refilled_, rate);
-      refilled_ = now;
-      wait = bucket_.wait(
-          rate, c, devices_waiting_.load(std::memory_order_relaxed) - (mark.n != nullptr ? 1 : 0));
+      // (a device's own mark does not hold it back: only background readers look at it)
+      wait = wait_locked(all_, now, c);
+      if (cap* sc = site_cap_locked(site_name)) wait = std::max(wait, wait_locked(*sc, now, c));
     }
     if (wait == token_bucket::duration::zero()) co_return;
     if (!counted) {
@@ -125,10 +164,11 @@ asio::awaitable<void> wan_budget::admit(fetch_class c) {
   }
 }
 
-void wan_budget::charge(std::size_t n, fetch_class c) {
+void wan_budget::charge(std::size_t n, fetch_class c, std::string_view site) {
   stats_[static_cast<std::size_t>(c)].bytes.fetch_add(n, std::memory_order_relaxed);
   std::lock_guard lock(mu_);
-  if (rate_known_ && rate_ > 0) bucket_.charge(n);
+  if (all_.rate_known && all_.rate > 0) all_.bucket.charge(n);
+  if (cap* sc = site_cap_locked(site); sc && sc->rate_known && sc->rate > 0) sc->bucket.charge(n);
 }
 
 std::string wan_budget::render_metrics() {
@@ -138,6 +178,20 @@ std::string wan_budget::render_metrics() {
            "The upstream rate cap in force now ([wan] rate or a [[wan.window]]), bytes per "
            "second; 0: no cap.");
   x.sample("storecache_wan_rate_limit_bytes_per_second {}\n", rate_now());
+  std::vector<std::pair<std::string, std::uint64_t>> sites;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& c : sites_)
+      sites.emplace_back(c.name, rate_locked(c, clock::now()));
+  }
+  if (!sites.empty()) {
+    x.family("storecache_wan_site_rate_limit_bytes_per_second", "gauge",
+             "A site's own upstream rate cap in force now ([site.wan]), bytes per second; 0: "
+             "none now.");
+    for (const auto& [name, rate] : sites)
+      x.sample("storecache_wan_site_rate_limit_bytes_per_second{{site=\"{}\"}} {}\n",
+               admin::escape_label(name), rate);
+  }
   x.family("storecache_wan_bytes_total", "counter",
            "Upstream body bytes read under the WAN budget, by class: device (a device waits for "
            "them) or background (prefetch, background revalidation).");

@@ -1,5 +1,6 @@
 // The WAN budget: what storecache may read from all upstreams together, in bytes per second,
-// by local time ([wan] rate and [[wan.window]]s). Every upstream body read asks admit() first
+// by local time ([wan] rate and [[wan.window]]s), and from one site's upstream ([site.wan]):
+// a read waits for both. Every upstream body read asks admit() first
 // and charges what it read: a token bucket that a read may overdraw (by at most one read),
 // refilled at the rate in force, holding at most a tenth of a second's worth, so that an idle
 // link does not save up a burst. While the bucket is empty, upstream sockets are not read, so
@@ -21,6 +22,8 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -51,29 +54,42 @@ class wan_budget {
  public:
   using clock = std::chrono::steady_clock;
 
-  // On start and on reload. Logs the cap in force when it changes.
-  void set(const config::wan_settings& s);
-  // Returns when a reader of class c may read; at once while there is no cap.
-  boost::asio::awaitable<void> admit(fetch_class c);
-  // n body bytes were read by a reader of class c.
-  void charge(std::size_t n, fetch_class c);
-  // The cap in force now, bytes/s (0: none).
+  // On start and on reload: [wan] and every site's [site.wan]. Logs a cap in force when it
+  // changes.
+  void set(const config::config& cfg);
+  void set(const config::wan_settings& all);  // without site caps (tests)
+  // Returns when a reader of class c may read from the site's upstream; at once while no cap
+  // is in force.
+  boost::asio::awaitable<void> admit(fetch_class c, std::string_view site = {});
+  // n body bytes were read by a reader of class c from the site's upstream.
+  void charge(std::size_t n, fetch_class c, std::string_view site = {});
+  // The cap in force now, bytes/s (0: none): all sites together, or one site's own.
   std::uint64_t rate_now();
+  std::uint64_t site_rate_now(std::string_view site);
 
   // storecache_wan_* families.
   std::string render_metrics();
 
  private:
+  // One cap: its schedule, its bucket, the rate in force.
+  struct cap {
+    std::string name;  // "" for all sites; else the site's
+    config::wan_settings settings;
+    token_bucket bucket;
+    clock::time_point refilled{};
+    clock::time_point rate_checked{};
+    std::uint64_t rate = 0;
+    bool rate_known = false;
+  };
   // Under mu_: the rate for now (the local minute, looked up at most once a second).
-  std::uint64_t rate_locked(clock::time_point now);
+  static std::uint64_t rate_locked(cap& c, clock::time_point now);
+  // Under mu_: refills c and says how long a reader of class k waits for it.
+  token_bucket::duration wait_locked(cap& c, clock::time_point now, fetch_class k);
+  cap* site_cap_locked(std::string_view site);
 
   std::mutex mu_;
-  config::wan_settings settings_;
-  token_bucket bucket_;
-  clock::time_point refilled_{};
-  clock::time_point rate_checked_{};
-  std::uint64_t rate_ = 0;
-  bool rate_known_ = false;
+  cap all_;
+  std::vector<cap> sites_;  // the sites with a [site.wan]
   std::atomic<int> devices_waiting_{0};
   struct per_class {
     std::atomic<std::uint64_t> bytes{0};

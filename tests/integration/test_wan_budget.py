@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The WAN budget ([wan] rate): upstream reads paced to the cap (a device's cold miss arrives at
-the cap's rate, byte for byte, while a hit is not paced), device reads before background ones
-(a device miss during a prefetch that saturates the cap), and a reload that lifts the cap.
+the cap's rate, byte for byte, while a hit is not paced), a site's own cap ([site.wan]), device
+reads before background ones (a device miss during a prefetch that saturates the cap), and a
+reload that lifts the cap.
 
 The switch between [[wan.window]]s at their boundaries is unit-tested (config_prefetch_test:
 wan_settings::rate_at, upstream_wan_budget_test): the daemon reads the local clock."""
@@ -65,6 +66,19 @@ class WanBudgetTest(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 3.0)
         self.assertEqual(sha, gen_sha256("capped", size))
         self.assertEqual(self.metric("storecache_wan_bytes_total", **{"class": "device"}), size)
+
+    def test_a_sites_own_cap_paces_that_site(self):
+        # all sites 8 Mbit/s; this site 4 Mbit/s: its miss arrives at 500 kB/s
+        self.start({"wan": {"rate": "8Mbit/s"}, "site": [{"wan": {"rate": "4Mbit/s"}}]})
+        self.assertEqual(self.metric("storecache_wan_site_rate_limit_bytes_per_second",
+                                     site=SITE), RATE / 2)
+        size = 2 * RATE
+        t0 = time.monotonic()
+        _, sha, got = self.get_sha("/gen/site-capped?size=%d&cc=max-age=600" % size)
+        took = time.monotonic() - t0
+        self.assertEqual((got, sha), (size, gen_sha256("site-capped", size)))
+        self.assertGreater(size / took, 0.85 * RATE / 2, f"{took:.2f} s")
+        self.assertLess(size / took, 1.15 * RATE / 2, f"{took:.2f} s")
 
     def test_a_device_miss_goes_before_prefetch_and_a_reload_lifts_the_cap(self):
         big = "/gen/night-video?size=%d&cc=max-age=600" % (8 * RATE)

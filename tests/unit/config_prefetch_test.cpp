@@ -201,6 +201,15 @@ rate = 100000
   CHECK(w.rate_at(8 * 60) == 625'000);         // the first window that contains the minute
   CHECK(w.rate_at(12 * 60 + 30) == 625'000);   // (first match wins: 08-21 before 12-13)
   CHECK(w.rate_at(21 * 60) == 5'000'000);
+  // a site's own cap, with windows of its own
+  auto site = parse(b + "[site.wan]\nrate = \"2Mbit/s\"\n[[site.wan.window]]\nhours = "
+                        "\"22:00-06:00\"\nrate = \"20Mbit/s\"\n",
+                    "site.toml", dir.path());
+  INFO(all_errors(site));
+  REQUIRE(site.ok());
+  CHECK(site.cfg->wan.rate == 0);
+  CHECK(site.cfg->sites[0].wan.rate_at(12 * 60) == 250'000);
+  CHECK(site.cfg->sites[0].wan.rate_at(23 * 60) == 2'500'000);
   // windows alone: no cap outside them
   auto only = parse(b + "[[wan.window]]\nhours = \"22:00-06:00\"\nrate = \"40Mbit/s\"\n",
                     "only.toml", dir.path());
@@ -224,6 +233,9 @@ rate = 100000
            {b + "[[wan.window]]\nhours = \"8-21\"\nrate = 1000\n", "wan.window[0].hours", 9,
             "HH:MM-HH:MM"},
            {b + "[wan]\nwindow = \"08:00-21:00\"\n", "wan.window", 9, "[[wan.window]]"},
+           {b + "[site.wan]\nrate = \"fast\"\n", "site[0].wan.rate", 9, "not a rate"},
+           {b + "[[site.wan.window]]\nrate = 1000\n", "site[0].wan.window[0].hours", 8,
+            "is required"},
        }) {
     INFO(c.text);
     check_single_error(parse(c.text, "bad.toml", dir.path()), c.key, c.line, c.says);

@@ -77,7 +77,7 @@ TEST_CASE("wan budget: reads are paced to the cap; without one they are not", "[
   const double took = paced_read(budget, 3'000'000, 65536, fetch_class::device);
   CHECK(took > 1.3);
   CHECK(took < 2.0);
-  budget.set({});
+  budget.set(storecache::config::wan_settings{});
   CHECK(budget.rate_now() == 0);
   CHECK(paced_read(budget, 100'000'000, 65536, fetch_class::background) < 0.5);
   const std::string m = budget.render_metrics();
@@ -124,4 +124,40 @@ TEST_CASE("wan budget: a device read goes before waiting background reads", "[wa
   // it is done long before the background's 2 MB (about 2.1 s).
   CHECK(device_done < 0.6);
   CHECK(background_done > 1.8);
+}
+
+TEST_CASE("wan budget: a site's own cap paces that site alone", "[wan]") {
+  storecache::config::config cfg;
+  cfg.sites.resize(2);
+  cfg.sites[0].hosts = {"a.example"};
+  cfg.sites[1].hosts = {"b.example"};
+  cfg.sites[0].wan.rate = 1'000'000;  // 1 MB/s for a; no cap for b, none for all
+  wan_budget budget;
+  budget.set(cfg);
+  CHECK(budget.rate_now() == 0);
+  CHECK(budget.site_rate_now("a.example") == 1'000'000);
+  CHECK(budget.site_rate_now("b.example") == 0);
+  auto read = [&](std::string_view site, std::uint64_t total) {
+    asio::io_context io;
+    const auto start = std::chrono::steady_clock::now();
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (std::uint64_t done = 0; done < total; done += 65536) {
+            co_await budget.admit(fetch_class::device, site);
+            budget.charge(65536, fetch_class::device, site);
+          }
+        },
+        asio::detached);
+    io.run();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  const double a = read("a.example", 1'000'000);
+  CHECK(a > 0.7);
+  CHECK(a < 1.3);
+  CHECK(read("b.example", 50'000'000) < 0.5);
+  const std::string m = budget.render_metrics();
+  CHECK(m.find("storecache_wan_site_rate_limit_bytes_per_second{site=\"a.example\"} 1000000\n") !=
+        std::string::npos);
+  CHECK(m.find("site=\"b.example\"") == std::string::npos);
 }
