@@ -359,6 +359,10 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
     todo.pop_front();
     const std::optional<source_kind> as = depth == 0 ? configured_kind(src.kind) : std::nullopt;
     auto read = co_await read_listing(s, site, path, as, src, limits);
+    if (read.cut) {  // read again from the next run on: the run ends cut
+      todo.emplace_front(path, depth);
+      break;
+    }
     if (read.problem != listing_problem::none && problem == listing_problem::none) {
       problem = read.problem;
       error = read.error;

@@ -123,6 +123,7 @@ struct runner::listing_read {
   listing_problem problem = listing_problem::none;
   std::string error;
   bool not_modified = false;
+  bool cut = false;  // not read: no upstream slot came free before the run had to stop
 };
 
 template <typename F>
