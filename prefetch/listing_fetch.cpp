@@ -10,6 +10,7 @@
 #include "cache/http_fields.hpp"
 #include "prefetch/runner_parts.hpp"
 #include "upstream/client.hpp"
+#include "upstream/fetch_limiter.hpp"
 #include "upstream/request_head.hpp"
 
 namespace storecache::prefetch {
@@ -29,6 +30,17 @@ asio::awaitable<runner::listing_read> runner::read_listing(
     validators.push_back({"if-modified-since", memo.last_modified});
   auto head = upstream::build_upstream_head(request_for(site, path), "GET", path,
                                             pool->host_header(), true, validators);
+  // Device misses first, as for the objects: a slot of [limits] upstream_fetches only if one
+  // is free now, never queued before them; else wait and try again while the run may go on.
+  auto permit = limiter_.try_acquire(site.name());
+  while (!permit) {
+    if (stopping_ || s.removed || !window_open(src)) {
+      out.cut = true;
+      co_return out;
+    }
+    co_await sleep_for(std::chrono::milliseconds(500));
+    permit = limiter_.try_acquire(site.name());
+  }
   upstream::upstream_call call(*pool);
   call.classify([] { return upstream::fetch_class::background; });
   const std::string cause = "listing " + path;

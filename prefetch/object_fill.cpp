@@ -128,7 +128,7 @@ asio::awaitable<runner::object_result> runner::ensure_object(
     if (!permit) {
       joined.f->finish(upstream::fill::state::abandoned);
       cache_.inflight().remove(joined.f);
-      if (!window_open(src)) {  // devices kept every slot until the window closed
+      if (!window_open(src) || s.removed) {  // devices kept every slot until it closed
         out.k = object_result::cut;
         co_return out;
       }
@@ -138,7 +138,8 @@ asio::awaitable<runner::object_result> runner::ensure_object(
     }
     auto on_body = [this, key = s.key](std::size_t n) {
       std::lock_guard lock(mu_);
-      status_[key].fetched_bytes += n;
+      // (a fill may end after a reload removed the source: its readiness stays gone)
+      if (auto it = status_.find(key); it != status_.end()) it->second.fetched_bytes += n;
     };
     auto report = std::make_shared<counted_report>(
         std::make_shared<account::upstream_report>(stats_.site(site.name()), usage_, site.name(),

@@ -120,6 +120,13 @@ void runner::reconfigure(std::shared_ptr<const config::config> cfg, upstream_tls
       // views of its listings.
       run->forget_listings = true;
       run->next_due = {};
+      bool listed = false;
+      for (const auto& site : cfg_->sites)
+        if (site.name() == run->site)
+          for (const auto& src : site.prefetch)
+            listed = listed || src.name == run->source;
+      run->removed = !listed;
+      if (run->wake) run->wake->cancel();  // the loop looks at the new config now
     }
     spawn_missing_loops();
   });
@@ -280,7 +287,11 @@ asio::awaitable<void> runner::source_loop(std::shared_ptr<source_run> s) {
     if (changed) publish_usage();
     // Wake at least every minute: the local clock may jump (DST, NTP) and a reload may change
     // the windows.
-    co_await sleep_for(std::clamp<steady::duration>(next - now, seconds(1), seconds(60)));
+    auto wake = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+    wake->expires_after(std::clamp<steady::duration>(next - now, seconds(1), seconds(60)));
+    s->wake = wake;
+    co_await wake->async_wait(asio::as_tuple(use_awaitable));
+    s->wake.reset();
   }
 }
 
@@ -318,7 +329,7 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
     r.last_start = system_clock::now();
     r.next_run.reset();
   });
-  auto may_go_on = [&] { return !stopping_ && window_open(src); };
+  auto may_go_on = [&] { return !stopping_ && !s.removed && window_open(src); };
 
   // The listings, breadth first from the source's own, each read once per run. The listings
   // themselves are objects too: a player asks for its playlist or manifest first. The paths are
@@ -352,6 +363,10 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
     todo.pop_front();
     const std::optional<source_kind> as = depth == 0 ? configured_kind(src.kind) : std::nullopt;
     auto read = co_await read_listing(s, site, path, as, src, limits);
+    if (read.cut) {  // read again from the next run on: the run ends cut
+      todo.emplace_front(path, depth);
+      break;
+    }
     if (read.problem != listing_problem::none && problem == listing_problem::none) {
       problem = read.problem;
       error = read.error;
@@ -450,6 +465,11 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
       }
       const std::string_view path = objects[next++];
       co_await slots_->acquire();
+      if (!may_go_on()) {  // closed (or removed) while it waited for a slot
+        slots_->release();
+        cut = true;
+        break;
+      }
       auto res = co_await ensure_object(s, site, src, cfg, path);
       slots_->release();
       pin(res);

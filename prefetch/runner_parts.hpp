@@ -62,6 +62,12 @@ struct runner::source_run {
   std::set<std::string> logged;  // causes logged already; a cause that clears is logged again
   bool forget_listings = false;  // set by a reload: the next run reads every listing afresh
   bool published = false;        // a whole run's figures are in the readiness
+  // Set by a reload that leaves the source out: its run stops between two objects, and its
+  // loop ends (and its readiness goes) at once.
+  bool removed = false;
+  // The loop's wait between runs, while it waits: a reload cancels it, so that a changed
+  // window or a removed source applies now, not up to a minute later.
+  std::shared_ptr<asio::steady_timer> wake;
 };
 
 // At most n holders at once; the others wait in order. The runner's thread only.
@@ -117,6 +123,7 @@ struct runner::listing_read {
   listing_problem problem = listing_problem::none;
   std::string error;
   bool not_modified = false;
+  bool cut = false;  // not read: no upstream slot came free before the run had to stop
 };
 
 template <typename F>
