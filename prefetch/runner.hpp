@@ -3,7 +3,8 @@
 //
 // One thread of its own (an io_context the server starts and stops like a worker's), so
 // prefetch never runs on a device's event loop. Per source, one loop:
-//   outside its windows -> wait (checked every minute: the local clock may move)
+//   outside its windows -> wait (checked every minute: the local clock may move; a reload
+//                          wakes it at once)
 //   due -> read the listing (conditional: an unchanged listing costs a 304) and the listings
 //          it names, up to max_depth -> for each object, at most [prefetch] connections at once
 //          over all sources:
