@@ -151,6 +151,7 @@ asio::awaitable<lead_result> lead_fill(cache_service& svc, asio::any_io_executor
     f->finish(fill::state::not_shared, upstream_error::none, res.status);
     svc.inflight().remove(f);
     res.k = lead_result::not_shared;
+    call->classify({});  // from now on a device's pass-through (the fill is over)
     res.call = std::move(call);
     res.hold = std::move(r.hold);  // its body still crosses the WAN
     co_return res;
