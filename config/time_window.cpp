@@ -1,8 +1,16 @@
 #include "config/time_window.hpp"
 
 #include <cstdio>
+#include <ctime>
 
 namespace storecache::config {
+
+int local_minute(std::chrono::system_clock::time_point t) {
+  const std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm lt{};
+  localtime_r(&tt, &lt);
+  return lt.tm_hour * 60 + lt.tm_min;
+}
 namespace {
 
 // "HH:MM" -> minutes; hour 0..24, and 24 only as "24:00".

@@ -1,7 +1,9 @@
 // Daily time windows in the server's local time ("22:00-06:00"): when prefetch may run, and
-// (later) when a WAN rate applies. A pure value type with its parser; no clock is read here.
+// when a WAN rate applies. A pure value type with its parser; local_minute() is the one place
+// that turns a clock reading into the minute the windows are matched against.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -25,6 +27,9 @@ struct time_window {
 // "HH:MM-HH:MM" (24-hour clock, "24:00" allowed as an end); nullopt with `why` set otherwise.
 std::optional<time_window> parse_time_window(std::string_view text, std::string& why);
 std::string to_string(const time_window& w);  // "22:00-06:00"
+
+// The local minute of the day (0..1439) at t, by the server's time zone.
+int local_minute(std::chrono::system_clock::time_point t);
 
 // Whether minute (0..1439) is inside any window; no windows: always.
 bool inside(std::span<const time_window> windows, int minute);

@@ -15,13 +15,6 @@
 
 namespace storecache::prefetch {
 
-int local_minute(system_clock::time_point t) {
-  std::time_t tt = system_clock::to_time_t(t);
-  std::tm lt{};
-  localtime_r(&tt, &lt);
-  return lt.tm_hour * 60 + lt.tm_min;
-}
-
 // The start of the local minute t is in (the windows count whole minutes).
 system_clock::time_point minute_start(system_clock::time_point t) {
   std::time_t tt = system_clock::to_time_t(t);

@@ -31,7 +31,7 @@ using std::chrono::seconds;
 using std::chrono::system_clock;
 using steady = std::chrono::steady_clock;
 
-int local_minute(system_clock::time_point t);
+using config::local_minute;
 // The start of the local minute t is in (the windows count whole minutes).
 system_clock::time_point minute_start(system_clock::time_point t);
 asio::awaitable<void> sleep_for(steady::duration d);

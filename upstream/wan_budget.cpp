@@ -4,11 +4,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <ctime>
 #include <optional>
 #include <utility>
 
 #include "admin/exposition.hpp"
+#include "config/time_window.hpp"
 #include "config/values.hpp"
 #include "log/log.hpp"
 
@@ -45,17 +45,6 @@ token_bucket::duration token_bucket::wait(std::uint64_t rate, fetch_class c,
   return std::max<duration>(d, 1ms);
 }
 
-namespace {
-
-int local_minute_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm lt{};
-  localtime_r(&t, &lt);
-  return lt.tm_hour * 60 + lt.tm_min;
-}
-
-}  // namespace
-
 void wan_budget::set(const config::wan_settings& all) {
   std::lock_guard lock(mu_);
   all_.settings = all;
@@ -89,7 +78,8 @@ wan_budget::cap* wan_budget::site_cap_locked(std::string_view site) {
 
 std::uint64_t wan_budget::rate_locked(cap& c, clock::time_point now) {
   if (c.rate_known && now - c.rate_checked < 1s) return c.rate;
-  const std::uint64_t r = c.settings.rate_at(local_minute_now());
+  const std::uint64_t r =
+      c.settings.rate_at(config::local_minute(std::chrono::system_clock::now()));
   if (!c.rate_known || r != c.rate) {
     const std::string who = c.name.empty() ? "upstream" : "site " + c.name + ":";
     if (r == 0)
