@@ -337,7 +337,8 @@ asio::awaitable<std::size_t> upstream_call::read_body(asio::mutable_buffer buf,
   err = upstream_error::none;
   wan_budget* budget = pool_.budget();
   const fetch_class cls = classify_ ? classify_() : fetch_class::device;
-  if (budget != nullptr && !parser_->is_done()) co_await budget->admit(cls, pool_.site_name());
+  if (budget != nullptr && budget->capped() && !parser_->is_done())
+    co_await budget->admit(cls, pool_.site_name());
   auto& tcp = conn_->tcp();
   auto& buffer = conn_->buffer;
   // read_some returns as soon as some body bytes arrived: followers and slow clients see

@@ -1,5 +1,7 @@
 #include "upstream/wan_budget.hpp"
 
+#include <fmt/format.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -50,6 +52,7 @@ void wan_budget::set(const config::wan_settings& all) {
   all_.settings = all;
   all_.rate_known = false;  // looked up again at the next read
   sites_.clear();
+  capped_ = all.rate > 0 || !all.windows.empty();
 }
 
 void wan_budget::set(const config::config& cfg) {
@@ -67,6 +70,7 @@ void wan_budget::set(const config::config& cfg) {
     next.push_back(std::move(c));
   }
   sites_ = std::move(next);
+  capped_ = cfg.wan.rate > 0 || !cfg.wan.windows.empty() || !sites_.empty();
 }
 
 wan_budget::cap* wan_budget::site_cap_locked(std::string_view site) {
@@ -156,6 +160,7 @@ asio::awaitable<void> wan_budget::admit(fetch_class c, std::string_view site) {
 
 void wan_budget::charge(std::size_t n, fetch_class c, std::string_view site) {
   stats_[static_cast<std::size_t>(c)].bytes.fetch_add(n, std::memory_order_relaxed);
+  if (!capped()) return;
   std::lock_guard lock(mu_);
   if (all_.rate_known && all_.rate > 0) all_.bucket.charge(n);
   if (cap* sc = site_cap_locked(site); sc && sc->rate_known && sc->rate > 0) sc->bucket.charge(n);
@@ -182,24 +187,25 @@ std::string wan_budget::render_metrics() {
       x.sample("storecache_wan_site_rate_limit_bytes_per_second{{site=\"{}\"}} {}\n",
                admin::escape_label(name), rate);
   }
-  x.family("storecache_wan_bytes_total", "counter",
+  // One sample per class of a per_class counter.
+  auto by_class = [&](std::string_view name, std::string_view help, auto value) {
+    x.family(name, "counter", help);
+    for (const fetch_class c : {fetch_class::device, fetch_class::background})
+      x.sample("{}{{class=\"{}\"}} {}\n", name, to_string(c),
+               value(stats_[static_cast<std::size_t>(c)]));
+  };
+  by_class("storecache_wan_bytes_total",
            "Upstream body bytes read under the WAN budget, by class: device (a device waits for "
-           "them) or background (prefetch, background revalidation).");
-  for (const fetch_class c : {fetch_class::device, fetch_class::background})
-    x.sample("storecache_wan_bytes_total{{class=\"{}\"}} {}\n", to_string(c),
-             stats_[static_cast<std::size_t>(c)].bytes.load(std::memory_order_relaxed));
-  x.family("storecache_wan_throttled_total", "counter",
-           "Upstream reads that waited for the rate cap, by class.");
-  for (const fetch_class c : {fetch_class::device, fetch_class::background})
-    x.sample("storecache_wan_throttled_total{{class=\"{}\"}} {}\n", to_string(c),
-             stats_[static_cast<std::size_t>(c)].waits.load(std::memory_order_relaxed));
-  x.family("storecache_wan_throttled_seconds_total", "counter",
-           "Time upstream reads spent waiting for the rate cap, by class.");
-  for (const fetch_class c : {fetch_class::device, fetch_class::background})
-    x.sample("storecache_wan_throttled_seconds_total{{class=\"{}\"}} {:.6f}\n", to_string(c),
-             static_cast<double>(
-                 stats_[static_cast<std::size_t>(c)].waited_ns.load(std::memory_order_relaxed)) /
-                 1e9);
+           "them) or background (prefetch, background revalidation).",
+           [](const per_class& p) { return p.bytes.load(std::memory_order_relaxed); });
+  by_class("storecache_wan_throttled_total",
+           "Upstream reads that waited for the rate cap, by class.",
+           [](const per_class& p) { return p.waits.load(std::memory_order_relaxed); });
+  by_class("storecache_wan_throttled_seconds_total",
+           "Time upstream reads spent waiting for the rate cap, by class.", [](const per_class& p) {
+             return fmt::format(
+                 "{:.6f}", static_cast<double>(p.waited_ns.load(std::memory_order_relaxed)) / 1e9);
+           });
   return out;
 }
 

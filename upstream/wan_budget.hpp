@@ -63,6 +63,9 @@ class wan_budget {
   boost::asio::awaitable<void> admit(fetch_class c, std::string_view site = {});
   // n body bytes were read by a reader of class c from the site's upstream.
   void charge(std::size_t n, fetch_class c, std::string_view site = {});
+  // Whether any cap is configured at all (global or a site's): without one, readers need not
+  // ask (no lock, no coroutine per read). A lock-free read.
+  bool capped() const { return capped_.load(std::memory_order_relaxed); }
   // The cap in force now, bytes/s (0: none): all sites together, or one site's own.
   std::uint64_t rate_now();
   std::uint64_t site_rate_now(std::string_view site);
@@ -91,6 +94,7 @@ class wan_budget {
   cap all_;
   std::vector<cap> sites_;  // the sites with a [site.wan]
   std::atomic<int> devices_waiting_{0};
+  std::atomic<bool> capped_{false};
   struct per_class {
     std::atomic<std::uint64_t> bytes{0};
     std::atomic<std::uint64_t> waits{0};

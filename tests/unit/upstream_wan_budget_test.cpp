@@ -69,8 +69,10 @@ double paced_read(wan_budget& budget, std::uint64_t total, std::size_t chunk, fe
 TEST_CASE("wan budget: reads are paced to the cap; without one they are not", "[wan]") {
   wan_budget budget;
   storecache::config::wan_settings s;
-  s.rate = 2'000'000;  // 2 MB/s
+  s.rate = 2'000'000;            // 2 MB/s
+  CHECK_FALSE(budget.capped());  // nothing set: readers do not ask
   budget.set(s);
+  CHECK(budget.capped());
   CHECK(budget.rate_now() == 2'000'000);
   // 3 MB in 64 KiB reads: the first 16 KiB..200 kB come from the empty bucket's refill, the
   // rest at the rate: about 1.5 s.
@@ -78,6 +80,7 @@ TEST_CASE("wan budget: reads are paced to the cap; without one they are not", "[
   CHECK(took > 1.3);
   CHECK(took < 2.0);
   budget.set(storecache::config::wan_settings{});
+  CHECK_FALSE(budget.capped());
   CHECK(budget.rate_now() == 0);
   CHECK(paced_read(budget, 100'000'000, 65536, fetch_class::background) < 0.5);
   const std::string m = budget.render_metrics();
@@ -134,6 +137,7 @@ TEST_CASE("wan budget: a site's own cap paces that site alone", "[wan]") {
   cfg.sites[0].wan.rate = 1'000'000;  // 1 MB/s for a; no cap for b, none for all
   wan_budget budget;
   budget.set(cfg);
+  CHECK(budget.capped());  // a site's cap alone
   CHECK(budget.rate_now() == 0);
   CHECK(budget.site_rate_now("a.example") == 1'000'000);
   CHECK(budget.site_rate_now("b.example") == 0);
