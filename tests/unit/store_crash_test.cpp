@@ -1,5 +1,6 @@
 // kill -9 at random moments while a child process writes objects: after reopening, every
 // object is either complete and byte-exact or absent, and no temporary or orphan file is left.
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,8 +38,14 @@ unsigned seed_of(int round, int i) {
 
 // The child: writes the round's objects in 16 KiB chunks until it is killed; batched, it
 // commits them batch_size at a time (store::commit_batch: one syncfs, one transaction).
+// After each commit it writes one byte to `progress`, so that the parent can aim a kill after
+// the first commit: on a slow build (ASan) a batch of 8 can take longer than any fixed delay.
 constexpr int batch_size = 8;
-[[noreturn]] void child(const store_options& opts, int round, bool batched) {
+void report_progress(int progress) {
+  const char c = 1;
+  [[maybe_unused]] const auto n = ::write(progress, &c, 1);
+}
+[[noreturn]] void child(const store_options& opts, int round, bool batched, int progress) {
   auto s = store::open(opts);
   if (!s) ::_exit(2);
   std::vector<pending_commit> batch;
@@ -46,6 +53,7 @@ constexpr int batch_size = 8;
     const std::string body = make_body(size_of(i), seed_of(round, i));
     if (!batched) {
       if (insert(*s, key_of(round, i), body, {}, 16 * 1024)) ::_exit(3);
+      report_progress(progress);
       continue;
     }
     auto h = s->begin_insert(key_of(round, i), {}, body.size());
@@ -58,6 +66,7 @@ constexpr int batch_size = 8;
       for (const auto& p : batch)
         if (p.result) ::_exit(6);
       batch.clear();
+      report_progress(progress);
     }
   }
   ::_exit(0);
@@ -72,15 +81,28 @@ void kill_during_writes(bool batched) {
   int hits = 0;
   int killed_mid_round = 0;
   for (int round = 0; round < rounds; ++round) {
+    int progress[2];
+    REQUIRE(::pipe(progress) == 0);
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
-    if (pid == 0) child(opts, round, batched);
+    if (pid == 0) {
+      ::close(progress[0]);
+      child(opts, round, batched, progress[1]);
+    }
+    ::close(progress[1]);
+    // Odd rounds aim from the start (often before the first commit); even rounds from the
+    // first commit, so that some objects are complete however slow the build is.
+    if (round % 2 == 0) {
+      pollfd p{progress[0], POLLIN, 0};
+      REQUIRE(::poll(&p, 1, 60'000) == 1);
+    }
     ::usleep(static_cast<useconds_t>(delay_ms(rng)) * 1000);
     ::kill(pid, SIGKILL);
     int status = 0;
     REQUIRE(::waitpid(pid, &status, 0) == pid);
     if (WIFSIGNALED(status)) ++killed_mid_round;
     if (WIFEXITED(status)) REQUIRE(WEXITSTATUS(status) == 0);
+    ::close(progress[0]);
 
     auto s = open_store(opts);
     INFO("round " << round);
