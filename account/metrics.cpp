@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "access/client_ledger.hpp"
+#include "account/build_info.hpp"
 #include "account/request_record.hpp"
 #include "admin/exposition.hpp"
 
@@ -169,8 +170,8 @@ std::string metrics::render() const {
   std::lock_guard lock(mutex_);
 
   x.family("storecache_build_info", "gauge", "Version and commit of the running binary.");
-  x.sample("storecache_build_info{{version=\"{}\",commit=\"{}\"}} 1\n", STORECACHE_VERSION,
-           STORECACHE_COMMIT);
+  x.sample("storecache_build_info{{version=\"{}\",commit=\"{}\"}} 1\n", build_version,
+           build_commit);
 
   x.family("storecache_requests_total", "counter",
            "Client requests answered, by site, protocol and what the cache did.");

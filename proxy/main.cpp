@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "access/site_verifier.hpp"
+#include "account/build_info.hpp"
 #include "config/config.hpp"
 #include "log/log.hpp"
 #include "proxy/server.hpp"
@@ -168,7 +169,8 @@ int main(int argc, char** argv) {
     } else if (a == "--log-level" && i + 1 < argc && set_log_level(argv[i + 1])) {
       ++i;
     } else if (a == "--version") {
-      std::printf("storecache %s (%s)\n", STORECACHE_VERSION, STORECACHE_COMMIT);
+      std::printf("storecache %s (%s)\n", storecache::account::build_version,
+                  storecache::account::build_commit);
       return 0;
     } else if (a == "--help" || a == "-h") {
       std::fputs(usage.data(), stdout);

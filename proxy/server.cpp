@@ -30,6 +30,7 @@
 #include "access/client_ledger.hpp"
 #include "access/networks.hpp"
 #include "account/access_log.hpp"
+#include "account/build_info.hpp"
 #include "account/usage_service.hpp"
 #include "admin/exposition.hpp"
 #include "admin/listener.hpp"
@@ -202,8 +203,8 @@ int server::run() {
   std::string addresses;
   for (const auto& a : cfg.server.listen)
     addresses += " " + a.text();
-  log::notice("storecache {} ready: {} worker(s), listening on{}, admin on {}", STORECACHE_VERSION,
-              n, addresses, cfg.admin.listen.text());
+  log::notice("storecache {} ready: {} worker(s), listening on{}, admin on {}",
+              account::build_version, n, addresses, cfg.admin.listen.text());
   sd_notify(0, "READY=1");
   control.run();
   stop_services();
@@ -452,7 +453,7 @@ std::string server::status_page() {
                                     .now_unix = now,
                                     .utc_offset_seconds = usage::local_utc_offset(now),
                                     .host_name = host,
-                                    .version = STORECACHE_VERSION,
+                                    .version = account::build_version,
                                     .refresh_seconds = 30,
                                     .prefetch = std::move(prefetch)});
 }
