@@ -83,20 +83,18 @@ class WindowClosesMidRunTest(LifecycleTest):
                                 {"prefetch": {"connections": 1}, "site": [{"prefetch": [source]}]})
         stack.origin.program("/lists/", cc="max-age=600")
 
-        # The window runs from this local minute to the next: at least 15 s of it must be left
-        # when the daemon starts, else wait for the next minute.
-        left = 60 - time.time() % 60
-        if left < 15:
-            time.sleep(left + 0.2)
-            left = 60 - time.time() % 60
-        boundary = time.time() + left
-        source["windows"] = [window_from_now(0, 1)]
+        # The window runs from the daemon's local minute to the next, which ends 16 s from now:
+        # its time zone is shifted so (harness.ShiftedZone), not the real clock waited for.
+        zone = harness.ShiftedZone(16)
+        boundary = zone.boundary
+        left = boundary - time.time()
+        source["windows"] = [zone.window(0, 1)]
         # Each object takes about a quarter of what is left of the window: about four are
         # fetched before it closes, the rest are not reached.
         per_object = left / 4
         stack.origin.program("/gen/win-", rate=int(self.SIZE / per_object))
         stack.rewrite_config()
-        stack.start()
+        stack.start(env=zone.env)
 
         self.wait_for(stack, "storecache_prefetch_running", lambda v: v == 1, 10, site=SITE,
                       source="win")

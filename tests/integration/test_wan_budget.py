@@ -2,10 +2,9 @@
 """The WAN budget ([wan] rate): upstream reads paced to the cap (a device's cold miss arrives at
 the cap's rate, byte for byte, while a hit is not paced), a site's own cap ([site.wan]), device
 reads before background ones (a device miss during a prefetch that saturates the cap), and a
-reload that lifts the cap.
-
-The switch between [[wan.window]]s at their boundaries is unit-tested (config_prefetch_test:
-wan_settings::rate_at, upstream_wan_budget_test): the daemon reads the local clock."""
+reload that lifts the cap, and a [[wan.window]] whose end lifts the cap mid-transfer (the
+daemon runs in a time zone shifted so that its local minute ends seconds after the start:
+harness.ShiftedZone)."""
 
 import os
 import signal
@@ -123,6 +122,29 @@ class WanBudgetTest(unittest.TestCase):
         self.assertIn("wan: upstream rate cap now 1000000 B/s (8 Mbit/s)",
                       stack.daemon.stderr_text())
         self.assertIn("wan: no upstream rate cap in force", stack.daemon.stderr_text())
+
+
+    def test_a_window_caps_until_its_local_end_and_then_lets_go(self):
+        # 4 Mbit/s in a window that ends with the daemon's local minute, 8 s from now; no cap
+        # outside it. A miss that would take 20 s at the window's rate is paced until the
+        # window ends, then arrives at loopback speed.
+        zone = harness.ShiftedZone(8)
+        self.stack = harness.Stack(overrides={"wan": {"window": [
+            {"hours": zone.window(0, 1), "rate": "4Mbit/s"}]}})
+        self.stack.start(env=zone.env)
+        self.assertEqual(self.metric("storecache_wan_rate_limit_bytes_per_second"), RATE / 2)
+        size = 10 * RATE
+        t0 = time.time()
+        _, sha, got = self.get_sha("/gen/windowed?size=%d&cc=max-age=600" % size)
+        done = time.time()
+        self.assertEqual((got, sha), (size, gen_sha256("windowed", size)))
+        # paced while the window lasted: at RATE/2 it could not have finished before its end
+        self.assertGreater(done, zone.boundary - 1, f"done {done - t0:.1f} s after the start")
+        self.assertGreater(t0 + size / (RATE / 2), zone.boundary + 5, "the window was too long")
+        # and let go within a second or two of the end (the rate is re-read every second)
+        self.assertLess(done, zone.boundary + 3, f"done {done - zone.boundary:.1f} s after")
+        self.assertEqual(self.metric("storecache_wan_rate_limit_bytes_per_second"), 0)
+        self.assertIn("wan: no upstream rate cap in force", self.stack.daemon.stderr_text())
 
 
 if __name__ == "__main__":

@@ -546,6 +546,37 @@ def rss(pid):
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
+class ShiftedZone:
+    """A time zone for the daemon whose current local minute ends `seconds` from now.
+
+    Local-time windows ([[site.prefetch]] windows, [[wan.window]]) change at minute boundaries;
+    rather than wait up to a minute for the real one, a test starts the daemon with this TZ
+    (env) and reaches the edge in seconds, through the daemon's own clock and zone handling:
+    glibc takes seconds in a POSIX TZ offset ("SCT-00:00:37" is UTC + 37 s). Nothing in the
+    daemon knows it is being tested."""
+
+    def __init__(self, seconds):
+        now = time.time()
+        self.shift = round((-seconds - now) % 60) % 60  # local time = UTC + shift
+        self.env = {"TZ": "SCT-00:00:%02d" % self.shift}
+        self.boundary = now + 60 - (now + self.shift) % 60  # wall-clock time of the minute's end
+
+    def minute(self):
+        """The daemon's local minute of the day now (0..1439)."""
+        t = time.gmtime(time.time() + self.shift)
+        return t.tm_hour * 60 + t.tm_min
+
+    def window(self, start_min, end_min):
+        """A "HH:MM-HH:MM" window start_min..end_min minutes from the daemon's minute now."""
+        base = self.minute()
+
+        def hhmm(m):
+            m %= 24 * 60
+            return "%02d:%02d" % (m // 60, m % 60)
+
+        return f"{hhmm(base + start_min)}-{hhmm(base + end_min)}"
+
+
 # --- a whole stack: certificates, origin, config, daemon --------------------------------------
 
 
