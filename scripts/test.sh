@@ -32,6 +32,6 @@ if [ "${1:-}" != "--quick" ]; then
   run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTORECACHE_SANITIZE=ON \
     -DSTORECACHE_WERROR=ON
   # Fuzzing (fuzz/README.md): a clang build of its own; every seed corpus replayed (the
-  # regression inputs of past findings among them), then each target for 8 seconds.
-  scripts/fuzz.sh --ci 8
+  # regression inputs of past findings among them), then each target for 8 seconds, one per core.
+  scripts/fuzz.sh --ci 8 -j"$jobs"
 fi
