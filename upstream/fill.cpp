@@ -191,6 +191,11 @@ std::optional<orphan_verdict> fill::orphan_verdict_locked(const orphan_policy& p
                                .background = background_});
 }
 
+void fill::unwanted() {
+  std::lock_guard lock(mutex_);
+  background_ = false;
+}
+
 std::optional<orphan_verdict> fill::judge_if_orphaned(const orphan_policy& policy) const {
   std::lock_guard lock(mutex_);
   return orphan_verdict_locked(policy);

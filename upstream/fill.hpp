@@ -136,6 +136,10 @@ class fill {
   boost::asio::awaitable<bool> wait_for_room(std::chrono::milliseconds stall);
   void complete();  // committed (or not storable after all): it leaves the table
   void finish(state terminal, upstream_error err = upstream_error::none, unsigned status = 0);
+  // The background fetch that started it no longer wants it (prefetch gave up a listing over
+  // its size or time bound): from now on it is judged as any fill with no reader, so a small
+  // body finishes and is stored, a large one pauses and stops (orphan_policy).
+  void unwanted();
   // With no reader left: what the policy says (nullopt while someone reads).
   std::optional<orphan_verdict> judge_if_orphaned(const orphan_policy& policy) const;
   // The writer, paused on a `stop` verdict: true as soon as a reader is back (or a new
@@ -163,7 +167,7 @@ class fill {
   std::optional<orphan_verdict> orphan_verdict_locked(const orphan_policy& policy) const;
 
   const std::string primary_;
-  const bool background_;
+  bool background_;  // under mutex_ (unwanted() clears it)
   const std::shared_ptr<const wake_gate> gate_;
   mutable std::mutex mutex_;
   state state_ = state::head_pending;

@@ -140,6 +140,21 @@ TEST_CASE("a background fill has no reader and always finishes") {
   CHECK_FALSE(again.created);  // one refresh at a time
 }
 
+TEST_CASE("a background fill its starter gave up is judged as any fill nobody reads") {
+  inflight_table table(std::make_shared<wake_gate>());
+  auto big = table.join_or_create("big", client1, true);
+  big.f->publish_head(head200(), "", 30 * MiB);  // a "listing" that is a video
+  CHECK(*big.f->judge_if_orphaned(policy) == orphan_verdict::background);
+  big.f->unwanted();
+  CHECK(*big.f->judge_if_orphaned(policy) == orphan_verdict::stop);
+  CHECK(big.f->abandon_if_orphaned(policy));
+
+  auto small = table.join_or_create("small", client1, true);
+  small.f->publish_head(head200(), "", 3000);  // a listing that trickles: cheap to finish
+  small.f->unwanted();
+  CHECK(*small.f->judge_if_orphaned(policy) == orphan_verdict::small);
+}
+
 TEST_CASE("readers on other threads are woken by the writer and see body_done") {
   auto gate = std::make_shared<wake_gate>();
   inflight_table table(gate);
