@@ -1,13 +1,19 @@
-// Reading one listing: a conditional GET on the runner's own upstream pool (an unchanged
-// listing costs a 304 and its last parse is reused), the body capped at max_listing_size, then
-// parsed (prefetch/listing.hpp). Each way it can fail is logged once per source and cause.
+// Reading one listing. A listing is an object of the run too (a player asks for its playlist
+// or manifest first), so it is read through the cache: checked with the upstream every run
+// (ensure_object with revalidate: an unchanged listing costs a 304 and its last parse is
+// reused), then parsed from the stored copy, its size capped at max_listing_size. One upstream
+// request per listing and run, not one to read it and one to store it. A listing the cache may
+// not keep (no-store, the site's rules) is read by a conditional GET of its own. Each way it
+// can fail is logged once per source and cause.
 #include <fmt/format.h>
 
 #include <array>
+#include <span>
 
 #include "account/metrics.hpp"
 #include "account/upstream_report.hpp"
 #include "cache/http_fields.hpp"
+#include "cache/serve_plan.hpp"
 #include "prefetch/runner_parts.hpp"
 #include "upstream/client.hpp"
 #include "upstream/fetch_limiter.hpp"
@@ -15,11 +21,136 @@
 
 namespace storecache::prefetch {
 
+namespace {
+
+const cache::header_list no_request_fields;
+
+}  // namespace
+
+// The parse of a listing's body into its memo; false (and the memo invalid) when malformed.
+bool runner::parse_listing(source_run& s, const config::site& site, const std::string& path,
+                           std::optional<source_kind> kind, const config::prefetch_source& src,
+                           const config::prefetch_settings& limits, std::string_view body,
+                           const cache::header_list& headers, listing_read& out) {
+  auto& memo = s.listings[path];
+  const std::string cause = "listing " + path;
+  const auto content_type = cache::find_header(headers, "content-type").value_or("");
+  const source_kind k = kind ? *kind : detect_kind(body, content_type, path);
+  parse_options options;
+  options.source_path = path;
+  options.site_name = site.name();
+  options.max_entries = limits.max_entries;
+  options.max_bytes = 4 * limits.max_listing_size;
+  options.variants =
+      src.hls_lowest_and_highest ? hls_variants::lowest_and_highest : hls_variants::all;
+  listing l = parse(k, body, options);
+  if (!l.error.empty()) {
+    memo.valid = false;
+    out.problem = listing_problem::malformed;
+    out.error = fmt::format("listing {}: not a valid {}: {}", path, to_string(k), l.error);
+    log_once(s, cause + " " + std::string(to_string(out.problem)), out.error);
+    return false;
+  }
+  if (l.rejected_count > 0 && !l.rejected.empty())
+    log_once(s, cause + " rejected",
+             fmt::format("listing {}: {} reference(s) not fetched, e.g. {}", path, l.rejected_count,
+                         l.rejected.front()));
+  clear_cause(s, cause + " ");
+  memo.valid = true;
+  memo.etag = std::string(cache::find_header(headers, "etag").value_or(""));
+  memo.last_modified = std::string(cache::find_header(headers, "last-modified").value_or(""));
+  memo.kind = k;
+  memo.objects = std::move(l.objects);
+  memo.sources = std::move(l.sources);
+  memo.rejected = l.rejected_count;
+  memo.truncated = l.truncated;
+  return true;
+}
+
 asio::awaitable<runner::listing_read> runner::read_listing(
     source_run& s, const config::site& site, const std::string& path,
     std::optional<source_kind> kind, const config::prefetch_source& src,
-    const config::prefetch_settings& limits) {
+    std::shared_ptr<const config::config> cfg) {
+  const auto& limits = cfg->prefetch;
   listing_read out;
+  auto& memo = s.listings[path];
+  const std::string cause = "listing " + path;
+  auto fail = [&](listing_problem p, std::string text) {
+    out.problem = p;
+    out.error = "listing " + path + ": " + text;
+    log_once(s, cause + " " + std::string(to_string(p)), out.error);
+  };
+  // A listing that trickles in (a byte now and then, each within the read timeout) is given up
+  // after [prefetch] listing_timeout in all, so that it cannot hold the source's run for hours.
+  const object_bounds bounds{.revalidate = true,
+                             .max_bytes = limits.max_listing_size,
+                             .deadline = steady::now() + limits.listing_timeout};
+  auto res = co_await ensure_object(s, site, src, cfg, path, bounds);
+  if (res.k == object_result::cut) {
+    out.cut = true;
+    co_return out;
+  }
+  if (res.k == object_result::failed && res.not_storable) {
+    co_await read_listing_direct(s, site, path, kind, src, limits, out);
+    co_return out;
+  }
+  out.object = res;
+  if (res.too_large) {
+    fail(listing_problem::too_large,
+         fmt::format("{} bytes, over [prefetch] max_listing_size ({} bytes)", res.came,
+                     limits.max_listing_size));
+    co_return out;
+  }
+  if (res.timed_out) {
+    fail(listing_problem::unreachable,
+         fmt::format("not read whole within [prefetch] listing_timeout ({} s; {} bytes came)",
+                     limits.listing_timeout.count(), res.came));
+    co_return out;
+  }
+  if (res.k == object_result::failed) {
+    fail(res.status != 0 ? listing_problem::status : listing_problem::unreachable, res.error);
+    co_return out;
+  }
+  if (res.k == object_result::revalidated && memo.valid) {
+    out.not_modified = true;
+    update(s, [](readiness& r) { ++r.listing_not_modified; });
+    clear_cause(s, cause);
+    co_return out;
+  }
+  // The stored copy: just fetched, confirmed by a 304, or one a device's fill just brought.
+  auto stored = cache::find_stored(cache_.store(), res.primary, no_request_fields);
+  if (!stored) {  // evicted or replaced in between: the next run reads it again
+    fail(listing_problem::unreachable, "its stored copy went before it was read");
+    co_return out;
+  }
+  if (stored->meta.body_size > limits.max_listing_size) {
+    fail(listing_problem::too_large,
+         fmt::format("{} bytes, over [prefetch] max_listing_size ({} bytes)",
+                     stored->meta.body_size, limits.max_listing_size));
+    co_return out;
+  }
+  std::string body(stored->meta.body_size, '\0');
+  std::size_t got = 0;
+  while (got < body.size()) {
+    auto n = stored->body.read(got, std::span<char>(body.data() + got, body.size() - got));
+    if (!n || *n == 0) {
+      fail(listing_problem::unreachable,
+           fmt::format("its stored copy could not be read ({})",
+                       n ? std::string("short") : n.error().message()));
+      co_return out;
+    }
+    got += *n;
+  }
+  parse_listing(s, site, path, kind, src, limits, body, stored->meta.head.headers, out);
+  co_return out;
+}
+
+asio::awaitable<void> runner::read_listing_direct(source_run& s, const config::site& site,
+                                                  const std::string& path,
+                                                  std::optional<source_kind> kind,
+                                                  const config::prefetch_source& src,
+                                                  const config::prefetch_settings& limits,
+                                                  listing_read& out) {
   auto& memo = s.listings[path];
   auto pool = pool_for(site);
   auto report = std::make_shared<account::upstream_report>(stats_.site(site.name()), usage_,
@@ -36,7 +167,7 @@ asio::awaitable<runner::listing_read> runner::read_listing(
   while (!permit) {
     if (stopping_ || s.removed || !window_open(src)) {
       out.cut = true;
-      co_return out;
+      co_return;
     }
     co_await sleep_for(std::chrono::milliseconds(500));
     permit = limiter_.try_acquire(site.name());
@@ -54,7 +185,7 @@ asio::awaitable<runner::listing_read> runner::read_listing(
     report->no_response(err);
     fail(listing_problem::unreachable,
          fmt::format("upstream {}: {}", upstream::to_string(err), call.error_detail()));
-    co_return out;
+    co_return;
   }
   const unsigned status = call.status();
   report->response(status);
@@ -65,19 +196,19 @@ asio::awaitable<runner::listing_read> runner::read_listing(
     out.not_modified = true;
     update(s, [](readiness& r) { ++r.listing_not_modified; });
     clear_cause(s, cause);
-    co_return out;
+    co_return;
   }
   if (status != 200) {
     report->exchange_done(headers, 0);
     fail(listing_problem::status, fmt::format("the upstream answered {}", status));
-    co_return out;
+    co_return;
   }
   if (auto len = call.content_length(); len && *len > limits.max_listing_size) {
     report->exchange_done(headers, 0);
     fail(listing_problem::too_large,
          fmt::format("{} bytes, over [prefetch] max_listing_size ({} bytes)", *len,
                      limits.max_listing_size));
-    co_return out;
+    co_return;
   }
   std::string body;
   std::array<char, 16384> buf;
@@ -90,7 +221,7 @@ asio::awaitable<runner::listing_read> runner::read_listing(
       fail(listing_problem::unreachable,
            fmt::format("not read whole within [prefetch] listing_timeout ({} s; {} bytes came)",
                        limits.listing_timeout.count(), body.size()));
-      co_return out;
+      co_return;
     }
     upstream::upstream_error e = upstream::upstream_error::none;
     std::size_t n = co_await call.read_body(asio::buffer(buf), e);
@@ -99,7 +230,7 @@ asio::awaitable<runner::listing_read> runner::read_listing(
       report->exchange_done(headers, body.size());
       fail(listing_problem::unreachable,
            fmt::format("upstream {} mid-body: {}", upstream::to_string(e), call.error_detail()));
-      co_return out;
+      co_return;
     }
     if (n == 0) break;
     report->body(n);
@@ -108,42 +239,14 @@ asio::awaitable<runner::listing_read> runner::read_listing(
       report->exchange_done(headers, body.size() + n);
       fail(listing_problem::too_large,
            fmt::format("over [prefetch] max_listing_size ({} bytes)", limits.max_listing_size));
-      co_return out;
+      co_return;
     }
     body.append(buf.data(), n);
   }
   call.done();
   report->exchange_done(headers, body.size());
 
-  const auto content_type = cache::find_header(headers, "content-type").value_or("");
-  const source_kind k = kind ? *kind : detect_kind(body, content_type, path);
-  parse_options options;
-  options.source_path = path;
-  options.site_name = site.name();
-  options.max_entries = limits.max_entries;
-  options.max_bytes = 4 * limits.max_listing_size;
-  options.variants =
-      src.hls_lowest_and_highest ? hls_variants::lowest_and_highest : hls_variants::all;
-  listing l = parse(k, body, options);
-  if (!l.error.empty()) {
-    memo.valid = false;
-    fail(listing_problem::malformed, fmt::format("not a valid {}: {}", to_string(k), l.error));
-    co_return out;
-  }
-  if (l.rejected_count > 0 && !l.rejected.empty())
-    log_once(s, cause + " rejected",
-             fmt::format("listing {}: {} reference(s) not fetched, e.g. {}", path, l.rejected_count,
-                         l.rejected.front()));
-  clear_cause(s, cause + " ");
-  memo.valid = true;
-  memo.etag = std::string(cache::find_header(headers, "etag").value_or(""));
-  memo.last_modified = std::string(cache::find_header(headers, "last-modified").value_or(""));
-  memo.kind = k;
-  memo.objects = std::move(l.objects);
-  memo.sources = std::move(l.sources);
-  memo.rejected = l.rejected_count;
-  memo.truncated = l.truncated;
-  co_return out;
+  parse_listing(s, site, path, kind, src, limits, body, headers, out);
 }
 
 }  // namespace storecache::prefetch

@@ -53,11 +53,13 @@ class counted_report final : public upstream::fetch_report {
 
 asio::awaitable<runner::object_result> runner::ensure_object(
     source_run& s, const config::site& site, const config::prefetch_source& src,
-    std::shared_ptr<const config::config> cfg, std::string_view path) {
+    std::shared_ptr<const config::config> cfg, std::string_view path, const object_bounds& bounds) {
+  const bool revalidate = bounds.revalidate;
   object_result out;
   auto policy = cache::policy_for(site, path);
   if (policy.bypass) {
     out.error = "the site's cache rules never store it";
+    out.not_storable = true;
     co_return out;
   }
   policy.store_success_only = policy.authorized_sharing;
@@ -66,18 +68,41 @@ asio::awaitable<runner::object_result> runner::ensure_object(
   out.primary = primary;
   auto ex = co_await asio::this_coro::executor;
 
-  // Waits for a fill someone else leads (a device, another source) to end.
-  auto wait_for = [this](std::shared_ptr<upstream::fill> f) -> asio::awaitable<void> {
+  // Waits for a fill (ours, a device's, another source's) to end; false when it passed the
+  // bounds first (out says which).
+  auto wait_for = [this, &bounds,
+                   &out](std::shared_ptr<upstream::fill> f) -> asio::awaitable<bool> {
     while (!stopping_) {
       auto v = f->snapshot();
       if (terminal(v.st)) break;
+      const std::uint64_t size = std::max(v.available, v.length.value_or(0));
+      if (size > bounds.max_bytes) {
+        out.too_large = true;
+        out.came = size;
+        co_return false;
+      }
+      const auto now = steady::now();
+      if (now >= bounds.deadline) {
+        out.timed_out = true;
+        out.came = v.available;
+        co_return false;
+      }
+      const auto step = std::min<steady::duration>(std::chrono::seconds(1), bounds.deadline - now);
       if (v.st == upstream::fill::state::body_done)  // the commit is under way: no wake-up
         co_await sleep_for(std::chrono::milliseconds(10));
       else
-        co_await f->wait(v.available, std::chrono::seconds(1));
+        co_await f->wait(v.available,
+                         std::max(std::chrono::milliseconds(1),
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(step)));
     }
+    co_return true;
+  };
+  auto gave_up = [&out] {
+    out.error = out.too_large ? fmt::format("{} bytes, over the size bound", out.came)
+                              : fmt::format("not whole in time ({} bytes came)", out.came);
   };
   bool fetched = false, revalidated = false;
+  bool waited = false;  // for a fill someone else led
   for (int attempt = 0; attempt < 20; ++attempt) {
     if (stopping_) {
       out.k = object_result::cut;
@@ -96,9 +121,12 @@ asio::awaitable<runner::object_result> runner::ensure_object(
       auto d = cache::decide_reuse(static_cast<int>(h.status), h.headers,
                                    {h.request_time, h.response_time}, no_request_fields,
                                    system_clock::now(), policy);
-      if (d.action == cache::reuse_action::fresh) {
+      // Checked with the upstream just now: current, fresh or not.
+      const bool checked = fetched || revalidated || waited;
+      if (revalidate ? checked : d.action == cache::reuse_action::fresh) {
         if (h.status != 200) {
           out.error = fmt::format("the upstream answered {}", h.status);
+          out.status = h.status;
           co_return out;
         }
         out.k = fetched       ? object_result::fetched
@@ -115,12 +143,20 @@ asio::awaitable<runner::object_result> runner::ensure_object(
     }
     // Never fetch what a device's request is fetching: wait for it, then look again.
     if (auto f = cache_.inflight().find(primary)) {
-      co_await wait_for(f);
+      if (!co_await wait_for(f)) {
+        gave_up();
+        co_return out;
+      }
+      waited = true;
       continue;
     }
     auto joined = cache_.inflight().join_or_create(primary, asio::ip::address_v4::loopback(), true);
     if (!joined.created) {
-      co_await wait_for(joined.f);
+      if (!co_await wait_for(joined.f)) {
+        gave_up();
+        co_return out;
+      }
+      waited = true;
       continue;
     }
     // Device misses first: a slot only if one is free now, never queued before them.
@@ -161,7 +197,11 @@ asio::awaitable<runner::object_result> runner::ensure_object(
     auto r = co_await upstream::lead_fill(cache_, ex, req, std::move(request));
     switch (r.k) {
       case upstream::lead_result::streaming:
-        co_await wait_for(joined.f);
+        if (!co_await wait_for(joined.f)) {  // ours: no longer a background fetch
+          joined.f->unwanted();
+          gave_up();
+          co_return out;
+        }
         if (joined.f->snapshot().st != upstream::fill::state::complete) {
           out.error = fmt::format("the upstream failed mid-body ({})",
                                   upstream::to_string(joined.f->error()));
@@ -175,10 +215,12 @@ asio::awaitable<runner::object_result> runner::ensure_object(
       case upstream::lead_result::not_shared:
         out.error =
             fmt::format("not storable (the upstream answered {} that may not be stored)", r.status);
+        out.not_storable = true;
         co_return out;
       case upstream::lead_result::failed:
         out.error = r.status != 0 ? fmt::format("the upstream answered {}", r.status)
                                   : fmt::format("upstream {}", upstream::to_string(r.err));
+        out.status = r.status;
         co_return out;
     }
   }

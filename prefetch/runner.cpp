@@ -340,6 +340,8 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
   // master that names a thousand playlists cannot make a run hold a thousand listings' worth.
   const std::uint64_t budget = 4 * limits.max_listing_size;
   std::uint64_t held = 0;
+  // The listings read through the cache, as objects of the run: checked once, not again.
+  std::map<std::string, object_result, std::less<>> listing_objects;
   // True when the path is (or already was) one of the run's objects.
   auto add = [&](std::string_view path) {
     if (seen.contains(path)) return true;
@@ -355,11 +357,12 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
     auto [path, depth] = todo.front();
     todo.pop_front();
     const std::optional<source_kind> as = depth == 0 ? configured_kind(src.kind) : std::nullopt;
-    auto read = co_await read_listing(s, site, path, as, src, limits);
+    auto read = co_await read_listing(s, site, path, as, src, cfg);
     if (read.cut) {  // read again from the next run on: the run ends cut
       todo.emplace_front(path, depth);
       break;
     }
+    if (read.object) listing_objects.emplace(path, std::move(*read.object));
     if (read.problem != listing_problem::none && problem == listing_problem::none) {
       problem = read.problem;
       error = read.error;
@@ -457,14 +460,19 @@ asio::awaitable<bool> runner::run_once(source_run& s, std::shared_ptr<const conf
         break;
       }
       const std::string_view path = objects[next++];
-      co_await slots_->acquire();
-      if (!may_go_on()) {  // closed (or removed) while it waited for a slot
+      object_result res;
+      if (auto it = listing_objects.find(path); it != listing_objects.end()) {
+        res = it->second;  // a listing: checked when it was read
+      } else {
+        co_await slots_->acquire();
+        if (!may_go_on()) {  // closed (or removed) while it waited for a slot
+          slots_->release();
+          cut = true;
+          break;
+        }
+        res = co_await ensure_object(s, site, src, cfg, path);
         slots_->release();
-        cut = true;
-        break;
       }
-      auto res = co_await ensure_object(s, site, src, cfg, path);
-      slots_->release();
       pin(res);
       const bool is_fresh = res.k == object_result::fresh || res.k == object_result::fetched ||
                             res.k == object_result::revalidated;

@@ -24,6 +24,9 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "cache/http_fields.hpp"
 #include "config/config.hpp"
 #include "prefetch/listing.hpp"
 #include "prefetch/readiness.hpp"
@@ -61,6 +65,16 @@ using upstream_tls_map =
 // A source's readiness as the usage history keeps it (for `storecache report` and the status
 // page).
 usage::prefetch_state usage_state(const readiness& r);
+
+// How a listing is read through the cache: checked with the upstream even while its stored
+// copy is fresh (a listing is re-read every interval), a copy current but not fresh
+// (no-cache) still counts, and a body over max_bytes or not whole by the deadline is given
+// up (the fill goes on without the run, under the orphan rules).
+struct object_bounds {
+  bool revalidate = false;
+  std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max();
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
 
 class runner {
  public:
@@ -103,12 +117,24 @@ class runner {
                                                     const std::string& path,
                                                     std::optional<source_kind> kind,
                                                     const config::prefetch_source& src,
-                                                    const config::prefetch_settings& limits);
+                                                    std::shared_ptr<const config::config> cfg);
+  bool parse_listing(source_run& s, const config::site& site, const std::string& path,
+                     std::optional<source_kind> kind, const config::prefetch_source& src,
+                     const config::prefetch_settings& limits, std::string_view body,
+                     const cache::header_list& headers, listing_read& out);
+  // A listing the cache may not keep: a conditional GET of its own (the memo's validators).
+  boost::asio::awaitable<void> read_listing_direct(source_run& s, const config::site& site,
+                                                   const std::string& path,
+                                                   std::optional<source_kind> kind,
+                                                   const config::prefetch_source& src,
+                                                   const config::prefetch_settings& limits,
+                                                   listing_read& out);
   struct object_result;
   boost::asio::awaitable<object_result> ensure_object(source_run& s, const config::site& site,
                                                       const config::prefetch_source& src,
                                                       std::shared_ptr<const config::config> cfg,
-                                                      std::string_view path);
+                                                      std::string_view path,
+                                                      const object_bounds& bounds = {});
   std::shared_ptr<upstream::upstream_pool> pool_for(const config::site& site);
   // Applies f to the source's readiness, under the lock.
   template <typename F>

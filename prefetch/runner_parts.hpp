@@ -109,8 +109,13 @@ class runner::slots {
 struct runner::object_result {
   enum kind { fresh, fetched, revalidated, failed, cut } k = failed;
   std::uint64_t bytes = 0;
-  std::string error;    // failed: why
-  std::string primary;  // its cache key (pins name it)
+  std::string error;          // failed: why
+  unsigned status = 0;        // failed on an upstream answer: its status
+  bool not_storable = false;  // failed because the cache may not keep it (no-store, rules)
+  bool too_large = false;     // failed: over object_bounds::max_bytes
+  bool timed_out = false;     // failed: not whole by object_bounds::deadline
+  std::uint64_t came = 0;     // too_large, timed_out: the bytes seen (or declared) by then
+  std::string primary;        // its cache key (pins name it)
   // The body size of the copy the cache holds, fresh or not (what pinning it keeps).
   std::optional<std::uint64_t> stored_bytes;
 };
@@ -124,6 +129,9 @@ struct runner::listing_read {
   std::string error;
   bool not_modified = false;
   bool cut = false;  // not read: no upstream slot came free before the run had to stop
+  // The listing as an object of the run, when it was read through the cache: the objects'
+  // pass takes this instead of checking it again.
+  std::optional<object_result> object;
 };
 
 template <typename F>

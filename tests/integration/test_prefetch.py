@@ -242,10 +242,18 @@ class PrefetchTest(unittest.TestCase):
         with open(os.path.join(self.root, "lists/week.txt"), "a") as f:
             f.write("/img/d.png\n")
         self.wait_ready("week", len(FILES) + 1, timeout=40)
+        # the changed listing (stored anew) and the new object
         self.assertEqual(self.metric("storecache_prefetch_fetched_objects_total", site=SITE,
-                                     source="week") - fetched, 1)
+                                     source="week") - fetched, 2)
         objects = [e["path"] for e in self.stack.origin.requests("/img/")]
         self.assertEqual(objects, ["/img/d.png"])
+        # one request for the changed listing, and the cache holds its new text: a device
+        # that reads the list gets the new one from the cache, not the copy stored before
+        self.assertEqual(self.stack.origin.count("/lists/week.txt"), 1)
+        r = self.stack.curl("/lists/week.txt")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.body.endswith(b"/img/d.png\n"), r.body[-200:])
+        self.assertEqual(harness.our_cache_status(r).get("hit"), True, r)
         r = self.stack.curl("/img/d.png")
         self.assertEqual((r.status, r.body), (200, new_png))
         self.assertEqual(harness.our_cache_status(r).get("hit"), True, r)
@@ -301,6 +309,7 @@ class PrefetchTest(unittest.TestCase):
         trickle = [l for l in err.splitlines() if "listing /gen/trickle.txt" in l]
         self.assertEqual(len(trickle), 1, err[-3000:])
         self.assertIn("not read whole within [prefetch] listing_timeout (2 s", trickle[0])
+
         # and the good source is still whole
         self.assertEqual(harness.metric_sum(m, "storecache_prefetch_ready_ratio", site=SITE,
                                             source="week"), 1.0)
