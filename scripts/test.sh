@@ -17,9 +17,12 @@ if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cc
 run_suite() { # build-dir extra-cmake-args...
   local dir="$1"; shift
   cmake -S . -B "$dir" -G "Unix Makefiles" "${launcher[@]}" "$@" >/dev/null
+  local t0=$SECONDS
   cmake --build "$dir" -j"$jobs"
+  local t1=$SECONDS
   # Integration tests start daemons and time things: run them one at a time.
   (cd "$dir" && ctest --output-on-failure --timeout 900 -j1)
+  echo "== $dir: build $((t1 - t0)) s, tests $((SECONDS - t1)) s"
 }
 
 # Release (-O3): the build type a packager uses, with our own warnings as errors.
@@ -33,5 +36,8 @@ if [ "${1:-}" != "--quick" ]; then
     -DSTORECACHE_WERROR=ON
   # Fuzzing (fuzz/README.md): a clang build of its own; every seed corpus replayed (the
   # regression inputs of past findings among them), then each target for 8 seconds, one per core.
+  t0=$SECONDS
   scripts/fuzz.sh --ci 8 -j"$jobs"
+  echo "== fuzz: $((SECONDS - t0)) s (build, replay, runs)"
 fi
+echo "== scripts/test.sh: $SECONDS s in all"
