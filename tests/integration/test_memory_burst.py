@@ -22,6 +22,12 @@ SIZE = 1024
 # is not per object: 20,000 objects at even 2 KiB each would exceed it; the fixed daemon stays
 # near 10 MiB (thread arenas, malloc's retained top, the recency map), the old one grew ~1.2 GB.
 GROWTH_BOUND = 40 * MiB
+# Under AddressSanitizer (scripts/test.sh sets ASAN_OPTIONS) freed blocks wait in its
+# quarantine (quarantine_size_mb=16) and its allocator keeps its own size-class caches: one CI
+# run measured 45.7 MiB after the hits where the same daemon stays near 13 MiB in Release.
+# The bound grows by the quarantine there; the Release run keeps the 40 MiB one.
+if "quarantine_size_mb" in os.environ.get("ASAN_OPTIONS", ""):
+    GROWTH_BOUND += 16 * MiB
 # Every object committed within this time after the burst's last response (group commit
 # takes milliseconds; one transaction per object took 28-44 s on a loaded 2-core machine).
 COMMIT_WITHIN = 10.0
