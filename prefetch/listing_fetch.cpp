@@ -90,11 +90,11 @@ asio::awaitable<runner::listing_read> runner::read_listing(
     out.cut = true;
     co_return out;
   }
+  out.object = res;  // (not storable: the objects' pass reports it so, and asks no more)
   if (res.k == object_result::failed && res.not_storable) {
     co_await read_listing_direct(s, site, path, kind, src, limits, out);
     co_return out;
   }
-  out.object = res;
   if (res.too_large) {
     fail(listing_problem::too_large,
          fmt::format("{} bytes, over [prefetch] max_listing_size ({} bytes)", res.came,

@@ -342,6 +342,31 @@ class ListingLoopsTest(LifecycleTest):
 
 
 
+class NoStoreListingTest(LifecycleTest):
+    """A listing the upstream marks no-store is not kept by the cache: it is read by a request
+    of its own (after the fill that learnt it may not be stored), and what it lists is stored."""
+
+    def test_a_no_store_listing_is_read_and_its_objects_stored(self):
+        obj = "/gen/nsl-obj?size=5000&cc=max-age=600"
+        stack = self.make_stack({"/lists/nsl.txt": (obj + "\n").encode()},
+                                {"site": [{"prefetch": [{"url": "/lists/nsl.txt",
+                                                          "name": "nsl"}]}]})
+        stack.origin.program("/lists/", cc="no-store")
+        stack.start()
+        self.wait_for(stack, "storecache_prefetch_runs_total", lambda v: v >= 1, 20, site=SITE,
+                      source="nsl")
+        m = stack.metrics()
+        self.assertEqual(harness.metric_sum(m, "storecache_prefetch_listing_ok", site=SITE,
+                                            source="nsl"), 1)
+        # the object is stored; the listing itself is reported failed (not storable)
+        self.assertEqual(harness.metric_sum(m, "storecache_prefetch_objects", site=SITE,
+                                            source="nsl", state="fresh"), 1)
+        self.assertEqual(stack.origin.count("/gen/nsl-obj"), 1)
+        # the cost named in the note: two requests for a no-store listing in a run
+        self.assertEqual(stack.origin.count("/lists/nsl.txt"), 2)
+        r = stack.curl("/gen/nsl-obj?size=5000&cc=max-age=600")
+        self.assertEqual(harness.our_cache_status(r).get("hit"), True, r)
+
 class WrongListingTest(LifecycleTest):
     """A listing URL that names a 30 MB video by mistake: refused at its declared size, and the
     fetch the cache had started for it is left to the orphan rules (large, nobody reading: it
